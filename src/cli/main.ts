@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
+import type { PipelineDefinition } from '../engine/pipeline.js';
+import { loadConfig, loadPipelines } from './config.js';
+import { startRivulet } from './node.js';
+
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const demoModule = path.join(packageRoot, 'examples', 'fraud', 'demo.ts');
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new CommanderArgumentError(`'${value}' is not a port number (0-65535)`);
+  return n;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+const program = new Command()
+  .name('rivulet')
+  .description('Rivulet: a durable event log, event-time stream processing and live results in the browser.')
+  .version(JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version as string);
+
+program
+  .command('start')
+  .description('run Rivulet on the embedded log: HTTP + WebSocket API and the dashboard')
+  .option('--data <dir>', 'data directory (default: ./data)')
+  .option('--port <n>', 'HTTP port, 0 for any free one (default: 7070)', port)
+  .option('--host <host>', 'interface to listen on (default: 127.0.0.1)')
+  .option('--pipeline <file>', 'a pipeline module (.ts or .js) to run; repeatable', collect, [] as string[])
+  .option('--config <file>', 'configuration file (default: ./rivulet.config.ts or .js when present)')
+  .option('--demo', 'also run the demo: a payment generator and the fraud pipeline')
+  .action(async (opts: { data?: string; port?: number; host?: string; pipeline: string[]; config?: string; demo?: boolean }) => {
+    const configFile = opts.config ?? ['rivulet.config.ts', 'rivulet.config.js', 'rivulet.config.mjs'].find((f) => fs.existsSync(f));
+    const config = configFile ? await loadConfig(configFile) : undefined;
+    const pipelines: PipelineDefinition[] = [...(config?.pipelines ?? [])];
+    if (opts.demo) pipelines.push(...(await loadPipelines(demoModule)));
+    for (const file of opts.pipeline) pipelines.push(...(await loadPipelines(file)));
+    const dataDir = opts.data ?? (config?.dataDir ? path.resolve(config.dir, config.dataDir) : './data');
+    const rivulet = await startRivulet({ dataDir, port: opts.port ?? config?.port ?? 7070, host: opts.host ?? config?.host ?? '127.0.0.1', pipelines });
+    console.log([
+      `  dashboard  ${rivulet.url}/`,
+      `  data       ${path.resolve(dataDir)}`,
+      `  pipelines  ${pipelines.map((p) => p.name).join(', ') || '(none)'}`,
+      `Rivulet listening on ${rivulet.url}`,
+    ].join('\n'));
+    let stopping = false;
+    const shutdown = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      console.log(`${signal}: stopping`);
+      await rivulet.stop();
+      console.log('stopped');
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  });
+
+program.parseAsync().catch((err: Error & { code?: string }) => {
+  console.error(`rivulet: ${err.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,93 @@
+import path from 'node:path';
+import { startGenerator, type RunningGenerator } from '../connectors/generator.js';
+import { Engine } from '../engine/engine.js';
+import { extract } from '../engine/graph.js';
+import type { PipelineDefinition } from '../engine/pipeline.js';
+import { EmbeddedLog } from '../log/embedded/embedded-log.js';
+import { startServer, type RunningServer } from '../serve/server.js';
+
+/** Options of {@link startRivulet}. */
+export interface RivuletOptions {
+  /** Where the log and checkpoints live. Default `./data`. */
+  dataDir?: string;
+  /** Default 7070; 0 picks a free port. */
+  port?: number;
+  /** Default `127.0.0.1`. */
+  host?: string;
+  pipelines?: PipelineDefinition[];
+  /** Largest accepted HTTP request body in bytes. Default 1 MiB. */
+  bodyLimit?: number;
+  /** Where to report pipeline failures. Default: stderr. */
+  onPipelineFailure?: (pipeline: string, error: Error) => void;
+}
+
+/** A running Rivulet: the log, the pipelines, the generators and the server. */
+export interface RunningRivulet {
+  /** Base URL of the HTTP API and dashboard, e.g. `http://127.0.0.1:7070`. */
+  url: string;
+  port: number;
+  log: EmbeddedLog;
+  engine: Engine;
+  server: RunningServer;
+  /** Stops generators, the server and the pipelines (with a final checkpoint), then closes the log. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Rivulet in this process on the embedded log: what `rivulet start` does, for programs and tests.
+ *
+ * @example
+ * ```ts
+ * import { startRivulet } from 'rivulet';
+ * import fraud from './fraud.js';
+ * const rivulet = await startRivulet({ dataDir: './data', port: 7070, pipelines: [fraud] });
+ * // … later
+ * await rivulet.stop();
+ * ```
+ */
+export async function startRivulet(options: RivuletOptions = {}): Promise<RunningRivulet> {
+  const dataDir = path.resolve(options.dataDir ?? './data');
+  const log = await EmbeddedLog.open({ dir: path.join(dataDir, 'log') });
+  const onFailure = options.onPipelineFailure ?? ((name, err) => console.error(`pipeline '${name}' failed:`, err));
+  const engine = new Engine({ log, dataDir, onFailure });
+  const generators: RunningGenerator[] = [];
+  let server: RunningServer | undefined;
+  try {
+    for (const p of options.pipelines ?? []) await engine.add(p);
+    engine.start();
+    server = await startServer({ log, engine, host: options.host ?? '127.0.0.1', port: options.port ?? 7070, bodyLimit: options.bodyLimit });
+    for (const g of engine.generators()) {
+      const key = g.options.key;
+      generators.push(startGenerator({
+        log,
+        topic: g.topic,
+        ratePerSecond: g.options.ratePerSecond,
+        next: g.options.next,
+        key: key === undefined ? undefined : (e) => {
+          const k = extract(key, e as never);
+          return k === undefined || k === null ? null : String(k);
+        },
+        onError: (err) => console.error(`generator for '${g.topic}' failed:`, err),
+      }));
+    }
+  } catch (err) {
+    await server?.close();
+    await engine.stop();
+    await log.close();
+    throw err;
+  }
+  const running = server;
+  return {
+    url: running.url,
+    port: running.port,
+    log,
+    engine,
+    server: running,
+    async stop() {
+      await Promise.all(generators.map((g) => g.stop()));
+      await running.close();
+      await engine.stop();
+      await log.close();
+    },
+  };
+}

@@ -1,0 +1,98 @@
+import path from 'node:path';
+import { durationMs } from '../core/duration.js';
+import { PipelineDefinitionError } from '../core/errors.js';
+import type { Log } from '../log/log.js';
+import type { Extractor } from './graph.js';
+import { PipelineBuilder, type GeneratorDeclaration, type PipelineDefinition, type PipelineGraph } from './pipeline.js';
+import { DEAD_LETTER_TOPIC, PipelineTask, type TaskStatus } from './task.js';
+
+/** How events written into a topic from outside are checked and keyed, as declared by the pipelines that read it. */
+export interface IngestRules {
+  /** Every event must give a valid time through each of these. */
+  time: Extractor<never, unknown>[];
+  key?: Extractor<never, string | number | null | undefined>;
+}
+
+/** Options of {@link Engine}. */
+export interface EngineOptions {
+  log: Log;
+  /** Where checkpoints are written. */
+  dataDir: string;
+  /** Called when a pipeline stops on an error. */
+  onFailure?: (pipeline: string, error: Error) => void;
+}
+
+/**
+ * Runs a set of pipelines against one log: declares their topics, starts a task per pipeline and
+ * stops them with a final checkpoint.
+ */
+export class Engine {
+  private readonly graphs: PipelineGraph[] = [];
+  private readonly definitions = new Map<string, PipelineDefinition>();
+  private readonly tasks: PipelineTask[] = [];
+  private readonly ingest = new Map<string, IngestRules>();
+
+  constructor(private readonly options: EngineOptions) {}
+
+  /** Adds a pipeline: runs its `setup` and creates the topics it declares. */
+  async add(definition: PipelineDefinition): Promise<void> {
+    if (!definition || typeof definition.name !== 'string' || typeof definition.setup !== 'function') {
+      throw new PipelineDefinitionError('a pipeline must be an object with a string `name` and a `setup(app)` function (see definePipeline)');
+    }
+    if (this.definitions.has(definition.name)) throw new PipelineDefinitionError(`two pipelines are named '${definition.name}'`);
+    const builder = new PipelineBuilder(definition.name);
+    definition.setup(builder);
+    const graph = builder.graph;
+    await this.options.log.createTopic(DEAD_LETTER_TOPIC);
+    for (const t of graph.topics) {
+      await this.options.log.createTopic(t.name, t.partitions === undefined ? {} : { partitions: t.partitions });
+      if (t.time !== undefined || t.key !== undefined) {
+        const rules = this.ingest.get(t.name) ?? { time: [] };
+        if (t.time !== undefined) rules.time.push(t.time);
+        if (t.key !== undefined) rules.key ??= t.key;
+        this.ingest.set(t.name, rules);
+      }
+    }
+    this.definitions.set(definition.name, definition);
+    this.graphs.push(graph);
+  }
+
+  /** Starts every added pipeline. */
+  start(): void {
+    for (const graph of this.graphs) {
+      const def = this.definitions.get(graph.name)!;
+      if (graph.sources.length === 0) continue;
+      const task = new PipelineTask({
+        log: this.options.log,
+        graph,
+        checkpointDir: path.join(this.options.dataDir, 'checkpoints'),
+        checkpointIntervalMs: durationMs(def.checkpointInterval ?? '5s', `checkpointInterval of pipeline '${graph.name}'`),
+        onFailure: (err) => this.options.onFailure?.(graph.name, err),
+      });
+      task.start();
+      this.tasks.push(task);
+    }
+  }
+
+  /** Stops every pipeline after its current batch, with a final checkpoint. */
+  async stop(): Promise<void> {
+    await Promise.all(this.tasks.map((t) => t.stop()));
+  }
+
+  ingestRules(topic: string): IngestRules | undefined {
+    return this.ingest.get(topic);
+  }
+
+  /** Names of the views the pipelines declared (each is also a topic). */
+  views(): string[] {
+    return [...new Set(this.graphs.flatMap((g) => g.views))];
+  }
+
+  generators(): GeneratorDeclaration[] {
+    return this.graphs.flatMap((g) => g.generators);
+  }
+
+  status(): TaskStatus[] {
+    return this.tasks.map((t) => t.status());
+  }
+}

@@ -1,0 +1,232 @@
+import { durationMs, type Duration } from '../core/duration.js';
+import { PipelineDefinitionError } from '../core/errors.js';
+import type { Aggregate, AggregateResults } from './aggregates.js';
+import type { Extractor, GraphNode } from './graph.js';
+import type { WindowSpec } from './windows.js';
+
+/** Options of {@link PipelineBuilder.stream}: how to read a topic's events. */
+export interface StreamOptions<T> {
+  /**
+   * The event time: a field name or a function of the event, giving epoch milliseconds, a Date or an
+   * ISO-8601 string. HTTP ingest into the topic refuses events whose time is missing or of the wrong type.
+   * Default: the record's timestamp (the time of the append).
+   */
+  time?: Extractor<T, unknown>;
+  /** The key that routes the topic's events to partitions at ingest: a field name or a function. */
+  key?: Extractor<T, string | number | null | undefined>;
+  /** How far behind the largest event time seen the watermark stays. Default `'5s'`. */
+  outOfOrderness?: Duration;
+  /** Partitions when this pipeline creates the topic. Default 4. */
+  partitions?: number;
+}
+
+/** Options of {@link Stream.to}. */
+export interface SinkOptions {
+  /** Partitions when this pipeline creates the topic. Default 4. */
+  partitions?: number;
+  /**
+   * Also materialize the topic as a view of the same name (latest value per key), queryable over HTTP
+   * and WebSocket. Default: true for keyed streams, false otherwise.
+   */
+  view?: boolean;
+}
+
+/** Options of {@link PipelineBuilder.generate}: a synthetic source, for demos and load. */
+export interface GeneratorOptions<T> {
+  /** Events per second. */
+  ratePerSecond: number;
+  /** Makes the `i`-th event at wall-clock time `now` (epoch ms). */
+  next: (i: number, now: number) => T;
+  /** Routing key of each event. */
+  key?: Extractor<T, string | number | null | undefined>;
+}
+
+/** The result of a windowed aggregation: the group key, the window `[start, end)` and one field per aggregate. */
+export type WindowResult<K, R> = { key: K; start: number; end: number } & R;
+
+/** A topic that a pipeline reads (with its ingest rules) or writes. */
+export interface TopicDeclaration {
+  name: string;
+  partitions?: number;
+  time?: Extractor<never, unknown>;
+  key?: Extractor<never, string | number | null | undefined>;
+}
+
+/** A generator declared by a pipeline. */
+export interface GeneratorDeclaration {
+  topic: string;
+  options: GeneratorOptions<unknown>;
+}
+
+/** Everything a pipeline's `setup` declared: its graph, the topics it touches, views and generators. */
+export interface PipelineGraph {
+  name: string;
+  sources: Extract<GraphNode, { kind: 'source' }>[];
+  topics: TopicDeclaration[];
+  views: string[];
+  generators: GeneratorDeclaration[];
+}
+
+/**
+ * A continuous query: a name and a `setup` function that declares the dataflow on the builder it is given.
+ * Write one per module and load it with `rivulet start --pipeline ./fraud.ts` or from `rivulet.config.ts`.
+ *
+ * @example
+ * ```ts
+ * import { definePipeline, tumbling, count, sum } from 'rivulet';
+ * interface Payment { card: string; amount: number; ts: number }
+ * export default definePipeline({
+ *   name: 'card-stats',
+ *   setup(app) {
+ *     app.stream<Payment>('payments', { time: 'ts', key: 'card' })
+ *       .keyBy((p) => p.card)
+ *       .window(tumbling('1m'))
+ *       .aggregate({ n: count(), total: sum((p: Payment) => p.amount) })
+ *       .to('card-stats');
+ *   },
+ * });
+ * ```
+ */
+export interface PipelineDefinition {
+  /** Unique among the pipelines of one Rivulet process; names its checkpoint. */
+  name: string;
+  setup(app: PipelineBuilder): void;
+  /** How often the pipeline's progress and state are checkpointed. Default `'5s'`. */
+  checkpointInterval?: Duration;
+}
+
+/** Declares a pipeline; the identity function, there for type inference. */
+export function definePipeline(definition: PipelineDefinition): PipelineDefinition {
+  return definition;
+}
+
+/** The builder a pipeline's `setup` receives (`app` in the examples). */
+export class PipelineBuilder {
+  private nextId = 0;
+  /** @internal */
+  readonly graph: PipelineGraph;
+
+  constructor(name: string) {
+    this.graph = { name, sources: [], topics: [], views: [], generators: [] };
+  }
+
+  /** @internal */
+  id(kind: string): string {
+    return `${kind}-${this.nextId++}`;
+  }
+
+  /** Reads a topic as a stream of events of type `T`. The topic is created when missing. */
+  stream<T>(topic: string, options: StreamOptions<T> = {}): Stream<T> {
+    const node: GraphNode = {
+      kind: 'source',
+      id: this.id('source'),
+      topic,
+      time: options.time as Extractor<never, unknown> | undefined,
+      outOfOrderness: durationMs(options.outOfOrderness ?? '5s', `outOfOrderness of stream '${topic}'`),
+      children: [],
+    };
+    this.graph.sources.push(node);
+    this.graph.topics.push({
+      name: topic,
+      partitions: options.partitions,
+      time: options.time as Extractor<never, unknown> | undefined,
+      key: options.key as Extractor<never, string | number | null | undefined> | undefined,
+    });
+    return new Stream<T>(this, node);
+  }
+
+  /** Declares a topic (and its partitions) without reading it, e.g. one that only HTTP clients write. */
+  topic(name: string, options: { partitions?: number } = {}): void {
+    this.graph.topics.push({ name, partitions: options.partitions });
+  }
+
+  /** Feeds a topic with synthetic events at a steady rate while Rivulet runs. */
+  generate<T>(topic: string, options: GeneratorOptions<T>): void {
+    if (!(options.ratePerSecond > 0)) throw new PipelineDefinitionError(`generator for '${topic}': ratePerSecond must be > 0`);
+    this.graph.topics.push({ name: topic, key: options.key as Extractor<never, string | number | null | undefined> | undefined });
+    this.graph.generators.push({ topic, options: options as GeneratorOptions<unknown> });
+  }
+}
+
+/** A stream of events of type `T`. Operators return new streams; nothing runs until Rivulet starts. */
+export class Stream<T> {
+  /** @internal */
+  constructor(protected readonly app: PipelineBuilder, /** @internal */ readonly node: GraphNode) {}
+
+  protected add<N extends GraphNode>(node: N): N {
+    this.node.children.push(node);
+    return node;
+  }
+
+  /** Keeps the events for which `predicate` is true. */
+  filter(predicate: (event: T) => boolean): Stream<T> {
+    return new Stream<T>(this.app, this.add({ kind: 'filter', id: this.app.id('filter'), fn: predicate as (v: unknown) => boolean, children: [] }));
+  }
+
+  /** Transforms each event. */
+  map<U>(fn: (event: T) => U): Stream<U> {
+    return new Stream<U>(this.app, this.add({ kind: 'map', id: this.app.id('map'), fn: fn as (v: unknown) => unknown, children: [] }));
+  }
+
+  /** Turns each event into zero or more events. */
+  flatMap<U>(fn: (event: T) => Iterable<U>): Stream<U> {
+    return new Stream<U>(this.app, this.add({ kind: 'flatMap', id: this.app.id('flatMap'), fn: fn as (v: unknown) => Iterable<unknown>, children: [] }));
+  }
+
+  /** Groups the stream by a key; keyed streams can be windowed and aggregated, and key their output records. */
+  keyBy<K extends string | number>(key: (event: T) => K): KeyedStream<T, K> {
+    return new KeyedStream<T, K>(this.app, this.add({ kind: 'keyBy', id: this.app.id('keyBy'), fn: key as (v: unknown) => unknown, children: [] }));
+  }
+
+  /** Writes the stream to a topic (created when missing). */
+  to(topic: string, options: SinkOptions = {}): void {
+    const view = options.view ?? this instanceof KeyedStream;
+    this.add({ kind: 'sink', id: this.app.id('sink'), topic, view, children: [] });
+    this.app.graph.topics.push({ name: topic, partitions: options.partitions });
+    if (view && !this.app.graph.views.includes(topic)) this.app.graph.views.push(topic);
+  }
+}
+
+/** A stream grouped by a key of type `K`. */
+export class KeyedStream<T, K> extends Stream<T> {
+  override filter(predicate: (event: T) => boolean): KeyedStream<T, K> {
+    return new KeyedStream<T, K>(this.app, this.add({ kind: 'filter', id: this.app.id('filter'), fn: predicate as (v: unknown) => boolean, children: [] }));
+  }
+
+  /** Transforms each event's value; the key stays. */
+  override map<U>(fn: (event: T) => U): KeyedStream<U, K> {
+    return new KeyedStream<U, K>(this.app, this.add({ kind: 'map', id: this.app.id('map'), fn: fn as (v: unknown) => unknown, children: [] }));
+  }
+
+  /** Cuts each key's events into event-time windows. */
+  window(spec: WindowSpec): WindowedStream<T, K> {
+    return new WindowedStream<T, K>(this.app, this, spec);
+  }
+}
+
+const RESERVED = new Set(['key', 'start', 'end']);
+
+/** A keyed stream cut into windows, waiting for its aggregates. */
+export class WindowedStream<T, K> {
+  /** @internal */
+  constructor(private readonly app: PipelineBuilder, private readonly parent: KeyedStream<T, K>, private readonly spec: WindowSpec) {}
+
+  /**
+   * Aggregates each key's events per window. A window's result is emitted once, when the watermark
+   * passes its end; its event time is `end - 1`.
+   */
+  aggregate<A extends Record<string, Aggregate<T, any, any>>>(aggregates: A): KeyedStream<WindowResult<K, AggregateResults<A>>, K> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    for (const name of Object.keys(aggregates)) {
+      if (RESERVED.has(name)) throw new PipelineDefinitionError(`aggregate name '${name}' is reserved for the window result (key, start, end)`);
+    }
+    const node: GraphNode = {
+      kind: 'window',
+      id: this.app.id('window'),
+      spec: this.spec,
+      aggregates: aggregates as unknown as Record<string, Aggregate<unknown, unknown, unknown>>,
+      children: [],
+    };
+    this.parent.node.children.push(node);
+    return new KeyedStream(this.app, node);
+  }
+}

@@ -1,0 +1,236 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { StorageError } from '../../core/errors.js';
+import type { LogRecord } from '../../core/record.js';
+import type { ResolvedTopicConfig } from '../log.js';
+import { encodeBatch, type EncodableRecord } from './batch-format.js';
+import { GroupSync } from './group-sync.js';
+import { Segment } from './segment.js';
+
+/** Most bytes one read call scans. */
+const READ_BYTES = 4 << 20;
+
+/** What opening a partition found. */
+export interface PartitionRecovery {
+  segments: number;
+  truncatedBytes: number;
+}
+
+function fdatasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/**
+ * One partition of a topic in the embedded log: a directory of segments, the last one active.
+ * Appends go to the active segment, which is rolled by size and age; retention deletes and
+ * compaction rewrites whole sealed segments only, so appends and readers are never blocked by them.
+ */
+export class Partition {
+  private segments: Segment[] = [];
+  private readonly groupSync: GroupSync;
+  /** Segments written since their last fsync. */
+  private readonly unsynced = new Set<Segment>();
+  readonly recovery: PartitionRecovery;
+  /** Reads that met a batch failing its CRC check. */
+  corruptReads = 0;
+  /** Set when a segment was sealed since the last compaction. */
+  needsCompaction = true;
+
+  constructor(readonly dir: string, readonly index: number, private config: () => ResolvedTopicConfig) {
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+    } catch (cause) {
+      throw new StorageError(`creating partition directory ${dir} failed: ${(cause as Error).message}`, { cause });
+    }
+    const bases = fs.readdirSync(dir)
+      .filter((f) => /^\d{20}\.log$/.test(f))
+      .map((f) => Number(f.slice(0, 20)))
+      .sort((a, b) => a - b);
+    let truncatedBytes = 0;
+    for (let i = 0; i < bases.length; i++) {
+      const { segment, truncatedBytes: cut } = Segment.open(dir, bases[i]!, i === bases.length - 1);
+      truncatedBytes += cut;
+      this.segments.push(segment);
+    }
+    // A sealed segment ends where the next begins (records removed by compaction leave gaps).
+    for (let i = 0; i + 1 < this.segments.length; i++) this.segments[i]!.nextOffset = this.segments[i + 1]!.baseOffset;
+    this.cleanTemporaryFiles();
+    if (this.segments.length === 0) this.segments.push(Segment.create(dir, 0));
+    this.recovery = { segments: this.segments.length, truncatedBytes };
+    this.groupSync = new GroupSync(() => this.syncUnsynced());
+  }
+
+  private cleanTemporaryFiles(): void {
+    for (const f of fs.readdirSync(this.dir)) if (f.endsWith('.cleaned') || f.endsWith('.tmp')) fs.rmSync(path.join(this.dir, f), { force: true });
+  }
+
+  private get active(): Segment {
+    return this.segments.at(-1)!;
+  }
+
+  /** Offset of the oldest stored record (the end when empty). */
+  get start(): number {
+    return this.segments[0]!.baseOffset;
+  }
+
+  /** The offset the next record will get. */
+  get end(): number {
+    return this.active.nextOffset;
+  }
+
+  /** Bytes stored. */
+  get size(): number {
+    let n = 0;
+    for (const s of this.segments) n += s.size;
+    return n;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** Writes records as one batch (rolling the active segment first when it is full or old); returns the first offset. */
+  append(records: { key: string | null; value: unknown; timestamp: number }[]): number {
+    const base = this.end;
+    const encodable: EncodableRecord[] = new Array(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      encodable[i] = { offset: base + i, timestamp: r.timestamp, key: r.key, value: r.value };
+    }
+    const batch = encodeBatch(encodable);
+    const cfg = this.config();
+    const active = this.active;
+    if (active.size > 0 && (active.size + batch.length > cfg.segmentBytes || Date.now() - active.createdAt > cfg.segmentMs)) this.roll();
+    this.active.append(batch);
+    this.unsynced.add(this.active);
+    return base;
+  }
+
+  private roll(): void {
+    const next = Segment.create(this.dir, this.end);
+    this.segments.push(next);
+    this.needsCompaction = true;
+    if (this.config().fsync === 'always') {
+      // Make the new file's directory entry durable too.
+      const dfd = fs.openSync(this.dir, 'r');
+      try {
+        fs.fsyncSync(dfd);
+      } finally {
+        fs.closeSync(dfd);
+      }
+    }
+  }
+
+  /** Resolves when everything appended before the call is on disk (shared fsync). */
+  sync(): Promise<void> {
+    return this.groupSync.sync();
+  }
+
+  private async syncUnsynced(): Promise<void> {
+    const segments = [...this.unsynced];
+    this.unsynced.clear();
+    try {
+      await Promise.all(segments.map((s) => fdatasync(s.fileDescriptor)));
+    } catch (cause) {
+      for (const s of segments) this.unsynced.add(s);
+      throw new StorageError(`fsync of ${this.dir} failed: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  /** Synchronous flush of every unsynced segment (interval timer, close). */
+  syncNow(): void {
+    for (const s of this.unsynced) s.syncNow();
+    this.unsynced.clear();
+  }
+
+  get hasUnsynced(): boolean {
+    return this.unsynced.size > 0;
+  }
+
+  read(offset: number, max: number): LogRecord[] {
+    const out: LogRecord[] = [];
+    if (max <= 0) return out;
+    let from = Math.max(offset, this.start);
+    let i = this.segmentIndexFor(from);
+    try {
+      for (; i < this.segments.length && out.length < max; i++) {
+        const seg = this.segments[i]!;
+        if (seg.nextOffset <= from) continue;
+        seg.read(this.index, from, max, READ_BYTES, out);
+        if (out.length > 0) from = out.at(-1)!.offset + 1;
+        if (out.length > 0 && out.length < max && from < seg.nextOffset) break; // byte budget reached
+      }
+    } catch (err) {
+      this.corruptReads++;
+      throw err;
+    }
+    return out;
+  }
+
+  private segmentIndexFor(offset: number): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    let best = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.segments[mid]!.baseOffset <= offset) {
+        best = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return best;
+  }
+
+  offsetForTimestamp(ts: number): number {
+    for (const seg of this.segments) {
+      const o = seg.offsetForTimestamp(this.index, ts);
+      if (o !== undefined) return o;
+    }
+    return this.end;
+  }
+
+  /** Deletes sealed segments past the retention time or size; returns how many. */
+  enforceRetention(now: number): number {
+    const { retentionMs, retentionBytes } = this.config();
+    let deleted = 0;
+    while (this.segments.length > 1) {
+      const oldest = this.segments[0]!;
+      const expired = retentionMs !== null && oldest.maxTimestamp < now - retentionMs;
+      const oversized = retentionBytes !== null && this.size - oldest.size >= retentionBytes;
+      if (!expired && !oversized) break;
+      this.unsynced.delete(oldest);
+      oldest.delete();
+      this.segments.shift();
+      deleted++;
+    }
+    return deleted;
+  }
+
+  /** Sealed segments, oldest first (compaction's input). */
+  sealedSegments(): Segment[] {
+    return this.segments.slice(0, -1);
+  }
+
+  /** All segments, oldest first. */
+  allSegments(): Segment[] {
+    return [...this.segments];
+  }
+
+  /** Puts `replacement` (a compacted copy, or nothing when it became empty) in place of `old`. */
+  replaceSegment(old: Segment, replacement: Segment | null): void {
+    const i = this.segments.indexOf(old);
+    if (i < 0 || i === this.segments.length - 1) throw new Error('only a sealed segment of this partition can be replaced');
+    this.unsynced.delete(old);
+    if (replacement) {
+      replacement.nextOffset = old.nextOffset;
+      this.segments[i] = replacement;
+    } else {
+      this.segments.splice(i, 1);
+    }
+  }
+
+  close(): void {
+    this.syncNow();
+    for (const s of this.segments) s.close();
+  }
+}

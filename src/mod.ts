@@ -1,0 +1,34 @@
+/**
+ * Rivulet's public API: pipelines (`definePipeline`, windows, aggregates), configuration
+ * (`defineConfig`), running in-process (`startRivulet`), the log and the errors it raises.
+ *
+ * @module
+ */
+export { definePipeline, PipelineBuilder, Stream, KeyedStream, WindowedStream } from './engine/pipeline.js';
+export type { PipelineDefinition, StreamOptions, SinkOptions, GeneratorOptions, WindowResult } from './engine/pipeline.js';
+export type { Extractor } from './engine/graph.js';
+export { tumbling, hopping } from './engine/windows.js';
+export type { WindowSpec, TumblingWindow, HoppingWindow } from './engine/windows.js';
+export { count, sum, min, max, avg } from './engine/aggregates.js';
+export type { Aggregate, AggregateResults } from './engine/aggregates.js';
+export { DEAD_LETTER_TOPIC } from './engine/task.js';
+export type { TaskStatus } from './engine/task.js';
+export { defineConfig } from './cli/config.js';
+export type { RivuletConfig } from './cli/config.js';
+export { startRivulet } from './cli/node.js';
+export type { RivuletOptions, RunningRivulet } from './cli/node.js';
+export type { Log, TopicConfig, TopicInfo } from './log/log.js';
+export { EmbeddedLog } from './log/embedded/embedded-log.js';
+export type { EmbeddedLogOptions } from './log/embedded/embedded-log.js';
+export { partitionForKey, murmur2 } from './log/partitioner.js';
+export type { AppendRecord, LogRecord, RecordPosition, JsonValue } from './core/record.js';
+export type { Duration } from './core/duration.js';
+export {
+  RivuletError,
+  UnknownTopicError,
+  InvalidArgumentError,
+  InvalidEventError,
+  CorruptDataError,
+  StorageError,
+  PipelineDefinitionError,
+} from './core/errors.js';

@@ -1,0 +1,175 @@
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { InvalidArgumentError, InvalidEventError, RivuletError, UnknownTopicError } from '../core/errors.js';
+import type { Engine } from '../engine/engine.js';
+import { DEAD_LETTER_TOPIC, deadLetter } from '../engine/task.js';
+import type { Log } from '../log/log.js';
+import { dashboardHtml } from './dashboard.js';
+import { checkEvents, parseBody } from './ingest.js';
+import { TopicRates } from './rates.js';
+import { ViewRegistry } from './views.js';
+import { serveConnection, wireRecord } from './ws-gateway.js';
+
+/** Options of {@link startServer}. */
+export interface ServerOptions {
+  log: Log;
+  engine: Engine;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Largest accepted request body in bytes. Default 1 MiB. */
+  bodyLimit?: number;
+  /** Largest accepted WebSocket frame in bytes. Default 64 KiB. */
+  maxFrameBytes?: number;
+}
+
+/** A listening Rivulet HTTP + WebSocket server. */
+export interface RunningServer {
+  url: string;
+  port: number;
+  views: ViewRegistry;
+  close(): Promise<void>;
+}
+
+/** HTTP status of each error code. */
+const STATUS: Record<string, number> = {
+  unknown_topic: 404,
+  unknown_view: 404,
+  unknown_key: 404,
+  unknown_partition: 404,
+  topic_exists: 409,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+};
+
+function sendError(reply: { code(n: number): { send(b: unknown): unknown } }, status: number, code: string, message: string, extra: object = {}) {
+  return reply.code(status).send({ error: { code, message }, ...extra });
+}
+
+const RangeQuery = z.object({
+  offset: z.coerce.number().int().nonnegative().default(0),
+  limit: z.coerce.number().int().positive().max(10_000).default(100),
+});
+const CreateTopic = z.object({ name: z.string(), partitions: z.number().int().positive().max(1024).optional() }).strict();
+
+/** Turns a zod failure into an error that names the field. */
+function invalid(err: z.ZodError, what: string): InvalidArgumentError {
+  const issue = err.issues[0]!;
+  return new InvalidArgumentError(`${what}: '${issue.path.join('.') || '(root)'}' ${issue.message}`);
+}
+
+/**
+ * Starts the HTTP API, the WebSocket gateway and the dashboard (routes in docs/api.md), and the
+ * views the pipelines declared.
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { log, engine } = options;
+  const bodyLimit = options.bodyLimit ?? 1 << 20;
+  const app: FastifyInstance = Fastify({ logger: false, bodyLimit });
+  const views = new ViewRegistry(log);
+  for (const name of engine.views()) views.add(name);
+  const rates = new TopicRates(log);
+
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    if (err instanceof RivuletError) return sendError(reply, STATUS[err.code] ?? 400, err.code, err.message);
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'body_too_large', `request body is larger than the limit of ${bodyLimit} bytes; nothing was appended`);
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 415, 'unsupported_media_type', err.message);
+    if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.statusCode === 400) {
+      return sendError(reply, 400, 'bad_request', err.message);
+    }
+    console.error('request failed:', err);
+    return sendError(reply, 500, 'internal', 'the server failed to handle the request');
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`));
+
+  await app.register(websocket, { options: { maxPayload: options.maxFrameBytes ?? 64 << 10 } });
+
+  app.get('/', (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboardHtml));
+  app.get('/v1/health', () => ({ status: 'ok' }));
+  app.get('/v1/pipelines', () => ({ pipelines: engine.status() }));
+  app.get('/v1/topics', () => ({ topics: log.listTopics().map((t) => ({ ...t, endOffsets: log.endOffsets(t.name) })) }));
+
+  app.post('/v1/topics', async (req, reply) => {
+    const body = CreateTopic.safeParse(req.body);
+    if (!body.success) throw invalid(body.error, 'topic');
+    if (log.describeTopic(body.data.name)) throw new RivuletError('topic_exists', `topic '${body.data.name}' already exists`);
+    const info = await log.createTopic(body.data.name, body.data.partitions === undefined ? {} : { partitions: body.data.partitions });
+    return reply.code(201).send(info);
+  });
+
+  app.get<{ Params: { topic: string } }>('/v1/topics/:topic', (req) => {
+    const info = log.describeTopic(req.params.topic);
+    if (!info) throw new UnknownTopicError(req.params.topic);
+    return { ...info, endOffsets: log.endOffsets(info.name) };
+  });
+
+  app.get<{ Params: { topic: string; partition: string } }>('/v1/topics/:topic/partitions/:partition/records', async (req) => {
+    const info = log.describeTopic(req.params.topic);
+    if (!info) throw new UnknownTopicError(req.params.topic);
+    const partition = Number(req.params.partition);
+    if (!Number.isInteger(partition) || partition < 0 || partition >= info.partitions) {
+      throw new RivuletError('unknown_partition', `topic '${info.name}' has partitions 0-${info.partitions - 1}, not '${req.params.partition}'`);
+    }
+    const q = RangeQuery.safeParse(req.query);
+    if (!q.success) throw invalid(q.error, 'query');
+    const records = await log.read(info.name, partition, q.data.offset, q.data.limit);
+    return { topic: info.name, partition, records: records.map(wireRecord), nextOffset: q.data.offset + records.length, endOffset: log.endOffsets(info.name)[partition] };
+  });
+
+  // Ingest reads the body as text so that it can name the line or event that is wrong.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_req, body, done) => done(null, body));
+    scope.post<{ Params: { topic: string }; Body: string }>('/v1/topics/:topic/events', async (req, reply) => {
+      const topic = req.params.topic;
+      if (!log.describeTopic(topic)) throw new UnknownTopicError(topic);
+      const text = typeof req.body === 'string' ? req.body : '';
+      if (text.trim() === '') return sendError(reply, 400, 'empty_body', 'request body is empty: send a JSON object, a JSON array of events or NDJSON');
+      let parsed: ReturnType<typeof parseBody>;
+      try {
+        parsed = parseBody(text, req.headers['content-type']);
+      } catch (err) {
+        if (err instanceof InvalidEventError) {
+          await log.append(DEAD_LETTER_TOPIC, [deadLetter(topic, null, null, text.slice(0, 64 << 10), err.code, err.message)]);
+        }
+        throw err;
+      }
+      const batch = checkEvents(parsed.events, engine.ingestRules(topic));
+      const positions = batch.accepted.length > 0 ? await log.append(topic, batch.accepted.map((a) => a.record)) : [];
+      const offsets = batch.accepted.map((a, i) => ({ index: a.index, ...positions[i]! }));
+      if (batch.rejected.length > 0) {
+        await log.append(DEAD_LETTER_TOPIC, batch.rejected.map((r) => deadLetter(topic, null, null, r.event, r.code, r.message)));
+        const rejected = batch.rejected.map(({ event: _event, ...r }) => r);
+        return sendError(reply, 422, 'invalid_events',
+          `${batch.rejected.length} of ${parsed.events.length} events were rejected (first: ${batch.rejected[0]!.message}); the other ${batch.accepted.length} were appended`,
+          { accepted: batch.accepted.length, offsets, rejected });
+      }
+      return { accepted: batch.accepted.length, offsets };
+    });
+  });
+
+  app.get('/v1/views', () => ({ views: views.names().map((name) => ({ name, rows: views.get(name).size, positions: views.get(name).position() })) }));
+  app.get<{ Params: { view: string; key: string } }>('/v1/views/:view/keys/:key', (req) => {
+    const view = views.get(req.params.view);
+    const row = view.get(req.params.key);
+    if (!row) throw new RivuletError('unknown_key', `view '${view.name}' has no row with key '${req.params.key}'`);
+    return row;
+  });
+
+  app.get('/v1/ws', { websocket: true }, (socket) => serveConnection(socket, { log, views, rates, engine }));
+
+  const address = await app.listen({ host: options.host, port: options.port });
+  const port = (app.server.address() as { port: number }).port;
+  return {
+    url: address.replace('[::1]', 'localhost'),
+    port,
+    views,
+    async close() {
+      rates.stop();
+      for (const client of app.websocketServer?.clients ?? []) client.close(1001, 'server shutting down');
+      await app.close();
+      await views.stop();
+    },
+  };
+}

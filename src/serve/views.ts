@@ -1,0 +1,127 @@
+import { RivuletError } from '../core/errors.js';
+import type { LogRecord } from '../core/record.js';
+import type { Log } from '../log/log.js';
+import { MemoryKeyValueStore, type KeyValueStore } from '../state/kv-store.js';
+
+/** One row of a view: the latest value of a key, and where in the topic it came from. */
+export interface ViewRow {
+  key: string;
+  value: unknown;
+  partition: number;
+  offset: number;
+  timestamp: number;
+}
+
+/** A change to a view: an upsert (`value` set) or a delete (`deleted: true`, from a null value). */
+export type ViewChange = (ViewRow & { deleted?: false }) | { key: string; deleted: true; partition: number; offset: number; timestamp: number };
+
+/**
+ * A table materialized from a keyed topic: the latest value per key; a record with a `null` value
+ * deletes its key. It follows the topic as records are appended and tells its listeners.
+ */
+export class View {
+  private readonly store: KeyValueStore<ViewRow> = new MemoryKeyValueStore();
+  private readonly listeners = new Set<(changes: ViewChange[]) => void>();
+  private positions: number[] = [];
+  private loop: Promise<void> | undefined;
+
+  constructor(readonly name: string, private readonly log: Log, private readonly signal: AbortSignal) {}
+
+  start(): void {
+    this.positions = this.log.endOffsets(this.name).map(() => 0);
+    this.loop = this.run().catch((err: unknown) => {
+      if (!this.signal.aborted) console.error(`view '${this.name}' stopped:`, err);
+    });
+  }
+
+  async stopped(): Promise<void> {
+    await this.loop;
+  }
+
+  get(key: string): ViewRow | undefined {
+    return this.store.get(key);
+  }
+
+  rows(): ViewRow[] {
+    return [...this.store.entries()].map(([, row]) => row);
+  }
+
+  get size(): number {
+    return this.store.size;
+  }
+
+  /** How far into the topic the view is: the next offset per partition. */
+  position(): number[] {
+    return [...this.positions];
+  }
+
+  /** Calls `listener` with every batch of changes from now on; returns the function that removes it. */
+  listen(listener: (changes: ViewChange[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.signal.aborted) {
+      let got = 0;
+      for (let p = 0; p < this.positions.length; p++) {
+        const records = await this.log.read(this.name, p, this.positions[p]!, 1000);
+        if (records.length === 0) continue;
+        got += records.length;
+        this.positions[p] = records.at(-1)!.offset + 1;
+        this.applyAll(records);
+      }
+      if (got === 0) await this.log.waitForRecords(this.name, this.positions, this.signal);
+    }
+  }
+
+  private applyAll(records: LogRecord[]): void {
+    const changes: ViewChange[] = [];
+    for (const r of records) {
+      if (r.key === null) continue;
+      if (r.value === null) {
+        this.store.delete(r.key);
+        changes.push({ key: r.key, deleted: true, partition: r.partition, offset: r.offset, timestamp: r.timestamp });
+      } else {
+        const row: ViewRow = { key: r.key, value: r.value, partition: r.partition, offset: r.offset, timestamp: r.timestamp };
+        this.store.put(r.key, row);
+        changes.push(row);
+      }
+    }
+    if (changes.length > 0) for (const l of this.listeners) l(changes);
+  }
+}
+
+/** The views of one Rivulet process, by name. */
+export class ViewRegistry {
+  private readonly views = new Map<string, View>();
+  private readonly abort = new AbortController();
+
+  constructor(private readonly log: Log) {}
+
+  add(name: string): View {
+    let v = this.views.get(name);
+    if (!v) {
+      v = new View(name, this.log, this.abort.signal);
+      this.views.set(name, v);
+      v.start();
+    }
+    return v;
+  }
+
+  /** The view called `name`; throws `unknown_view` when there is none. */
+  get(name: string): View {
+    const v = this.views.get(name);
+    if (!v) throw new RivuletError('unknown_view', `view '${name}' does not exist`);
+    return v;
+  }
+
+  names(): string[] {
+    return [...this.views.keys()].sort();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.all([...this.views.values()].map((v) => v.stopped()));
+  }
+}

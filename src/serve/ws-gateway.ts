@@ -1,0 +1,183 @@
+import type { RawData, WebSocket } from 'ws';
+import { z } from 'zod';
+import { RivuletError } from '../core/errors.js';
+import type { LogRecord } from '../core/record.js';
+import type { Log } from '../log/log.js';
+import type { TopicRates } from './rates.js';
+import type { ViewRegistry } from './views.js';
+import type { Engine } from '../engine/engine.js';
+
+const From = z.union([
+  z.literal('earliest'),
+  z.literal('latest'),
+  z.object({ offsets: z.array(z.number().int().nonnegative()) }).strict(),
+  z.object({ last: z.number().int().positive().max(10_000) }).strict(),
+]);
+
+const Id = z.string().min(1).max(100);
+const TopicSubscribe = z.object({ type: z.literal('subscribe'), id: Id, topic: z.string(), from: From.default('latest') }).strict();
+const ViewSubscribe = z.object({ type: z.literal('subscribe'), id: Id, view: z.string() }).strict();
+const MetricsSubscribe = z.object({ type: z.literal('subscribe'), id: Id, metrics: z.literal(true) }).strict();
+const Unsubscribe = z.object({ type: z.literal('unsubscribe'), id: Id }).strict();
+type ClientFrame = z.infer<typeof TopicSubscribe> | z.infer<typeof ViewSubscribe> | z.infer<typeof MetricsSubscribe> | z.infer<typeof Unsubscribe>;
+
+/** Picks the schema a frame claims to follow, so that a validation error names the right field. */
+function schemaOf(json: unknown): z.ZodType<ClientFrame> | string {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return 'a frame must be a JSON object';
+  const f = json as Record<string, unknown>;
+  if (f.type === 'unsubscribe') return Unsubscribe;
+  if (f.type !== 'subscribe') return `unknown frame type ${JSON.stringify(f.type)}; expected 'subscribe' or 'unsubscribe'`;
+  if ('topic' in f) return TopicSubscribe;
+  if ('view' in f) return ViewSubscribe;
+  if ('metrics' in f) return MetricsSubscribe;
+  return "a subscribe frame needs one of 'topic', 'view' or 'metrics'";
+}
+
+/** Where a topic subscription starts. */
+export type SubscribeFrom = z.infer<typeof From>;
+
+/** Limits of the WebSocket gateway. */
+export interface GatewayOptions {
+  /** Records read per partition per frame. Default 500. */
+  batch?: number;
+  /** Bytes queued on a socket above which its subscriptions wait for it to drain. Default 4 MiB. */
+  maxBuffered?: number;
+}
+
+interface Deps {
+  log: Log;
+  views: ViewRegistry;
+  rates: TopicRates;
+  engine: Engine;
+}
+
+/** Frames a record the way every `records` frame carries it. */
+export function wireRecord(r: LogRecord): { partition: number; offset: number; key: string | null; timestamp: number; value: unknown } {
+  return { partition: r.partition, offset: r.offset, key: r.key, timestamp: r.timestamp, value: r.value };
+}
+
+/**
+ * Serves one WebSocket connection of protocol v0 (docs/api.md): subscriptions to topics (from
+ * earliest, latest, offsets or the last N records), to views (snapshot then changes) and to metrics.
+ * A malformed frame gets an error frame; the connection stays open.
+ */
+export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayOptions = {}): void {
+  const subs = new Map<string, AbortController>();
+  const batch = options.batch ?? 500;
+  const maxBuffered = options.maxBuffered ?? 4 << 20;
+  const send = (frame: unknown) => {
+    if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame));
+  };
+  const sendError = (id: string | undefined, code: string, message: string) => send({ type: 'error', ...(id ? { id } : {}), code, message });
+
+  const drained = async (signal: AbortSignal) => {
+    while (socket.bufferedAmount > maxBuffered && !signal.aborted && socket.readyState === socket.OPEN) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
+  const followTopic = async (id: string, topic: string, from: SubscribeFrom, signal: AbortSignal) => {
+    const ends = deps.log.endOffsets(topic);
+    const starts = deps.log.startOffsets(topic);
+    let positions: number[];
+    if (from === 'earliest') positions = starts;
+    else if (from === 'latest') positions = [...ends];
+    else if ('last' in from) positions = ends.map((e, p) => Math.max(starts[p]!, e - Math.ceil(from.last / ends.length)));
+    else {
+      if (from.offsets.length !== ends.length) throw new RivuletError('invalid_subscription', `topic '${topic}' has ${ends.length} partitions; 'offsets' must list one offset for each`);
+      positions = [...from.offsets];
+    }
+    send({ type: 'subscribed', id, topic, positions });
+    while (!signal.aborted && socket.readyState === socket.OPEN) {
+      const out: ReturnType<typeof wireRecord>[] = [];
+      for (let p = 0; p < positions.length; p++) {
+        const records = await deps.log.read(topic, p, positions[p]!, batch);
+        if (records.length > 0) positions[p] = records.at(-1)!.offset + 1;
+        for (const r of records) out.push(wireRecord(r));
+      }
+      if (signal.aborted) return;
+      if (out.length > 0) {
+        send({ type: 'records', id, records: out });
+        await drained(signal);
+      } else {
+        await deps.log.waitForRecords(topic, positions, signal);
+      }
+    }
+  };
+
+  const followView = (id: string, name: string, signal: AbortSignal) => {
+    const view = deps.views.get(name);
+    send({ type: 'snapshot', id, view: name, rows: view.rows(), positions: view.position() });
+    const remove = view.listen((changes) => send({ type: 'changes', id, changes }));
+    signal.addEventListener('abort', remove, { once: true });
+  };
+
+  const followMetrics = (id: string, signal: AbortSignal) => {
+    const push = () => send({ type: 'metrics', id, at: Date.now(), topics: deps.rates.snapshot(), pipelines: deps.engine.status() });
+    push();
+    const timer = setInterval(push, 1000);
+    signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+  };
+
+  const onFrame = (data: RawData, isBinary: boolean): void => {
+    if (isBinary) return sendError(undefined, 'invalid_frame', 'frames must be JSON text');
+    let json: unknown;
+    try {
+      json = JSON.parse(data.toString());
+    } catch {
+      return sendError(undefined, 'invalid_frame', 'frame is not valid JSON');
+    }
+    const id = typeof (json as { id?: unknown } | null)?.id === 'string' ? (json as { id: string }).id : undefined;
+    const schema = schemaOf(json);
+    if (typeof schema === 'string') return sendError(id, 'invalid_frame', schema);
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return sendError(id, 'invalid_frame', `invalid frame${issue ? ` at '${issue.path.join('.') || '(root)'}': ${issue.message}` : ''}`);
+    }
+    const frame = parsed.data;
+    if (frame.type === 'unsubscribe') {
+      subs.get(frame.id)?.abort();
+      subs.delete(frame.id);
+      return send({ type: 'unsubscribed', id: frame.id });
+    }
+    if (subs.has(frame.id)) return sendError(frame.id, 'duplicate_id', `subscription '${frame.id}' already exists on this connection`);
+    const ac = new AbortController();
+    subs.set(frame.id, ac);
+    const fail = (err: unknown) => {
+      subs.delete(frame.id);
+      ac.abort();
+      if (err instanceof RivuletError) sendError(frame.id, err.code, err.message);
+      else sendError(frame.id, 'internal', 'the subscription failed on the server');
+    };
+    try {
+      if ('topic' in frame) {
+        if (!deps.log.describeTopic(frame.topic)) throw new RivuletError('unknown_topic', `topic '${frame.topic}' does not exist`);
+        followTopic(frame.id, frame.topic, frame.from, ac.signal).catch((err: unknown) => {
+          if (!ac.signal.aborted) fail(err);
+        });
+      } else if ('view' in frame) {
+        followView(frame.id, frame.view, ac.signal);
+      } else {
+        followMetrics(frame.id, ac.signal);
+      }
+    } catch (err) {
+      fail(err);
+    }
+  };
+
+  socket.on('message', (data, isBinary) => {
+    // A bug in handling one frame must never take the server down: answer with an error frame.
+    try {
+      onFrame(data, isBinary);
+    } catch (err) {
+      console.error('WebSocket frame failed:', err);
+      sendError(undefined, 'internal', 'the server failed to handle the frame');
+    }
+  });
+
+  socket.on('close', () => {
+    for (const ac of subs.values()) ac.abort();
+    subs.clear();
+  });
+}

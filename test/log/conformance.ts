@@ -1,0 +1,224 @@
+/**
+ * The conformance suite of the `Log` interface: every backend (embedded, NATS JetStream, Redis
+ * Streams, Kafka) runs these same tests against a real server. A backend that cannot give a
+ * guarantee declares it in `capabilities` and must then refuse the feature with a clear error.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { RivuletError, UnknownTopicError } from '../../src/core/errors.js';
+import type { Log } from '../../src/log/log.js';
+import { resolveStart } from '../../src/log/log.js';
+import { partitionForKey } from '../../src/log/partitioner.js';
+
+/** A backend under test: a way to open (and reopen) one store, and to clean it up. */
+export interface LogUnderTest {
+  /** Opens the store; called again after `close()` it must find everything acknowledged before. */
+  open(): Promise<Log>;
+  /** Runs retention and compaction now (backends that do it on the server may wait for it). */
+  maintenance(log: Log): Promise<void>;
+  capabilities: { compaction: boolean; retentionBySize: boolean; retentionByTime: boolean };
+  cleanup(): Promise<void>;
+}
+
+/** Reads a whole partition from `from`. */
+async function readAll(log: Log, topic: string, partition: number, from = 0) {
+  const out = [];
+  let offset = from;
+  for (;;) {
+    const batch = await log.read(topic, partition, offset, 100);
+    if (batch.length === 0) return out;
+    out.push(...batch);
+    offset = batch.at(-1)!.offset + 1;
+  }
+}
+
+export function logConformance(backend: string, make: () => Promise<LogUnderTest>): void {
+  describe(`Log conformance: ${backend}`, () => {
+    let under: LogUnderTest;
+    let log: Log;
+    beforeEach(async () => {
+      under = await make();
+      log = await under.open();
+    });
+    afterEach(async () => {
+      await log.close();
+      await under.cleanup();
+    });
+    const reopen = async () => {
+      await log.close();
+      log = await under.open();
+    };
+
+    test('append returns positions in order; read returns records with their offsets, keys, timestamps and values', async () => {
+      await log.createTopic('orders', { partitions: 1 });
+      const pos = await log.append('orders', [
+        { key: 'a', value: { n: 1 }, timestamp: 1000 },
+        { key: null, value: [1, 'two', { three: 3 }], timestamp: 1001 },
+        { value: 'text', timestamp: 1002 },
+        { key: 'bin', value: new Uint8Array([0, 1, 2, 255]), timestamp: 1003 },
+        { key: 'gone', value: null, timestamp: 1004 },
+      ]);
+      assert.deepEqual(pos.map((p) => p.offset), [0, 1, 2, 3, 4]);
+      const records = await log.read('orders', 0, 0, 10);
+      assert.deepEqual(records.map((r) => [r.offset, r.key, r.timestamp]), [[0, 'a', 1000], [1, null, 1001], [2, null, 1002], [3, 'bin', 1003], [4, 'gone', 1004]]);
+      assert.deepEqual(records[0]!.value, { n: 1 });
+      assert.deepEqual(records[1]!.value, [1, 'two', { three: 3 }]);
+      assert.equal(records[2]!.value, 'text');
+      assert.deepEqual([...(records[3]!.value as Uint8Array)], [0, 1, 2, 255]);
+      assert.equal(records[4]!.value, null);
+      assert.deepEqual((await log.read('orders', 0, 3, 1)).map((r) => r.offset), [3]);
+      assert.deepEqual(await log.read('orders', 0, 5, 10), []);
+      assert.deepEqual(log.endOffsets('orders'), [5]);
+    });
+
+    test('keys pick partitions as Kafka does and keep their order', async () => {
+      await log.createTopic('keyed', { partitions: 3 });
+      const records = Array.from({ length: 60 }, (_, i) => ({ key: `user-${i % 7}`, value: i }));
+      const pos = await log.append('keyed', records);
+      pos.forEach((p, i) => assert.equal(p.partition, partitionForKey(records[i]!.key, 3)));
+      for (let p = 0; p < 3; p++) {
+        const all = await readAll(log, 'keyed', p);
+        for (let k = 0; k < 7; k++) {
+          const seq = all.filter((r) => r.key === `user-${k}`).map((r) => r.value as number);
+          assert.deepEqual(seq, [...seq].sort((a, b) => a - b));
+        }
+      }
+    });
+
+    test('a reader waiting at the end is woken by an append', async () => {
+      await log.createTopic('tail', { partitions: 2 });
+      const waiting = log.waitForRecords('tail', log.endOffsets('tail'));
+      let woke = false;
+      void waiting.then(() => (woke = true));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(woke, false);
+      await log.append('tail', [{ value: 'x', partition: 1 }]);
+      await waiting;
+      assert.equal(woke, true);
+    });
+
+    test('everything acknowledged is there after reopening, and appends continue the offsets', async () => {
+      await log.createTopic('durable', { partitions: 2, fsync: 'always', segmentBytes: 4096 });
+      const sent = Array.from({ length: 400 }, (_, i) => ({ key: `k${i % 5}`, value: { i, pad: 'y'.repeat(i % 90) }, timestamp: 10_000 + i }));
+      for (let i = 0; i < sent.length; i += 37) await log.append('durable', sent.slice(i, i + 37));
+      const before = [await readAll(log, 'durable', 0), await readAll(log, 'durable', 1)];
+      await reopen();
+      assert.deepEqual([await readAll(log, 'durable', 0), await readAll(log, 'durable', 1)], before);
+      assert.equal(log.describeTopic('durable')?.config.fsync, 'always');
+      const [next] = await log.append('durable', [{ key: 'k0', value: 'after' }]);
+      assert.equal(next!.offset, before[next!.partition]!.length);
+    });
+
+    test('replay: a topic read again from the start gives the same records', async () => {
+      await log.createTopic('replay', { partitions: 1, segmentBytes: 2048 });
+      for (let i = 0; i < 20; i++) await log.append('replay', Array.from({ length: 10 }, (_, j) => ({ value: i * 10 + j })));
+      const first = await readAll(log, 'replay', 0);
+      const second = await readAll(log, 'replay', 0);
+      assert.equal(first.length, 200);
+      assert.deepEqual(second, first);
+      assert.deepEqual(first.map((r) => r.value), Array.from({ length: 200 }, (_, i) => i));
+    });
+
+    test('start positions: earliest, latest, an offset, a timestamp (first record at or after it)', async () => {
+      await log.createTopic('times', { partitions: 1, segmentBytes: 1024 });
+      for (let i = 0; i < 100; i++) await log.append('times', [{ value: i, timestamp: 1_000_000 + i * 1000 }]);
+      assert.deepEqual(await resolveStart(log, 'times', 'earliest'), [0]);
+      assert.deepEqual(await resolveStart(log, 'times', 'latest'), [100]);
+      assert.deepEqual(await resolveStart(log, 'times', { offset: 42 }), [42]);
+      assert.deepEqual(await resolveStart(log, 'times', { timestamp: 1_000_000 + 42_000 }), [42]);
+      assert.deepEqual(await resolveStart(log, 'times', { timestamp: 1_000_000 + 42_500 }), [43]);
+      assert.deepEqual(await resolveStart(log, 'times', { timestamp: 0 }), [0]);
+      assert.deepEqual(await resolveStart(log, 'times', { timestamp: 9e12 }), [100]);
+    });
+
+    test('consumer groups: committed offsets are stored durably, per group and topic', async () => {
+      await log.createTopic('g', { partitions: 3 });
+      assert.deepEqual(await log.committedOffsets('readers', 'g'), [null, null, null]);
+      await log.commitOffsets('readers', 'g', [5, undefined, 7]);
+      await log.commitOffsets('readers', 'g', [undefined, 2]);
+      await log.commitOffsets('others', 'g', [1, 1, 1]);
+      await reopen();
+      assert.deepEqual(await log.committedOffsets('readers', 'g'), [5, 2, 7]);
+      assert.deepEqual(await log.committedOffsets('others', 'g'), [1, 1, 1]);
+      await assert.rejects(log.commitOffsets('readers', 'g', [-1]), (e) => e instanceof RivuletError && /non-negative/.test(e.message));
+    });
+
+    test('retention by size deletes whole old segments; readers below the start continue from it', async (t) => {
+      if (!under.capabilities.retentionBySize) return t.diagnostic(`${backend} has no size retention`);
+      await log.createTopic('sized', { partitions: 1, segmentBytes: 2048, retentionBytes: 8192 });
+      for (let i = 0; i < 200; i++) await log.append('sized', [{ value: { i, pad: 'z'.repeat(100) } }]);
+      await under.maintenance(log);
+      const start = log.startOffsets('sized')[0]!;
+      assert.ok(start > 0, 'old segments were deleted');
+      const rest = await readAll(log, 'sized', 0, 0);
+      assert.equal(rest[0]!.offset, start);
+      assert.deepEqual(rest.map((r) => (r.value as { i: number }).i), Array.from({ length: 200 - start }, (_, k) => start + k));
+      assert.equal(log.endOffsets('sized')[0], 200);
+    });
+
+    test('retention by time deletes segments whose newest record is older than retentionMs', async (t) => {
+      if (!under.capabilities.retentionByTime) return t.diagnostic(`${backend} has no time retention`);
+      await log.createTopic('aged', { partitions: 1, segmentBytes: 1024, retentionMs: 60_000 });
+      const old = Date.now() - 3_600_000;
+      for (let i = 0; i < 50; i++) await log.append('aged', [{ value: { i, pad: 'o'.repeat(60) }, timestamp: old + i }]);
+      for (let i = 50; i < 60; i++) await log.append('aged', [{ value: { i }, timestamp: Date.now() }]);
+      await under.maintenance(log);
+      const rest = await readAll(log, 'aged', 0);
+      assert.ok(rest.length < 60 && rest.length >= 10, `kept ${rest.length}`);
+      assert.ok(rest.every((r, k) => k === 0 || r.offset === rest[k - 1]!.offset + 1));
+      assert.ok(rest.some((r) => (r.value as { i: number }).i === 59));
+    });
+
+    test('compaction keeps the latest record per key and removes tombstoned keys; offsets stay', async () => {
+      if (!under.capabilities.compaction) {
+        await assert.rejects(log.createTopic('c', { cleanupPolicy: 'compact' }), (e) => e instanceof RivuletError && /compact/.test(e.message));
+        return;
+      }
+      await log.createTopic('c', { partitions: 1, segmentBytes: 1024, cleanupPolicy: 'compact', deleteRetentionMs: 0 });
+      const latest = new Map<string, { offset: number; value: unknown }>();
+      for (let i = 0; i < 300; i++) {
+        const key = `k${i % 10}`;
+        const value = i >= 280 && key === 'k3' ? null : { i, pad: 'c'.repeat(40) };
+        const [pos] = await log.append('c', [{ key, value, timestamp: 1 }]);
+        latest.set(key, { offset: pos!.offset, value });
+      }
+      await assert.rejects(log.append('c', [{ value: 'no key' }]), (e) => e instanceof RivuletError && e.code === 'key_required');
+      const before = await readAll(log, 'c', 0);
+      await under.maintenance(log);
+      const after = await readAll(log, 'c', 0);
+      assert.ok(after.length < before.length, 'compaction removed superseded records');
+      // Every key's latest record is still there, at its offset; only the active segment may hold older versions.
+      for (const [key, { offset, value }] of latest) {
+        const found = after.find((r) => r.offset === offset);
+        if (value === null) continue;
+        assert.deepEqual(found && { key: found.key, value: found.value }, { key, value }, key);
+      }
+      const survivors = new Set(after.map((r) => r.offset));
+      for (const r of before) {
+        // A removed record was superseded, or was a tombstone past deleteRetentionMs (0 here).
+        if (!survivors.has(r.offset) && r.value !== null) assert.notEqual(latest.get(r.key!)!.offset, r.offset, 'a latest record was removed');
+      }
+      assert.deepEqual(after.filter((r) => r.key === 'k3' && r.value !== null), [], 'the tombstoned key has no value left');
+      assert.ok(after.every((r, k) => k === 0 || r.offset > after[k - 1]!.offset));
+      await reopen();
+      assert.deepEqual(await readAll(log, 'c', 0), after);
+    });
+
+    test('topics: list, describe, update config, delete; errors name the topic', async () => {
+      await log.createTopic('b', { partitions: 2 });
+      await log.createTopic('a', { partitions: 1, retentionMs: 3_600_000 });
+      assert.deepEqual(log.listTopics().map((t) => t.name), ['a', 'b']);
+      assert.equal(log.describeTopic('a')?.config.retentionMs, 3_600_000);
+      const updated = await log.updateTopicConfig('a', { retentionMs: 60_000 });
+      assert.equal(updated.config.retentionMs, 60_000);
+      await reopen();
+      assert.equal(log.describeTopic('a')?.config.retentionMs, 60_000);
+      await assert.rejects(log.updateTopicConfig('a', { retentionMs: -5 }), /retentionMs must be/);
+      await log.deleteTopic('b');
+      assert.equal(log.describeTopic('b'), undefined);
+      await assert.rejects(log.read('b', 0, 0, 1), UnknownTopicError);
+      await assert.rejects(log.append('missing', [{ value: 1 }]), (e) => e instanceof UnknownTopicError && /'missing'/.test(e.message));
+      await assert.rejects(log.createTopic('a', { partitions: 3 }), /already exists with 1 partitions/);
+    });
+  });
+}

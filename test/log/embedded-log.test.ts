@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { CorruptDataError, InvalidArgumentError, UnknownTopicError } from '../../src/core/errors.js';
+import { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
+import { partitionForKey } from '../../src/log/partitioner.js';
+import { tempDir } from '../helpers/tmp.js';
+
+describe('EmbeddedLog', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let log: EmbeddedLog;
+  beforeEach(async () => {
+    tmp = tempDir();
+    log = await EmbeddedLog.open({ dir: tmp.dir });
+  });
+  afterEach(async () => {
+    await log.close();
+    tmp.remove();
+  });
+
+  test('appends a batch and reads it back in order with gapless offsets', async () => {
+    await log.createTopic('t', { partitions: 1 });
+    const positions = await log.append('t', [{ value: { n: 1 } }, { value: { n: 2 } }, { value: 'three', timestamp: 42 }]);
+    assert.deepEqual(positions, [{ partition: 0, offset: 0 }, { partition: 0, offset: 1 }, { partition: 0, offset: 2 }]);
+    const more = await log.append('t', [{ value: 4 }]);
+    assert.deepEqual(more, [{ partition: 0, offset: 3 }]);
+    const records = await log.read('t', 0, 0, 10);
+    assert.deepEqual(records.map((r) => r.value), [{ n: 1 }, { n: 2 }, 'three', 4]);
+    assert.deepEqual(records.map((r) => r.offset), [0, 1, 2, 3]);
+    assert.equal(records[2]!.timestamp, 42);
+    assert.deepEqual((await log.read('t', 0, 2, 1)).map((r) => r.value), ['three']);
+    assert.deepEqual(await log.read('t', 0, 4, 10), []);
+    assert.deepEqual(log.endOffsets('t'), [4]);
+  });
+
+  test('routes keys to partitions with the murmur2 partitioner and keeps per-key order', async () => {
+    await log.createTopic('k', { partitions: 4 });
+    const keys = ['alice', 'bob', 'carol', 'dave', 'erin'];
+    const records = Array.from({ length: 50 }, (_, i) => ({ key: keys[i % keys.length]!, value: i }));
+    const positions = await log.append('k', records);
+    positions.forEach((pos, i) => assert.equal(pos.partition, partitionForKey(records[i]!.key, 4)));
+    for (const key of keys) {
+      const p = partitionForKey(key, 4);
+      const all = await log.read('k', p, 0, 1000);
+      const mine = all.filter((r) => r.key === key).map((r) => r.value as number);
+      assert.deepEqual(mine, [...mine].sort((a, b) => a - b));
+      assert.equal(mine.length, 10);
+    }
+  });
+
+  test('everything acknowledged before a clean close is there after reopening', async () => {
+    await log.createTopic('durable', { partitions: 3 });
+    const sent = Array.from({ length: 1000 }, (_, i) => ({ key: `k${i % 17}`, value: { i, text: 'x'.repeat(i % 50) }, timestamp: 1000 + i }));
+    const positions = await log.append('durable', sent);
+    await log.close();
+    log = await EmbeddedLog.open({ dir: tmp.dir });
+    assert.deepEqual(log.describeTopic('durable')?.partitions, 3);
+    for (let i = 0; i < sent.length; i++) {
+      const [r] = await log.read('durable', positions[i]!.partition, positions[i]!.offset, 1);
+      assert.deepEqual(r, { partition: positions[i]!.partition, offset: positions[i]!.offset, key: sent[i]!.key, timestamp: sent[i]!.timestamp, value: sent[i]!.value });
+    }
+    const next = await log.append('durable', [{ key: 'k0', value: 'after restart' }]);
+    assert.equal(next[0]!.offset, log.endOffsets('durable')[next[0]!.partition]! - 1);
+  });
+
+  test('a torn record at the end of a partition file is cut off on open; the rest stays', async () => {
+    await log.createTopic('torn', { partitions: 1 });
+    await log.append('torn', [{ value: 'a' }]);
+    await log.append('torn', [{ value: 'b' }]);
+    await log.append('torn', [{ value: 'c' }]);
+    await log.close();
+    const file = path.join(tmp.dir, 'torn', '0', '00000000000000000000.log');
+    const size = fs.statSync(file).size;
+    fs.truncateSync(file, size - 3);
+    log = await EmbeddedLog.open({ dir: tmp.dir });
+    assert.deepEqual((await log.read('torn', 0, 0, 10)).map((r) => r.value), ['a', 'b']);
+    await log.append('torn', [{ value: 'd' }]);
+    assert.deepEqual((await log.read('torn', 0, 0, 10)).map((r) => r.value), ['a', 'b', 'd']);
+  });
+
+  test('a flipped bit in the last record is detected by its CRC and the record is not served', async () => {
+    await log.createTopic('flip', { partitions: 1 });
+    await log.append('flip', [{ value: 'first' }]);
+    await log.append('flip', [{ value: 'second' }]);
+    await log.close();
+    const file = path.join(tmp.dir, 'flip', '0', '00000000000000000000.log');
+    const buf = fs.readFileSync(file);
+    buf[buf.length - 4]! ^= 0x01;
+    fs.writeFileSync(file, buf);
+    log = await EmbeddedLog.open({ dir: tmp.dir });
+    assert.deepEqual((await log.read('flip', 0, 0, 10)).map((r) => r.value), ['first']);
+  });
+
+  test('a record corrupted while the log is open fails the read with CorruptDataError', async () => {
+    await log.createTopic('rot', { partitions: 1 });
+    await log.append('rot', [{ value: 'aaaaaaaa' }, { value: 'bbbbbbbb' }]);
+    const file = path.join(tmp.dir, 'rot', '0', '00000000000000000000.log');
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, Buffer.from('z'), 0, 1, 12);
+    fs.closeSync(fd);
+    await assert.rejects(log.read('rot', 0, 0, 10), CorruptDataError);
+  });
+
+  test('names what is wrong: unknown topic, bad partition, bad topic name', async () => {
+    await assert.rejects(log.read('missing', 0, 0, 1), (e) => e instanceof UnknownTopicError && e.code === 'unknown_topic' && /missing/.test(e.message));
+    await assert.rejects(log.append('missing', [{ value: 1 }]), UnknownTopicError);
+    await log.createTopic('two', { partitions: 2 });
+    await assert.rejects(log.read('two', 5, 0, 1), (e) => e instanceof InvalidArgumentError && /partitions 0-1/.test(e.message));
+    await assert.rejects(log.append('two', [{ value: 1, partition: 2 }]), InvalidArgumentError);
+    await assert.rejects(log.createTopic('../escape'), (e) => e instanceof InvalidArgumentError && e.code === 'invalid_topic_name');
+    await assert.rejects(log.createTopic('two', { partitions: 3 }), /already exists with 2 partitions/);
+  });
+
+  test('waitForRecords wakes a reader when a record is appended, and on abort', async () => {
+    await log.createTopic('tail', { partitions: 2 });
+    let woke = false;
+    const waiting = log.waitForRecords('tail', [0, 0]).then(() => { woke = true; });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(woke, false);
+    await log.append('tail', [{ value: 1, partition: 1 }]);
+    await waiting;
+    assert.equal(woke, true);
+    const ac = new AbortController();
+    const aborted = log.waitForRecords('tail', log.endOffsets('tail'), ac.signal);
+    ac.abort();
+    await aborted;
+  });
+});
