@@ -7,8 +7,8 @@
 export { definePipeline, PipelineBuilder, Stream, KeyedStream, WindowedStream } from './engine/pipeline.js';
 export type { PipelineDefinition, StreamOptions, SinkOptions, GeneratorOptions, WindowResult } from './engine/pipeline.js';
 export type { Extractor } from './engine/graph.js';
-export { tumbling, hopping } from './engine/windows.js';
-export type { WindowSpec, TumblingWindow, HoppingWindow } from './engine/windows.js';
+export { tumbling, hopping, sliding, session, countWindow } from './engine/windows.js';
+export type { WindowSpec, TumblingWindow, HoppingWindow, SlidingWindow, SessionWindow, CountWindow, WindowOptions, EmitMode } from './engine/windows.js';
 export { count, sum, min, max, avg } from './engine/aggregates.js';
 export type { Aggregate, AggregateResults } from './engine/aggregates.js';
 export { DEAD_LETTER_TOPIC } from './engine/task.js';

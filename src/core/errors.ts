@@ -61,7 +61,7 @@ export class StorageError extends RivuletError {
 /** A pipeline definition is inconsistent (duplicate names, reserved fields, wrong options). */
 export class PipelineDefinitionError extends RivuletError {
   override name = 'PipelineDefinitionError';
-  constructor(message: string) {
-    super('invalid_pipeline', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid_pipeline', message, options);
   }
 }

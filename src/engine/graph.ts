@@ -1,18 +1,28 @@
 import type { Aggregate } from './aggregates.js';
-import type { WindowSpec } from './windows.js';
+import type { WindowOptionsResolved, WindowSpec } from './windows.js';
 
 /** How to find an event's time or key: a field name, or a function of the event. */
 export type Extractor<T, R> = (keyof T & string) | ((event: T) => R);
 
-/** The nodes of a pipeline's dataflow graph, as the builder records them. */
-export type GraphNode =
-  | { kind: 'source'; id: string; topic: string; time?: Extractor<never, unknown>; outOfOrderness: number; children: GraphNode[] }
-  | { kind: 'filter'; id: string; fn: (v: unknown) => boolean; children: GraphNode[] }
-  | { kind: 'map'; id: string; fn: (v: unknown) => unknown; children: GraphNode[] }
-  | { kind: 'flatMap'; id: string; fn: (v: unknown) => Iterable<unknown>; children: GraphNode[] }
-  | { kind: 'keyBy'; id: string; fn: (v: unknown) => unknown; children: GraphNode[] }
-  | { kind: 'window'; id: string; spec: WindowSpec; aggregates: Record<string, Aggregate<unknown, unknown, unknown>>; children: GraphNode[] }
-  | { kind: 'sink'; id: string; topic: string; view: boolean; children: GraphNode[] };
+interface NodeBase {
+  id: string;
+  children: GraphNode[];
+}
+
+/**
+ * The nodes of a pipeline's dataflow graph, as the builder records them. Edges point downstream
+ * (`children`); a node with several inputs (`union`) lists its parents in `inputs`, in input order.
+ */
+export type GraphNode = NodeBase & (
+  | { kind: 'source'; topic: string; time?: Extractor<never, unknown>; outOfOrderness: number; idleTimeout: number | undefined }
+  | { kind: 'filter'; fn: (v: unknown) => boolean }
+  | { kind: 'map'; fn: (v: unknown) => unknown }
+  | { kind: 'flatMap'; fn: (v: unknown) => Iterable<unknown> }
+  | { kind: 'keyBy'; fn: (v: unknown) => unknown }
+  | { kind: 'union'; inputs: string[] }
+  | { kind: 'window'; spec: WindowSpec; options: WindowOptionsResolved; aggregates: Record<string, Aggregate<unknown, unknown, unknown>> }
+  | { kind: 'sink'; topic: string; view: boolean }
+);
 
 /** Applies an {@link Extractor}. */
 export function extract<T, R>(ex: Extractor<T, R>, event: T): unknown {

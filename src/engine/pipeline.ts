@@ -2,7 +2,7 @@ import { durationMs, type Duration } from '../core/duration.js';
 import { PipelineDefinitionError } from '../core/errors.js';
 import type { Aggregate, AggregateResults } from './aggregates.js';
 import type { Extractor, GraphNode } from './graph.js';
-import type { WindowSpec } from './windows.js';
+import { resolveWindowOptions, type WindowOptions, type WindowSpec } from './windows.js';
 
 /** Options of {@link PipelineBuilder.stream}: how to read a topic's events. */
 export interface StreamOptions<T> {
@@ -16,6 +16,11 @@ export interface StreamOptions<T> {
   key?: Extractor<T, string | number | null | undefined>;
   /** How far behind the largest event time seen the watermark stays. Default `'5s'`. */
   outOfOrderness?: Duration;
+  /**
+   * A partition that received nothing new for this long (wall-clock time) stops holding the watermark
+   * back until it receives data again; events it then brings may be late. Default: never.
+   */
+  idleTimeout?: Duration;
   /** Partitions when this pipeline creates the topic. Default 4. */
   partitions?: number;
 }
@@ -41,8 +46,12 @@ export interface GeneratorOptions<T> {
   key?: Extractor<T, string | number | null | undefined>;
 }
 
-/** The result of a windowed aggregation: the group key, the window `[start, end)` and one field per aggregate. */
-export type WindowResult<K, R> = { key: K; start: number; end: number } & R;
+/**
+ * The result of a windowed aggregation: the group key, the window `[start, end)` and one field per
+ * aggregate. Session windows with `allowedLateness` or `emit: 'update'` may also emit
+ * `{ key, start, end, retracted: true }` (no aggregates) to withdraw a result whose session merged into another.
+ */
+export type WindowResult<K, R> = { key: K; start: number; end: number; retracted?: true } & R;
 
 /** A topic that a pipeline reads (with its ingest rules) or writes. */
 export interface TopicDeclaration {
@@ -123,6 +132,7 @@ export class PipelineBuilder {
       topic,
       time: options.time as Extractor<never, unknown> | undefined,
       outOfOrderness: durationMs(options.outOfOrderness ?? '5s', `outOfOrderness of stream '${topic}'`),
+      idleTimeout: options.idleTimeout === undefined ? undefined : durationMs(options.idleTimeout, `idleTimeout of stream '${topic}'`),
       children: [],
     };
     this.graph.sources.push(node);
@@ -178,6 +188,22 @@ export class Stream<T> {
     return new KeyedStream<T, K>(this.app, this.add({ kind: 'keyBy', id: this.app.id('keyBy'), fn: key as (v: unknown) => unknown, children: [] }));
   }
 
+  /**
+   * Merges this stream with others of the same pipeline into one, in arrival order; its watermark is the
+   * pipeline's. The result is not keyed: key it again with `keyBy` to aggregate.
+   *
+   * @example
+   * ```ts
+   * const all = app.stream<Reading>('sensors-a').union(app.stream<Reading>('sensors-b'));
+   * ```
+   */
+  union<U>(...others: Stream<U>[]): Stream<T | U> {
+    const node: GraphNode = { kind: 'union', id: this.app.id('union'), inputs: [this.node.id, ...others.map((o) => o.node.id)], children: [] };
+    for (const o of others) if (o.app !== this.app) throw new PipelineDefinitionError('union: all streams must belong to the same pipeline');
+    for (const s of [this.node, ...others.map((o) => o.node)]) s.children.push(node);
+    return new Stream<T | U>(this.app, node);
+  }
+
   /** Writes the stream to a topic (created when missing). */
   to(topic: string, options: SinkOptions = {}): void {
     const view = options.view ?? this instanceof KeyedStream;
@@ -198,31 +224,51 @@ export class KeyedStream<T, K> extends Stream<T> {
     return new KeyedStream<U, K>(this.app, this.add({ kind: 'map', id: this.app.id('map'), fn: fn as (v: unknown) => unknown, children: [] }));
   }
 
-  /** Cuts each key's events into event-time windows. */
-  window(spec: WindowSpec): WindowedStream<T, K> {
-    return new WindowedStream<T, K>(this.app, this, spec);
+  /**
+   * Cuts each key's events into windows: `tumbling`, `hopping`, `sliding`, `session` (event time) or
+   * `countWindow`. See {@link WindowOptions} for lateness, the late output and the emit mode.
+   *
+   * @example
+   * ```ts
+   * payments.keyBy((p) => p.card)
+   *   .window(tumbling('1m'), { allowedLateness: '30s', lateOutput: 'late-payments' })
+   *   .aggregate({ n: count() });
+   * ```
+   */
+  window(spec: WindowSpec, options: WindowOptions = {}): WindowedStream<T, K> {
+    return new WindowedStream<T, K>(this.app, this, spec, options);
   }
 }
 
-const RESERVED = new Set(['key', 'start', 'end']);
+const RESERVED = new Set(['key', 'start', 'end', 'retracted']);
 
 /** A keyed stream cut into windows, waiting for its aggregates. */
 export class WindowedStream<T, K> {
   /** @internal */
-  constructor(private readonly app: PipelineBuilder, private readonly parent: KeyedStream<T, K>, private readonly spec: WindowSpec) {}
+  constructor(private readonly app: PipelineBuilder, private readonly parent: KeyedStream<T, K>, private readonly spec: WindowSpec,
+    private readonly options: WindowOptions) {}
 
   /**
-   * Aggregates each key's events per window. A window's result is emitted once, when the watermark
-   * passes its end; its event time is `end - 1`.
+   * Aggregates each key's events per window. In the default `final` mode a window's result is emitted
+   * when the watermark passes its end (again for each change within `allowedLateness`); its event time
+   * is `end - 1`.
    */
   aggregate<A extends Record<string, Aggregate<T, any, any>>>(aggregates: A): KeyedStream<WindowResult<K, AggregateResults<A>>, K> { // eslint-disable-line @typescript-eslint/no-explicit-any
     for (const name of Object.keys(aggregates)) {
       if (RESERVED.has(name)) throw new PipelineDefinitionError(`aggregate name '${name}' is reserved for the window result (key, start, end)`);
     }
+    let options;
+    try {
+      options = resolveWindowOptions(this.spec, this.options);
+    } catch (err) {
+      throw new PipelineDefinitionError(`window of pipeline '${this.app.graph.name}': ${(err as Error).message}`, { cause: err });
+    }
+    if (options.lateOutput !== undefined) this.app.graph.topics.push({ name: options.lateOutput });
     const node: GraphNode = {
       kind: 'window',
       id: this.app.id('window'),
       spec: this.spec,
+      options,
       aggregates: aggregates as unknown as Record<string, Aggregate<unknown, unknown, unknown>>,
       children: [],
     };

@@ -4,8 +4,11 @@ import { RivuletError } from '../core/errors.js';
 import type { AppendRecord } from '../core/record.js';
 import { describeValue, toEpochMillis } from '../core/time.js';
 import type { Log } from '../log/log.js';
+import { compileChildren } from './compile.js';
 import { extract, type Extractor } from './graph.js';
-import { compile, SinkOperator, WindowAggregateOperator, type Element, type Operator } from './operators.js';
+import type { Element, Operator, Outputs } from './operators/operator.js';
+import { SinkOperator } from './operators/sink.js';
+import { WindowOperatorBase } from './operators/window-base.js';
 import type { PipelineGraph } from './pipeline.js';
 
 /** The topic that receives events Rivulet could not accept or process, with the reason. */
@@ -42,11 +45,14 @@ interface SourceRuntime {
   topic: string;
   time?: Extractor<never, unknown>;
   outOfOrderness: number;
-  out: Operator[];
+  idleTimeout: number | undefined;
+  out: Outputs;
   positions: number[];
   /** Largest event time seen per partition. */
   maxTs: number[];
   nonEmpty: boolean[];
+  /** Wall-clock time each partition last brought new records (or the task started). */
+  lastActive: number[];
 }
 
 interface Checkpoint {
@@ -95,10 +101,12 @@ export class PipelineTask {
         topic: node.topic,
         time: node.time,
         outOfOrderness: node.outOfOrderness,
-        out: compile(node, this.operators),
+        idleTimeout: node.idleTimeout,
+        out: compileChildren(node, this.operators),
         positions: new Array(partitions).fill(0),
         maxTs: new Array(partitions).fill(-Infinity),
         nonEmpty: new Array(partitions).fill(false),
+        lastActive: new Array(partitions).fill(Date.now()),
       });
     }
     for (const op of this.operators.values()) if (op instanceof SinkOperator) this.sinks.push(op);
@@ -128,7 +136,7 @@ export class PipelineTask {
 
   status(): TaskStatus {
     let lateEvents = 0;
-    for (const op of this.operators.values()) if (op instanceof WindowAggregateOperator) lateEvents += op.metrics.lateEvents;
+    for (const op of this.operators.values()) if (op instanceof WindowOperatorBase) lateEvents += op.metrics.lateEvents;
     return {
       pipeline: this.options.graph.name,
       state: this.state,
@@ -144,8 +152,11 @@ export class PipelineTask {
   private async run(): Promise<void> {
     const { log } = this.options;
     const signal = this.abort.signal;
+    const idleTimeouts = this.sources.map((s) => s.idleTimeout).filter((t): t is number => t !== undefined);
+    const idleCheckMs = idleTimeouts.length > 0 ? Math.max(10, Math.min(...idleTimeouts) / 4) : undefined;
     while (!signal.aborted) {
       let got = 0;
+      const now = Date.now();
       for (const src of this.sources) {
         const ends = log.endOffsets(src.topic);
         for (let p = 0; p < ends.length; p++) src.nonEmpty[p] = ends[p]! > 0;
@@ -153,6 +164,7 @@ export class PipelineTask {
           if (ends[p]! <= src.positions[p]!) continue;
           const records = await log.read(src.topic, p, src.positions[p]!, this.readBatch);
           if (records.length === 0) continue;
+          src.lastActive[p] = now;
           const batch: Element[] = [];
           for (const r of records) {
             let ts = r.timestamp;
@@ -169,17 +181,23 @@ export class PipelineTask {
             batch.push({ value: r.value, ts, key: undefined, wm: this.wm });
             if (ts > src.maxTs[p]!) {
               src.maxTs[p] = ts;
-              const wm = this.computeWatermark();
+              const wm = this.computeWatermark(now);
               if (wm > this.wm) this.wm = wm;
             }
           }
           src.positions[p] = records.at(-1)!.offset + 1;
           got += records.length;
-          for (const o of src.out) o.process(batch);
+          for (const o of src.out) o.op.process(batch, o.input);
         }
       }
-      if (got > 0) {
-        for (const src of this.sources) for (const o of src.out) o.watermark(this.wm);
+      const wmBefore = this.wm;
+      if (idleCheckMs !== undefined) {
+        // Partitions may have gone idle since the last records: that can move the watermark by itself.
+        const wm = this.computeWatermark(Date.now());
+        if (wm > this.wm) this.wm = wm;
+      }
+      if (got > 0 || this.wm > wmBefore) {
+        for (const src of this.sources) for (const o of src.out) o.op.watermark(this.wm);
         await this.flushOutputs();
         // Counted after the outputs are appended, so that a reader seeing the count also sees its results.
         this.eventsIn += got;
@@ -188,22 +206,38 @@ export class PipelineTask {
         const ac = new AbortController();
         const onAbort = () => ac.abort();
         signal.addEventListener('abort', onAbort, { once: true });
+        const timer = idleCheckMs === undefined ? undefined : setTimeout(() => ac.abort(), idleCheckMs);
         await Promise.race(this.sources.map((s) => log.waitForRecords(s.topic, s.positions, ac.signal)));
+        clearTimeout(timer);
         ac.abort();
         signal.removeEventListener('abort', onAbort);
       }
     }
   }
 
-  private computeWatermark(): number {
+  /**
+   * The smallest (largest event time − out-of-orderness) over the partitions that hold records and are
+   * not idle; a source whose partitions are all idle is left out; -Infinity until every source has data.
+   */
+  private computeWatermark(now: number): number {
     let wm = Infinity;
     for (const src of this.sources) {
       let m = Infinity;
-      for (let p = 0; p < src.maxTs.length; p++) if (src.nonEmpty[p] && src.maxTs[p]! < m) m = src.maxTs[p]!;
+      let active = false;
+      for (let p = 0; p < src.maxTs.length; p++) {
+        if (!src.nonEmpty[p]) continue;
+        if (src.idleTimeout !== undefined && now - src.lastActive[p]! >= src.idleTimeout) {
+          if (src.maxTs[p]! === -Infinity) active = true; // records not read yet: not idle, only behind
+          continue;
+        }
+        active = true;
+        if (src.maxTs[p]! < m) m = src.maxTs[p]!;
+      }
+      if (!active) continue;
       if (m === Infinity) return -Infinity;
       wm = Math.min(wm, m - src.outOfOrderness);
     }
-    return wm;
+    return wm === Infinity ? this.wm : wm;
   }
 
   private async flushOutputs(): Promise<void> {

@@ -1,0 +1,142 @@
+import type { Aggregate } from '../aggregates.js';
+import type { SessionWindow, WindowOptionsResolved } from '../windows.js';
+import { keyString, type Element, type Outputs } from './operator.js';
+import { WindowOperatorBase } from './window-base.js';
+
+interface Session {
+  start: number;
+  /** Exclusive: the last event's time + gap. */
+  end: number;
+  accs: unknown[];
+  /** A result for this session's start went out (a merge into another start must retract it). */
+  emitted: boolean;
+  /** The last result out is up to date. */
+  current: boolean;
+  dirty: boolean;
+}
+
+interface KeyState {
+  key: unknown;
+  /** Disjoint sessions ordered by start. */
+  sessions: Session[];
+}
+
+interface Snapshot {
+  wm: number;
+  lateEvents: number;
+  keys: [keyString: string, key: unknown, sessions: [start: number, end: number, accs: unknown[], emitted: boolean, current: boolean][]][];
+}
+
+/**
+ * Keyed aggregation over session windows. An event at t opens `[t, t + gap)`; sessions that overlap
+ * or touch it merge (accumulators merged), as in Flink. A session fires when the watermark reaches
+ * `end − 1`. When a merge swallows a session whose result already went out under another start, a
+ * retraction `{ key, start, end, retracted: true }` withdraws that result.
+ */
+export class SessionWindowOperator extends WindowOperatorBase {
+  private keys = new Map<string, KeyState>();
+  private dirty: [KeyState, Session][] = [];
+  private nextEvent = Infinity;
+
+  constructor(id: string, out: Outputs, late: Outputs, private readonly spec: SessionWindow, options: WindowOptionsResolved,
+    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>) {
+    super(id, out, late, options, aggregates);
+  }
+
+  protected accept(e: Element): boolean {
+    const { gap } = this.spec;
+    const { allowedLateness, emit } = this.options;
+    const k = keyString(e.key);
+    let st = this.keys.get(k);
+    const start = e.ts;
+    const end = e.ts + gap;
+    // Sessions that overlap or touch [start, end).
+    let first = 0;
+    if (st) while (first < st.sessions.length && st.sessions[first]!.end < start) first++;
+    let last = first;
+    if (st) while (last < st.sessions.length && st.sessions[last]!.start <= end) last++;
+    if (last === first && end - 1 + allowedLateness <= this.wm) return false;
+    if (!st) {
+      st = { key: e.key, sessions: [] };
+      this.keys.set(k, st);
+    }
+    const merged: Session = { start, end, accs: this.aggs.create(), emitted: false, current: false, dirty: false };
+    this.aggs.add(merged.accs, e.value);
+    for (let i = first; i < last; i++) {
+      const s = st.sessions[i]!;
+      s.dirty = false; // swallowed: its pending update (if any) is dropped, the merged session's goes out
+      merged.accs = this.aggs.merge(s.accs, merged.accs);
+      if (s.start < merged.start) merged.start = s.start;
+      if (s.end > merged.end) merged.end = s.end;
+    }
+    for (let i = first; i < last; i++) {
+      const s = st.sessions[i]!;
+      if (!s.emitted) continue;
+      if (s.start === merged.start) merged.emitted = true; // the merged result replaces it (same key and start)
+      else this.pushResult({ key: st.key, start: s.start, end: s.end, retracted: true }, s.end - 1, st.key, this.wm);
+    }
+    st.sessions.splice(first, last - first, merged);
+    if (emit === 'update' || merged.end - 1 <= this.wm) {
+      merged.dirty = true;
+      this.dirty.push([st, merged]);
+    } else if (merged.end - 1 < this.nextEvent) {
+      this.nextEvent = merged.end - 1;
+    }
+    return true;
+  }
+
+  protected flushUpdates(): void {
+    if (this.dirty.length === 0) return;
+    for (const [st, s] of this.dirty) {
+      if (!s.dirty) continue;
+      s.dirty = false;
+      s.emitted = true;
+      s.current = true;
+      this.pushResult(this.aggs.result(st.key, s.start, s.end, s.accs), s.end - 1, st.key, this.wm);
+      const closesAt = s.end - 1 > this.wm ? s.end - 1 : s.end - 1 + this.options.allowedLateness;
+      if (closesAt < this.nextEvent) this.nextEvent = closesAt;
+    }
+    this.dirty = [];
+  }
+
+  protected fire(before: number): void {
+    const wm = this.wm;
+    if (wm < this.nextEvent) return;
+    const lateness = this.options.allowedLateness;
+    const final = this.options.emit === 'final';
+    const due: [KeyState, Session][] = [];
+    this.nextEvent = Infinity;
+    for (const [k, st] of this.keys) {
+      for (const s of st.sessions) if (final && !s.current && s.end - 1 <= wm) due.push([st, s]);
+      st.sessions = st.sessions.filter((s) => s.end - 1 + lateness > wm);
+      if (st.sessions.length === 0) this.keys.delete(k);
+      for (const s of st.sessions) {
+        const at = s.end - 1 > wm ? s.end - 1 : s.end - 1 + lateness;
+        if (at < this.nextEvent) this.nextEvent = at;
+      }
+    }
+    due.sort((a, b) => a[1].end - b[1].end);
+    for (const [st, s] of due) {
+      s.emitted = true;
+      s.current = true;
+      this.pushResult(this.aggs.result(st.key, s.start, s.end, s.accs), s.end - 1, st.key, before);
+    }
+  }
+
+  override snapshot(): Snapshot {
+    return {
+      wm: this.wm,
+      lateEvents: this.metrics.lateEvents,
+      keys: [...this.keys].map(([k, st]) => [k, st.key, st.sessions.map((s) => [s.start, s.end, s.accs, s.emitted, s.current])]),
+    };
+  }
+
+  override restore(state: unknown): void {
+    const s = state as Snapshot;
+    this.wm = s.wm ?? -Infinity;
+    this.metrics.lateEvents = s.lateEvents ?? 0;
+    this.keys = new Map(s.keys.map(([k, key, sessions]) => [k,
+      { key, sessions: sessions.map(([start, end, accs, emitted, current]) => ({ start, end, accs, emitted, current, dirty: false })) }]));
+    this.nextEvent = -Infinity;
+  }
+}

@@ -1,0 +1,125 @@
+import type { Aggregate } from '../aggregates.js';
+import { windowStarts, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
+import { keyString, type Element, type Outputs } from './operator.js';
+import { WindowOperatorBase } from './window-base.js';
+
+interface Entry {
+  key: unknown;
+  start: number;
+  accs: unknown[];
+  /** A result for this window and key went out (it fired, or `update` mode emitted it). */
+  fired: boolean;
+  /** Changed since its last result and waiting in the dirty list. */
+  dirty: boolean;
+}
+
+interface Snapshot {
+  wm: number;
+  lateEvents: number;
+  windows: [start: number, entries: [keyString: string, key: unknown, accs: unknown[], fired: boolean][]][];
+}
+
+/**
+ * Keyed aggregation over fixed event-time windows (tumbling and hopping). A window `[start, end)`
+ * fires when the watermark reaches `end − 1` and is dropped when it passes `end − 1 + allowedLateness`;
+ * an event whose windows are all dropped is late.
+ */
+export class TimeWindowOperator extends WindowOperatorBase {
+  /** start → (key string → entry). */
+  private windows = new Map<number, Map<string, Entry>>();
+  private dirty: Entry[] = [];
+  /** The watermark at which something fires or closes next. */
+  private nextEvent = Infinity;
+
+  constructor(id: string, out: Outputs, late: Outputs, private readonly spec: TumblingWindow | HoppingWindow, options: WindowOptionsResolved,
+    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>) {
+    super(id, out, late, options, aggregates);
+  }
+
+  protected accept(e: Element): boolean {
+    const { size } = this.spec;
+    const { allowedLateness, emit } = this.options;
+    let accepted = false;
+    for (const start of windowStarts(this.spec, e.ts)) {
+      const lastTs = start + size - 1;
+      if (lastTs + allowedLateness <= this.wm) continue;
+      accepted = true;
+      let byKey = this.windows.get(start);
+      if (!byKey) {
+        byKey = new Map();
+        this.windows.set(start, byKey);
+        const at = lastTs > this.wm ? lastTs : lastTs + allowedLateness;
+        if (at < this.nextEvent) this.nextEvent = at;
+      }
+      const k = keyString(e.key);
+      let entry = byKey.get(k);
+      if (!entry) {
+        entry = { key: e.key, start, accs: this.aggs.create(), fired: false, dirty: false };
+        byKey.set(k, entry);
+      }
+      this.aggs.add(entry.accs, e.value);
+      // Within the allowed lateness a fired window emits a replacement; in update mode every change is emitted.
+      if (!entry.dirty && (emit === 'update' || lastTs <= this.wm)) {
+        entry.dirty = true;
+        this.dirty.push(entry);
+      }
+    }
+    return accepted;
+  }
+
+  protected flushUpdates(): void {
+    if (this.dirty.length === 0) return;
+    const size = this.spec.size;
+    for (const entry of this.dirty) {
+      entry.dirty = false;
+      entry.fired = true;
+      this.pushResult(this.aggs.result(entry.key, entry.start, entry.start + size, entry.accs), entry.start + size - 1, entry.key, this.wm);
+    }
+    this.dirty = [];
+  }
+
+  protected fire(before: number): void {
+    const wm = this.wm;
+    if (wm < this.nextEvent) return;
+    const size = this.spec.size;
+    const lateness = this.options.allowedLateness;
+    const final = this.options.emit === 'final';
+    const due = [...this.windows.keys()].filter((s) => s + size - 1 <= wm).sort((a, b) => a - b);
+    for (const start of due) {
+      const byKey = this.windows.get(start)!;
+      const lastTs = start + size - 1;
+      if (final && lastTs > before) {
+        // Results carry the watermark from before this step: downstream sees them before the new time.
+        for (const entry of byKey.values()) {
+          if (entry.fired) continue;
+          entry.fired = true;
+          this.pushResult(this.aggs.result(entry.key, start, start + size, entry.accs), lastTs, entry.key, before);
+        }
+      }
+      if (lastTs + lateness <= wm) this.windows.delete(start);
+    }
+    this.nextEvent = Infinity;
+    for (const s of this.windows.keys()) {
+      const lastTs = s + size - 1;
+      const at = lastTs > wm ? lastTs : lastTs + lateness;
+      if (at < this.nextEvent) this.nextEvent = at;
+    }
+  }
+
+  override snapshot(): Snapshot {
+    return {
+      wm: this.wm,
+      lateEvents: this.metrics.lateEvents,
+      windows: [...this.windows].map(([start, byKey]) => [start, [...byKey].map(([k, e]) => [k, e.key, e.accs, e.fired])]),
+    };
+  }
+
+  override restore(state: unknown): void {
+    const s = state as Snapshot;
+    this.wm = s.wm ?? -Infinity;
+    this.metrics.lateEvents = s.lateEvents ?? 0;
+    this.windows = new Map(s.windows.map(([start, entries]) => [start,
+      new Map(entries.map(([k, key, accs, fired]) => [k, { key, start, accs, fired: fired ?? false, dirty: false }]))]));
+    this.nextEvent = -Infinity; // recomputed on the next watermark step
+  }
+}

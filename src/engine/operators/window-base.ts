@@ -1,0 +1,110 @@
+import type { Aggregate } from '../aggregates.js';
+import type { WindowOptionsResolved } from '../windows.js';
+import { Chained, type Element, type OperatorMetrics, type Outputs } from './operator.js';
+
+/** The aggregates of a window, applied field by field to an array of accumulators. */
+export class AggregateSet {
+  private readonly names: string[];
+  private readonly aggs: Aggregate<unknown, unknown, unknown>[];
+
+  constructor(aggregates: Record<string, Aggregate<unknown, unknown, unknown>>) {
+    this.names = Object.keys(aggregates);
+    this.aggs = Object.values(aggregates);
+  }
+
+  create(): unknown[] {
+    const accs = new Array<unknown>(this.aggs.length);
+    for (let i = 0; i < accs.length; i++) accs[i] = this.aggs[i]!.create();
+    return accs;
+  }
+
+  add(accs: unknown[], value: unknown): void {
+    for (let i = 0; i < accs.length; i++) accs[i] = this.aggs[i]!.add(accs[i], value);
+  }
+
+  merge(a: unknown[], b: unknown[]): unknown[] {
+    const out = new Array<unknown>(a.length);
+    for (let i = 0; i < a.length; i++) out[i] = this.aggs[i]!.merge(a[i], b[i]);
+    return out;
+  }
+
+  /** The result record `{ key, start, end, …aggregates }`. */
+  result(key: unknown, start: number, end: number, accs: unknown[]): Record<string, unknown> {
+    const value: Record<string, unknown> = { key, start, end };
+    for (let i = 0; i < this.aggs.length; i++) value[this.names[i]!] = this.aggs[i]!.result(accs[i]);
+    return value;
+  }
+}
+
+/**
+ * What every event-time window operator shares: the watermark it has reached, the late output and
+ * its metric, and the batch of results being built. Subclasses assign events to windows and decide
+ * when windows fire and close.
+ */
+export abstract class WindowOperatorBase extends Chained {
+  protected wm = -Infinity;
+  protected readonly aggs: AggregateSet;
+  readonly metrics: OperatorMetrics = { lateEvents: 0 };
+  /** Results waiting to be emitted at the end of the current batch or watermark step. */
+  protected results: Element[] = [];
+
+  constructor(
+    id: string,
+    out: Outputs,
+    /** Where late events go (a sink of the late-output topic), if anywhere. */
+    private readonly late: Outputs,
+    protected readonly options: WindowOptionsResolved,
+    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>,
+  ) {
+    super(id, out);
+    this.aggs = new AggregateSet(aggregates);
+  }
+
+  process(batch: Element[], _input = 0): void {
+    let lateBatch: Element[] | undefined;
+    for (const e of batch) {
+      if (e.wm > this.wm) this.advanceTo(e.wm);
+      if (!this.accept(e)) {
+        this.metrics.lateEvents++;
+        if (this.late.length > 0) (lateBatch ??= []).push(e);
+      }
+    }
+    this.flushUpdates();
+    this.emitResults();
+    if (lateBatch) for (const o of this.late) o.op.process(lateBatch, o.input);
+  }
+
+  override watermark(wm: number): void {
+    if (wm > this.wm) {
+      this.advanceTo(wm);
+      this.emitResults();
+    }
+    super.watermark(wm);
+  }
+
+  private advanceTo(wm: number): void {
+    // Updates made under the old watermark go out before the windows that the new one fires.
+    this.flushUpdates();
+    const before = this.wm;
+    this.wm = wm;
+    this.fire(before);
+  }
+
+  protected pushResult(value: unknown, ts: number, key: unknown, wm: number): void {
+    this.results.push({ value, ts, key, wm });
+  }
+
+  private emitResults(): void {
+    if (this.results.length === 0) return;
+    const r = this.results;
+    this.results = [];
+    this.emit(r);
+  }
+
+  /** Adds an event to its windows; false when it is late for all of them (nothing was changed). */
+  protected abstract accept(e: Element): boolean;
+  /** Emits the results of windows changed since the last call (replacements, and every change in `update` mode). */
+  protected abstract flushUpdates(): void;
+  /** The watermark moved from `before` to `this.wm`: fire the windows it reached, drop the ones it closed. */
+  protected abstract fire(before: number): void;
+}
