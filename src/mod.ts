@@ -9,6 +9,13 @@ export type { PipelineDefinition, StreamOptions, SinkOptions, GeneratorOptions, 
 export type { Extractor } from './engine/graph.js';
 export { tumbling, hopping, sliding, session, countWindow } from './engine/windows.js';
 export type { WindowSpec, TumblingWindow, HoppingWindow, SlidingWindow, SessionWindow, CountWindow, WindowOptions, EmitMode } from './engine/windows.js';
+export { valueState, mapState, listState } from './engine/keyed-state.js';
+export type {
+  StateOptions, ValueState, MapState, ListState, StateAccessors, StateDescriptor,
+  ValueStateDescriptor, MapStateDescriptor, ListStateDescriptor,
+} from './engine/keyed-state.js';
+export type { ProcessFunction, ProcessContext, TimerInfo, Timers } from './engine/operators/process.js';
+export type { TableJoinMode } from './engine/operators/table-join.js';
 export { count, sum, min, max, avg } from './engine/aggregates.js';
 export type { Aggregate, AggregateResults } from './engine/aggregates.js';
 export { DEAD_LETTER_TOPIC } from './engine/task.js';

@@ -1,6 +1,11 @@
 import type { Aggregate } from './aggregates.js';
 import type { GraphNode } from './graph.js';
 import { CountWindowOperator } from './operators/count-window.js';
+import { IntervalJoinOperator } from './operators/interval-join.js';
+import { KeyedAggregateOperator } from './operators/keyed-aggregate.js';
+import { ProcessOperator } from './operators/process.js';
+import { TableJoinOperator } from './operators/table-join.js';
+import { WindowJoinOperator } from './operators/window-join.js';
 import type { Operator, Outputs } from './operators/operator.js';
 import { SessionWindowOperator } from './operators/session-window.js';
 import { SinkOperator } from './operators/sink.js';
@@ -26,11 +31,12 @@ export function createWindowOperator(id: string, out: Outputs, late: Outputs, sp
   }
 }
 
-function inputOf(node: GraphNode, parentId: string): number {
-  if (node.kind !== 'union') return 0;
-  const i = node.inputs.indexOf(parentId);
-  if (i < 0) throw new Error(`graph node ${node.id} does not list ${parentId} as an input`);
-  return i;
+/** The input of `child` that the `nth` edge from `parentId` feeds (a self-join has two edges from one parent). */
+function inputOf(child: GraphNode, parentId: string, nth: number): number {
+  if (!('inputs' in child)) return 0;
+  let seen = 0;
+  for (let i = 0; i < child.inputs.length; i++) if (child.inputs[i] === parentId && seen++ === nth) return i;
+  throw new Error(`graph node ${child.id} does not list ${parentId} as an input`);
 }
 
 /**
@@ -38,7 +44,18 @@ function inputOf(node: GraphNode, parentId: string): number {
  * operator is registered in `all` by id; a node reached from several parents is built once.
  */
 export function compileChildren(node: GraphNode, all: Map<string, Operator>): Outputs {
-  return node.children.map((child) => ({ op: compileNode(child, all), input: inputOf(child, node.id) }));
+  return node.children.map((child, j) => {
+    const nth = node.children.slice(0, j).filter((c) => c === child).length;
+    return { op: compileNode(child, all), input: inputOf(child, node.id, nth) };
+  });
+}
+
+/** A sink for a late-output topic, registered with the operators, or no output. */
+function lateSink(ownerId: string, topic: string | undefined, all: Map<string, Operator>): Outputs {
+  if (topic === undefined) return [];
+  const sink = new SinkOperator(`${ownerId}-late`, topic);
+  all.set(sink.id, sink);
+  return [{ op: sink, input: 0 }];
 }
 
 function compileNode(node: GraphNode, all: Map<string, Operator>): Operator {
@@ -64,16 +81,24 @@ function compileNode(node: GraphNode, all: Map<string, Operator>): Operator {
     case 'union':
       op = new UnionOperator(node.id, out);
       break;
-    case 'window': {
-      let late: Outputs = [];
-      if (node.options.lateOutput !== undefined) {
-        const sink = new SinkOperator(`${node.id}-late`, node.options.lateOutput);
-        all.set(sink.id, sink);
-        late = [{ op: sink, input: 0 }];
-      }
-      op = createWindowOperator(node.id, out, late, node.spec, node.options, node.aggregates);
+    case 'window':
+      op = createWindowOperator(node.id, out, lateSink(node.id, node.options.lateOutput, all), node.spec, node.options, node.aggregates);
       break;
-    }
+    case 'aggregate':
+      op = new KeyedAggregateOperator(node.id, out, node.aggregates);
+      break;
+    case 'process':
+      op = new ProcessOperator(node.id, out, node.fn);
+      break;
+    case 'intervalJoin':
+      op = new IntervalJoinOperator(node.id, out, lateSink(node.id, node.lateOutput, all), node.before, node.after, node.join);
+      break;
+    case 'windowJoin':
+      op = new WindowJoinOperator(node.id, out, lateSink(node.id, node.lateOutput, all), node.spec, node.join);
+      break;
+    case 'tableJoin':
+      op = new TableJoinOperator(node.id, out, lateSink(node.id, node.lateOutput, all), node.mode, node.join);
+      break;
     case 'sink':
       op = new SinkOperator(node.id, node.topic);
       break;

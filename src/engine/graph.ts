@@ -1,5 +1,8 @@
 import type { Aggregate } from './aggregates.js';
-import type { WindowOptionsResolved, WindowSpec } from './windows.js';
+import type { StateDescriptor } from './keyed-state.js';
+import type { ProcessFunction } from './operators/process.js';
+import type { TableJoinMode } from './operators/table-join.js';
+import type { HoppingWindow, TumblingWindow, WindowOptionsResolved, WindowSpec } from './windows.js';
 
 /** How to find an event's time or key: a field name, or a function of the event. */
 export type Extractor<T, R> = (keyof T & string) | ((event: T) => R);
@@ -11,7 +14,7 @@ interface NodeBase {
 
 /**
  * The nodes of a pipeline's dataflow graph, as the builder records them. Edges point downstream
- * (`children`); a node with several inputs (`union`) lists its parents in `inputs`, in input order.
+ * (`children`); a node with several inputs (`union`, joins) lists its parents in `inputs`, in input order.
  */
 export type GraphNode = NodeBase & (
   | { kind: 'source'; topic: string; time?: Extractor<never, unknown>; outOfOrderness: number; idleTimeout: number | undefined }
@@ -21,6 +24,11 @@ export type GraphNode = NodeBase & (
   | { kind: 'keyBy'; fn: (v: unknown) => unknown }
   | { kind: 'union'; inputs: string[] }
   | { kind: 'window'; spec: WindowSpec; options: WindowOptionsResolved; aggregates: Record<string, Aggregate<unknown, unknown, unknown>> }
+  | { kind: 'aggregate'; aggregates: Record<string, Aggregate<unknown, unknown, unknown>> }
+  | { kind: 'process'; fn: ProcessFunction<unknown, unknown, unknown, Record<string, StateDescriptor>> }
+  | { kind: 'intervalJoin'; inputs: string[]; before: number; after: number; join: (l: unknown, r: unknown) => unknown; lateOutput: string | undefined }
+  | { kind: 'windowJoin'; inputs: string[]; spec: TumblingWindow | HoppingWindow; join: (l: unknown, r: unknown, w: { start: number; end: number }) => unknown; lateOutput: string | undefined }
+  | { kind: 'tableJoin'; inputs: string[]; mode: TableJoinMode; join: (e: unknown, row: unknown) => unknown; lateOutput: string | undefined }
   | { kind: 'sink'; topic: string; view: boolean }
 );
 

@@ -1,8 +1,10 @@
 import { durationMs, type Duration } from '../core/duration.js';
 import { PipelineDefinitionError } from '../core/errors.js';
 import type { Aggregate, AggregateResults } from './aggregates.js';
+import type { StateDescriptor } from './keyed-state.js';
+import type { ProcessFunction } from './operators/process.js';
 import type { Extractor, GraphNode } from './graph.js';
-import { resolveWindowOptions, type WindowOptions, type WindowSpec } from './windows.js';
+import { resolveWindowOptions, type HoppingWindow, type TumblingWindow, type WindowOptions, type WindowSpec } from './windows.js';
 
 /** Options of {@link PipelineBuilder.stream}: how to read a topic's events. */
 export interface StreamOptions<T> {
@@ -225,6 +227,103 @@ export class KeyedStream<T, K> extends Stream<T> {
   }
 
   /**
+   * Running aggregates per key over the whole stream: after each batch, an upsert `{ key, …aggregates }`
+   * for every key that changed. The result is a changelog; `.to(topic)` makes it a view of current values.
+   *
+   * @example
+   * ```ts
+   * payments.keyBy((p) => p.merchant).aggregate({ n: count(), revenue: sum((p: Payment) => p.amount) }).to('merchant-totals');
+   * ```
+   */
+  aggregate<A extends Record<string, Aggregate<T, any, any>>>(aggregates: A): KeyedStream<{ key: K } & AggregateResults<A>, K> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    checkAggregateNames(aggregates, ['key']);
+    const node = this.add({ kind: 'aggregate', id: this.app.id('aggregate'), aggregates: aggregates as unknown as Record<string, Aggregate<unknown, unknown, unknown>>, children: [] });
+    return new KeyedStream(this.app, node);
+  }
+
+  /**
+   * A custom operator per key with state (`valueState`, `mapState`, `listState`, with TTL) and event-
+   * and processing-time timers. See {@link ProcessFunction}.
+   */
+  process<Out, S extends Record<string, StateDescriptor> = Record<string, never>>(fn: ProcessFunction<T, K, Out, S>): KeyedStream<Out, K> {
+    if (!fn || typeof fn.onEvent !== 'function') throw new PipelineDefinitionError('process: the function needs an onEvent(event, ctx) method');
+    const node = this.add({ kind: 'process', id: this.app.id('process'), fn: fn as unknown as ProcessFunction<unknown, unknown, unknown, Record<string, StateDescriptor>>, children: [] });
+    return new KeyedStream(this.app, node);
+  }
+
+  private join(other: KeyedStream<unknown, K>, node: GraphNode & { inputs: string[] }): KeyedStream<never, K> {
+    if (other.app !== this.app) throw new PipelineDefinitionError('a join needs two streams of the same pipeline');
+    this.node.children.push(node);
+    other.node.children.push(node);
+    return new KeyedStream(this.app, node);
+  }
+
+  /**
+   * Stream–stream join within time bounds: each event pairs with the other stream's events of the same
+   * key whose time is at most `before` earlier and `after` later than its own. The result's time is the
+   * later of the two. Events arriving behind the watermark are late (counted; to `lateOutput` if set).
+   *
+   * @example Payments with a login from the same user in the 10 minutes before.
+   * ```ts
+   * payments.keyBy((p) => p.user).intervalJoin(logins.keyBy((l) => l.user), { before: '10m', after: '0s' },
+   *   (payment, login) => ({ ...payment, ip: login.ip }));
+   * ```
+   */
+  intervalJoin<U, R>(other: KeyedStream<U, K>, bounds: { before: Duration; after: Duration; lateOutput?: string }, join: (left: T, right: U) => R): KeyedStream<R, K> {
+    const before = durationMs(bounds.before, 'intervalJoin before');
+    const after = durationMs(bounds.after, 'intervalJoin after');
+    if (before < 0 || after < 0) throw new PipelineDefinitionError('intervalJoin: before and after must not be negative');
+    if (bounds.lateOutput !== undefined) this.app.graph.topics.push({ name: bounds.lateOutput });
+    return this.join(other as KeyedStream<unknown, K>, {
+      kind: 'intervalJoin', id: this.app.id('intervalJoin'), inputs: [this.node.id, other.node.id], before, after,
+      join: join as (l: unknown, r: unknown) => unknown, lateOutput: bounds.lateOutput, children: [],
+    }) as unknown as KeyedStream<R, K>;
+  }
+
+  /**
+   * Joins the events of both streams that share a key and a tumbling or hopping window; the pairs of a
+   * window are emitted when it fires, with time `end − 1`.
+   *
+   * @example Nexmark q8: people who opened an auction in the 10 s window they registered in.
+   * ```ts
+   * persons.keyBy((p) => p.id).windowJoin(auctions.keyBy((a) => a.seller), tumbling('10s'),
+   *   (p, _a, w) => ({ id: p.id, name: p.name, start: w.start }));
+   * ```
+   */
+  windowJoin<U, R>(other: KeyedStream<U, K>, spec: TumblingWindow | HoppingWindow, join: (left: T, right: U, window: { start: number; end: number }) => R,
+    options: { lateOutput?: string } = {}): KeyedStream<R, K> {
+    if (spec.kind !== 'tumbling' && spec.kind !== 'hopping') throw new PipelineDefinitionError('windowJoin takes tumbling or hopping windows');
+    if (options.lateOutput !== undefined) this.app.graph.topics.push({ name: options.lateOutput });
+    return this.join(other as KeyedStream<unknown, K>, {
+      kind: 'windowJoin', id: this.app.id('windowJoin'), inputs: [this.node.id, other.node.id], spec,
+      join: join as (l: unknown, r: unknown, w: { start: number; end: number }) => unknown, lateOutput: options.lateOutput, children: [],
+    }) as unknown as KeyedStream<R, K>;
+  }
+
+  /**
+   * Enriches each event with the row of a table of the same key. The table is a keyed stream read as a
+   * changelog: its latest value per key, `null` deleting. `type: 'left'` keeps events without a row
+   * (`row` is `undefined`); `version: 'event-time'` looks up the row as it was at the event's time.
+   *
+   * @example
+   * ```ts
+   * const customers = app.stream<Customer>('customers').keyBy((c) => c.id);
+   * orders.keyBy((o) => o.customer).joinTable(customers, (o, c) => ({ ...o, tier: c?.tier ?? 'none' }), { type: 'left' });
+   * ```
+   */
+  joinTable<U, R>(table: KeyedStream<U, K>, join: (event: T, row: U | undefined) => R,
+    options: { type?: 'inner' | 'left'; version?: 'latest' | 'event-time'; lateOutput?: string } = {}): KeyedStream<R, K> {
+    const mode = { type: options.type ?? 'inner', version: options.version ?? 'latest' } as const;
+    if (mode.type !== 'inner' && mode.type !== 'left') throw new PipelineDefinitionError(`joinTable type must be 'inner' or 'left', got ${JSON.stringify(mode.type)}`);
+    if (mode.version !== 'latest' && mode.version !== 'event-time') throw new PipelineDefinitionError(`joinTable version must be 'latest' or 'event-time', got ${JSON.stringify(mode.version)}`);
+    if (options.lateOutput !== undefined) this.app.graph.topics.push({ name: options.lateOutput });
+    return this.join(table as KeyedStream<unknown, K>, {
+      kind: 'tableJoin', id: this.app.id('tableJoin'), inputs: [this.node.id, table.node.id], mode,
+      join: join as (e: unknown, row: unknown) => unknown, lateOutput: options.lateOutput, children: [],
+    }) as unknown as KeyedStream<R, K>;
+  }
+
+  /**
    * Cuts each key's events into windows: `tumbling`, `hopping`, `sliding`, `session` (event time) or
    * `countWindow`. See {@link WindowOptions} for lateness, the late output and the emit mode.
    *
@@ -242,6 +341,15 @@ export class KeyedStream<T, K> extends Stream<T> {
 
 const RESERVED = new Set(['key', 'start', 'end', 'retracted']);
 
+function checkAggregateNames(aggregates: object, reserved: string[]): void {
+  if (aggregates === null || typeof aggregates !== 'object' || Object.keys(aggregates).length === 0) {
+    throw new PipelineDefinitionError('aggregate: pass a record of aggregates, e.g. { n: count() }');
+  }
+  for (const name of Object.keys(aggregates)) {
+    if (reserved.includes(name)) throw new PipelineDefinitionError(`aggregate name '${name}' is reserved for the result fields (${reserved.join(', ')})`);
+  }
+}
+
 /** A keyed stream cut into windows, waiting for its aggregates. */
 export class WindowedStream<T, K> {
   /** @internal */
@@ -254,9 +362,7 @@ export class WindowedStream<T, K> {
    * is `end - 1`.
    */
   aggregate<A extends Record<string, Aggregate<T, any, any>>>(aggregates: A): KeyedStream<WindowResult<K, AggregateResults<A>>, K> { // eslint-disable-line @typescript-eslint/no-explicit-any
-    for (const name of Object.keys(aggregates)) {
-      if (RESERVED.has(name)) throw new PipelineDefinitionError(`aggregate name '${name}' is reserved for the window result (key, start, end)`);
-    }
+    checkAggregateNames(aggregates, [...RESERVED]);
     let options;
     try {
       options = resolveWindowOptions(this.spec, this.options);

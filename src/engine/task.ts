@@ -6,10 +6,13 @@ import { describeValue, toEpochMillis } from '../core/time.js';
 import type { Log } from '../log/log.js';
 import { compileChildren } from './compile.js';
 import { extract, type Extractor } from './graph.js';
-import type { Element, Operator, Outputs } from './operators/operator.js';
+import type { Element, Operator, OperatorMetrics, Outputs } from './operators/operator.js';
+import { ProcessOperator } from './operators/process.js';
 import { SinkOperator } from './operators/sink.js';
-import { WindowOperatorBase } from './operators/window-base.js';
 import type { PipelineGraph } from './pipeline.js';
+
+/** How often processing-time timers are checked while some are pending. */
+const TICK_MS = 50;
 
 /** The topic that receives events Rivulet could not accept or process, with the reason. */
 export const DEAD_LETTER_TOPIC = '_deadletter';
@@ -78,6 +81,7 @@ export class PipelineTask {
   private readonly sources: SourceRuntime[] = [];
   private readonly operators = new Map<string, Operator>();
   private readonly sinks: SinkOperator[] = [];
+  private readonly processOperators: ProcessOperator[] = [];
   private readonly deadLetters: AppendRecord[] = [];
   private readonly abort = new AbortController();
   private readonly readBatch: number;
@@ -110,6 +114,7 @@ export class PipelineTask {
       });
     }
     for (const op of this.operators.values()) if (op instanceof SinkOperator) this.sinks.push(op);
+    for (const op of this.operators.values()) if (op instanceof ProcessOperator) this.processOperators.push(op);
   }
 
   /** Restores the last checkpoint, if any, and starts processing in the background. */
@@ -136,7 +141,10 @@ export class PipelineTask {
 
   status(): TaskStatus {
     let lateEvents = 0;
-    for (const op of this.operators.values()) if (op instanceof WindowOperatorBase) lateEvents += op.metrics.lateEvents;
+    for (const op of this.operators.values()) {
+      const metrics = (op as { metrics?: OperatorMetrics }).metrics;
+      if (metrics) lateEvents += metrics.lateEvents;
+    }
     return {
       pipeline: this.options.graph.name,
       state: this.state,
@@ -196,7 +204,9 @@ export class PipelineTask {
         const wm = this.computeWatermark(Date.now());
         if (wm > this.wm) this.wm = wm;
       }
-      if (got > 0 || this.wm > wmBefore) {
+      const ticking = this.processOperators.some((op) => op.wantsTicks);
+      if (ticking) for (const op of this.processOperators) op.tick(Date.now());
+      if (got > 0 || this.wm > wmBefore || (ticking && this.sinks.some((s) => s.pending.length > 0))) {
         for (const src of this.sources) for (const o of src.out) o.op.watermark(this.wm);
         await this.flushOutputs();
         // Counted after the outputs are appended, so that a reader seeing the count also sees its results.
@@ -206,7 +216,8 @@ export class PipelineTask {
         const ac = new AbortController();
         const onAbort = () => ac.abort();
         signal.addEventListener('abort', onAbort, { once: true });
-        const timer = idleCheckMs === undefined ? undefined : setTimeout(() => ac.abort(), idleCheckMs);
+        const wakeMs = ticking ? Math.min(idleCheckMs ?? TICK_MS, TICK_MS) : idleCheckMs;
+        const timer = wakeMs === undefined ? undefined : setTimeout(() => ac.abort(), wakeMs);
         await Promise.race(this.sources.map((s) => log.waitForRecords(s.topic, s.positions, ac.signal)));
         clearTimeout(timer);
         ac.abort();

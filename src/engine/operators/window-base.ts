@@ -28,9 +28,17 @@ export class AggregateSet {
     return out;
   }
 
-  /** The result record `{ key, start, end, …aggregates }`. */
+  /** The result record of a window: `{ key, start, end, …aggregates }`. */
   result(key: unknown, start: number, end: number, accs: unknown[]): Record<string, unknown> {
-    const value: Record<string, unknown> = { key, start, end };
+    return this.fill({ key, start, end }, accs);
+  }
+
+  /** The result record of a whole-stream aggregate: `{ key, …aggregates }`. */
+  row(key: unknown, accs: unknown[]): Record<string, unknown> {
+    return this.fill({ key }, accs);
+  }
+
+  private fill(value: Record<string, unknown>, accs: unknown[]): Record<string, unknown> {
     for (let i = 0; i < this.aggs.length; i++) value[this.names[i]!] = this.aggs[i]!.result(accs[i]);
     return value;
   }

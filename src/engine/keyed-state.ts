@@ -1,0 +1,246 @@
+import { durationMs, type Duration } from '../core/duration.js';
+
+/** Options shared by every kind of keyed state. */
+export interface StateOptions {
+  /**
+   * Time to live, in event time: an entry written at event time t (the event's or the timer's) is gone
+   * once the watermark passes t + ttl. Event time, not wall-clock, so a replay keeps the same state.
+   */
+  ttl?: Duration;
+}
+
+/** Declares a single value per key. */
+export interface ValueStateDescriptor<T> {
+  kind: 'value';
+  ttl: number | undefined;
+  /** @internal phantom */
+  readonly __type?: T;
+}
+
+/** Declares a map per key (keys are strings or numbers; entries expire one by one). */
+export interface MapStateDescriptor<MK extends string | number, V> {
+  kind: 'map';
+  ttl: number | undefined;
+  /** @internal phantom */
+  readonly __type?: [MK, V];
+}
+
+/** Declares a list per key (expires as a whole, counted from its last change). */
+export interface ListStateDescriptor<T> {
+  kind: 'list';
+  ttl: number | undefined;
+  /** @internal phantom */
+  readonly __type?: T;
+}
+
+/** Any state declaration. */
+export type StateDescriptor = ValueStateDescriptor<unknown> | MapStateDescriptor<string | number, unknown> | ListStateDescriptor<unknown>;
+
+const ttlOf = (options: StateOptions | undefined, what: string) => (options?.ttl === undefined ? undefined : durationMs(options.ttl, `${what} ttl`));
+
+/**
+ * One value per key, e.g. the last reading of a sensor or a running balance.
+ *
+ * @example
+ * ```ts
+ * readings.keyBy((r) => r.sensor).process({
+ *   state: { last: valueState<number>({ ttl: '1h' }) },
+ *   onEvent(r, ctx) {
+ *     const prev = ctx.state.last.get();
+ *     if (prev !== undefined && Math.abs(r.temp - prev) > 10) ctx.emit({ sensor: r.sensor, jump: r.temp - prev });
+ *     ctx.state.last.set(r.temp);
+ *   },
+ * });
+ * ```
+ */
+export function valueState<T>(options?: StateOptions): ValueStateDescriptor<T> {
+  return { kind: 'value', ttl: ttlOf(options, 'valueState') };
+}
+
+/** A map per key, e.g. the merchants a card paid at and how often. See {@link valueState} for usage. */
+export function mapState<MK extends string | number, V>(options?: StateOptions): MapStateDescriptor<MK, V> {
+  return { kind: 'map', ttl: ttlOf(options, 'mapState') };
+}
+
+/** A list per key, e.g. the last events of a pattern in progress. See {@link valueState} for usage. */
+export function listState<T>(options?: StateOptions): ListStateDescriptor<T> {
+  return { kind: 'list', ttl: ttlOf(options, 'listState') };
+}
+
+/** The current key's value. */
+export interface ValueState<T> {
+  get(): T | undefined;
+  set(value: T): void;
+  clear(): void;
+}
+
+/** The current key's map. */
+export interface MapState<MK extends string | number, V> {
+  get(key: MK): V | undefined;
+  set(key: MK, value: V): void;
+  has(key: MK): boolean;
+  delete(key: MK): void;
+  /** Live entries, in insertion order. */
+  entries(): [MK, V][];
+  readonly size: number;
+  clear(): void;
+}
+
+/** The current key's list. */
+export interface ListState<T> {
+  get(): readonly T[];
+  add(value: T): void;
+  set(values: T[]): void;
+  clear(): void;
+}
+
+/** The accessors of a record of state declarations, scoped to the key being processed. */
+export type StateAccessors<S extends Record<string, StateDescriptor>> = {
+  [N in keyof S]: S[N] extends ValueStateDescriptor<infer T> ? ValueState<T>
+    : S[N] extends MapStateDescriptor<infer MK, infer V> ? MapState<MK, V>
+      : S[N] extends ListStateDescriptor<infer T> ? ListState<T>
+        : never;
+};
+
+/** Stored form: values with the event time they were written at. */
+type Slot = { v: unknown; t: number } | undefined;
+type MapSlot = Map<string, { k: string | number; v: unknown; t: number }>;
+
+interface KeyEntry {
+  key: unknown;
+  /** One slot per declared state: value and list slots, or a map. */
+  slots: (Slot | MapSlot)[];
+}
+
+/** JSON form of a {@link KeyedStateStore}. */
+export type KeyedStateSnapshot = [keyString: string, key: unknown, slots: (Slot | [string, string | number, unknown, number][] | null)[]][];
+
+/**
+ * The keyed state of one operator: for each key, the declared states. Accessors are built once and
+ * read the current key, which the operator sets before each call into user code.
+ */
+export class KeyedStateStore {
+  private readonly names: string[];
+  private readonly descriptors: StateDescriptor[];
+  private entries = new Map<string, KeyEntry>();
+  private current: KeyEntry | undefined;
+  private currentKeyString = '';
+  /** Event time of the call in progress: what writes are stamped with. */
+  private now = -Infinity;
+  /** Entries expire at or below this watermark. */
+  private wm = -Infinity;
+  private lastSweep = -Infinity;
+  readonly accessors: Record<string, unknown>;
+
+  constructor(declarations: Record<string, StateDescriptor>) {
+    this.names = Object.keys(declarations);
+    this.descriptors = Object.values(declarations);
+    this.accessors = {};
+    this.names.forEach((name, i) => {
+      this.accessors[name] = this.accessor(i);
+    });
+  }
+
+  get keyCount(): number {
+    return this.entries.size;
+  }
+
+  /** Points the accessors at `key`, for a call happening at event time `time`. */
+  select(keyString: string, key: unknown, time: number): void {
+    this.currentKeyString = keyString;
+    this.current = this.entries.get(keyString);
+    if (!this.current) this.current = { key, slots: this.descriptors.map((d) => (d.kind === 'map' ? new Map() : undefined)) };
+    // Stamps must survive JSON (checkpoints): no infinities.
+    this.now = Number.isFinite(time) ? time : -8.64e15;
+  }
+
+  /** Stores the selected key's entry if it holds anything (keys without state take no memory). */
+  release(): void {
+    const e = this.current;
+    if (!e) return;
+    const empty = e.slots.every((s) => s === undefined || (s instanceof Map && s.size === 0));
+    if (empty) this.entries.delete(this.currentKeyString);
+    else this.entries.set(this.currentKeyString, e);
+    this.current = undefined;
+  }
+
+  /** The watermark moved: expired entries read as absent at once, and are swept out every half TTL. */
+  expire(wm: number): void {
+    this.wm = wm;
+    const ttls = this.descriptors.map((d) => d.ttl).filter((t): t is number => t !== undefined);
+    if (ttls.length === 0 || wm - this.lastSweep < Math.min(...ttls) / 2) return;
+    this.lastSweep = wm;
+    for (const [k, e] of this.entries) {
+      this.descriptors.forEach((d, i) => {
+        if (d.ttl === undefined) return;
+        const s = e.slots[i];
+        if (s instanceof Map) {
+          for (const [mk, m] of s) if (m.t + d.ttl <= wm) s.delete(mk);
+        } else if (s !== undefined && s.t + d.ttl <= wm) e.slots[i] = undefined;
+      });
+      if (e.slots.every((s) => s === undefined || (s instanceof Map && s.size === 0))) this.entries.delete(k);
+    }
+  }
+
+  private live(i: number, t: number): boolean {
+    const ttl = this.descriptors[i]!.ttl;
+    return ttl === undefined || t + ttl > this.wm;
+  }
+
+  private slot(i: number): Slot {
+    const s = this.current!.slots[i] as Slot;
+    return s !== undefined && this.live(i, s.t) ? s : undefined;
+  }
+
+  private accessor(i: number): unknown {
+    const d = this.descriptors[i]!;
+    if (d.kind === 'value') {
+      return {
+        get: () => this.slot(i)?.v,
+        set: (v: unknown) => { this.current!.slots[i] = { v, t: this.now }; },
+        clear: () => { this.current!.slots[i] = undefined; },
+      } satisfies ValueState<unknown>;
+    }
+    if (d.kind === 'list') {
+      return {
+        get: () => (this.slot(i)?.v as unknown[] | undefined) ?? [],
+        add: (v: unknown) => {
+          const s = this.slot(i);
+          this.current!.slots[i] = { v: s ? [...(s.v as unknown[]), v] : [v], t: this.now };
+        },
+        set: (vs: unknown[]) => { this.current!.slots[i] = { v: [...vs], t: this.now }; },
+        clear: () => { this.current!.slots[i] = undefined; },
+      } satisfies ListState<unknown>;
+    }
+    const map = () => this.current!.slots[i] as MapSlot;
+    const ks = (k: string | number) => (typeof k === 'string' ? `s${k}` : `n${k}`);
+    const liveEntry = (k: string | number) => {
+      const m = map().get(ks(k));
+      return m && this.live(i, m.t) ? m : undefined;
+    };
+    const liveCount = () => [...map().values()].filter((m) => this.live(i, m.t)).length;
+    return {
+      get: (k) => liveEntry(k)?.v,
+      set: (k, v) => { map().set(ks(k), { k, v, t: this.now }); },
+      has: (k) => liveEntry(k) !== undefined,
+      delete: (k) => { map().delete(ks(k)); },
+      entries: () => [...map().values()].filter((m) => this.live(i, m.t)).map((m) => [m.k, m.v] as [string | number, unknown]),
+      get size() { return liveCount(); },
+      clear: () => { map().clear(); },
+    } satisfies MapState<string | number, unknown>;
+  }
+
+  snapshot(): KeyedStateSnapshot {
+    return [...this.entries].map(([k, e]) => [k, e.key, e.slots.map((s) => (s instanceof Map ? [...s].map(([mk, m]) => [mk, m.k, m.v, m.t] as [string, string | number, unknown, number]) : (s ?? null)))]);
+  }
+
+  restore(snapshot: KeyedStateSnapshot, wm: number): void {
+    this.wm = wm;
+    this.entries = new Map(snapshot.map(([k, key, slots]) => [k, {
+      key,
+      slots: slots.map((s, i) => (this.descriptors[i]!.kind === 'map'
+        ? new Map(((s ?? []) as [string, string | number, unknown, number][]).map(([mk, k2, v, t]) => [mk, { k: k2, v, t }]))
+        : ((s ?? undefined) as Slot))),
+    }]));
+  }
+}

@@ -1,0 +1,209 @@
+import type { KeyedStateSnapshot, StateAccessors, StateDescriptor } from '../keyed-state.js';
+import { KeyedStateStore } from '../keyed-state.js';
+import { Chained, keyString, type Element, type Outputs } from './operator.js';
+import { TimerQueue } from './timer-queue.js';
+
+/** Registers timers for the current key. Event-time timers fire when the watermark reaches their time. */
+export interface Timers {
+  /** Calls `onTimer` once the watermark reaches `time` (at most one timer per key and time). */
+  atEventTime(time: number): void;
+  /** Calls `onTimer` once the wall clock reaches `time` (epoch ms). */
+  atProcessingTime(time: number): void;
+  cancelEventTime(time: number): void;
+  cancelProcessingTime(time: number): void;
+}
+
+/** What `onEvent` and `onTimer` of a {@link ProcessFunction} receive. */
+export interface ProcessContext<K, Out, S extends Record<string, StateDescriptor>> {
+  /** The key being processed. */
+  readonly key: K;
+  /** Event time of the event, or the time of the timer that fired. */
+  readonly timestamp: number;
+  /** The watermark in effect. */
+  readonly watermark: number;
+  /** The declared state, scoped to `key`. */
+  readonly state: StateAccessors<S>;
+  readonly timers: Timers;
+  /** Emits a result keyed by `key`, with event time `timestamp` unless given. */
+  emit(value: Out, timestamp?: number): void;
+  /** Wall-clock time in epoch ms. */
+  now(): number;
+}
+
+/** What fired in `onTimer`. */
+export interface TimerInfo {
+  domain: 'event' | 'processing';
+  time: number;
+}
+
+/**
+ * A custom keyed operator with state and timers, for logic that windows and joins do not express:
+ * alert once per hour per card, detect a sensor that stopped reporting, run a state machine per user.
+ *
+ * @example Alert when a sensor sends nothing for a minute.
+ * ```ts
+ * readings.keyBy((r) => r.sensor).process({
+ *   state: { deadline: valueState<number>() },
+ *   onEvent(r, ctx) {
+ *     const old = ctx.state.deadline.get();
+ *     if (old !== undefined) ctx.timers.cancelEventTime(old);
+ *     ctx.state.deadline.set(r.ts + 60_000);
+ *     ctx.timers.atEventTime(r.ts + 60_000);
+ *   },
+ *   onTimer(_t, ctx) {
+ *     ctx.emit({ sensor: ctx.key, silentSince: ctx.timestamp - 60_000 });
+ *     ctx.state.deadline.clear();
+ *   },
+ * });
+ * ```
+ */
+export interface ProcessFunction<T, K, Out, S extends Record<string, StateDescriptor> = Record<string, never>> {
+  /** The keyed state the function uses, declared with `valueState`, `mapState` and `listState`. */
+  state?: S;
+  onEvent(event: T, ctx: ProcessContext<K, Out, S>): void;
+  onTimer?(timer: TimerInfo, ctx: ProcessContext<K, Out, S>): void;
+}
+
+interface Snapshot {
+  wm: number;
+  state: KeyedStateSnapshot;
+  keys: [keyString: string, key: unknown][];
+  eventTimers: [number, string][];
+  processingTimers: [number, string][];
+}
+
+/** Runs a {@link ProcessFunction} per key: state, event-time and processing-time timers. */
+export class ProcessOperator extends Chained {
+  private readonly store: KeyedStateStore;
+  private readonly eventTimers = new TimerQueue();
+  private readonly processingTimers = new TimerQueue();
+  /** Keys that have timers, with how many: the timer queues hold key strings only. */
+  private readonly timerKeys = new Map<string, { key: unknown; timers: number }>();
+  private wm = -Infinity;
+  /** The watermark results carry: the one before the step that fired a timer, so downstream sees them on time. */
+  private emitWm = -Infinity;
+  private results: Element[] = [];
+  private readonly ctx: {
+    key: unknown; timestamp: number; watermark: number; keyString: string;
+    state: Record<string, unknown>; timers: Timers; emit(v: unknown, ts?: number): void; now(): number;
+  };
+
+  constructor(id: string, out: Outputs, private readonly fn: ProcessFunction<unknown, unknown, unknown, Record<string, StateDescriptor>>) {
+    super(id, out);
+    this.store = new KeyedStateStore(fn.state ?? {});
+    const ctx = {
+      key: undefined as unknown,
+      keyString: '',
+      timestamp: 0,
+      watermark: -Infinity,
+      state: this.store.accessors,
+      timers: {
+        atEventTime: (t: number) => { if (this.eventTimers.add(t, ctx.keyString)) this.countTimer(ctx.keyString, ctx.key, 1); },
+        atProcessingTime: (t: number) => { if (this.processingTimers.add(t, ctx.keyString)) this.countTimer(ctx.keyString, ctx.key, 1); },
+        cancelEventTime: (t: number) => { if (this.eventTimers.cancel(t, ctx.keyString)) this.countTimer(ctx.keyString, ctx.key, -1); },
+        cancelProcessingTime: (t: number) => { if (this.processingTimers.cancel(t, ctx.keyString)) this.countTimer(ctx.keyString, ctx.key, -1); },
+      },
+      emit: (value: unknown, ts?: number) => { this.results.push({ value, ts: ts ?? ctx.timestamp, key: ctx.key, wm: this.emitWm }); },
+      now: () => Date.now(),
+    };
+    this.ctx = ctx;
+  }
+
+  private countTimer(ks: string, key: unknown, delta: number): void {
+    const e = this.timerKeys.get(ks) ?? { key, timers: 0 };
+    e.timers += delta;
+    if (e.timers > 0) this.timerKeys.set(ks, e);
+    else this.timerKeys.delete(ks);
+  }
+
+  private enter(ks: string, key: unknown, time: number): void {
+    this.ctx.key = key;
+    this.ctx.keyString = ks;
+    this.ctx.timestamp = time;
+    this.ctx.watermark = this.wm;
+    this.store.select(ks, key, time);
+    this.emitWm = this.wm;
+  }
+
+  process(batch: Element[], _input = 0): void {
+    for (const e of batch) {
+      if (e.wm > this.wm) this.advance(e.wm);
+      this.enter(keyString(e.key), e.key, e.ts);
+      try {
+        this.fn.onEvent(e.value, this.ctx as never);
+      } finally {
+        this.store.release();
+      }
+    }
+    this.flush();
+  }
+
+  override watermark(wm: number): void {
+    if (wm > this.wm) {
+      this.advance(wm);
+      this.flush();
+    }
+    super.watermark(wm);
+  }
+
+  override tick(now: number): void {
+    let t: [number, string] | undefined;
+    while ((t = this.processingTimers.pop(now))) this.fireTimer('processing', t[0], t[1], this.wm);
+    this.flush();
+    super.tick(now);
+  }
+
+  /** Whether processing-time timers are pending (the task then ticks the operator). */
+  get wantsTicks(): boolean {
+    return this.processingTimers.size > 0;
+  }
+
+  private advance(wm: number): void {
+    this.flush();
+    const before = this.wm;
+    this.wm = wm;
+    let t: [number, string] | undefined;
+    while ((t = this.eventTimers.pop(wm))) this.fireTimer('event', t[0], t[1], before);
+    this.store.expire(wm);
+  }
+
+  private fireTimer(domain: 'event' | 'processing', time: number, ks: string, emitWm: number): void {
+    const key = this.timerKeys.get(ks)!.key;
+    this.countTimer(ks, key, -1);
+    if (!this.fn.onTimer) return;
+    this.enter(ks, key, domain === 'event' ? time : this.wm);
+    this.emitWm = emitWm;
+    try {
+      this.fn.onTimer({ domain, time }, this.ctx as never);
+    } finally {
+      this.store.release();
+    }
+  }
+
+  private flush(): void {
+    if (this.results.length === 0) return;
+    const r = this.results;
+    this.results = [];
+    this.emit(r);
+  }
+
+  override snapshot(): Snapshot {
+    return {
+      wm: this.wm,
+      state: this.store.snapshot(),
+      keys: [...this.timerKeys].map(([k, e]) => [k, e.key]),
+      eventTimers: this.eventTimers.snapshot(),
+      processingTimers: this.processingTimers.snapshot(),
+    };
+  }
+
+  override restore(state: unknown): void {
+    const s = state as Snapshot;
+    this.wm = s.wm ?? -Infinity;
+    this.store.restore(s.state, this.wm);
+    this.eventTimers.restore(s.eventTimers);
+    this.processingTimers.restore(s.processingTimers);
+    const keys = new Map(s.keys);
+    for (const [, k] of [...s.eventTimers, ...s.processingTimers]) this.countTimer(k, keys.get(k), 1);
+  }
+}

@@ -1,0 +1,94 @@
+import { windowStarts, type HoppingWindow, type TumblingWindow } from '../windows.js';
+import { Chained, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
+
+interface Cell {
+  key: unknown;
+  left: unknown[];
+  right: unknown[];
+}
+
+interface Snapshot {
+  wm: number;
+  lateEvents: number;
+  windows: [start: number, cells: [string, Cell][]][];
+}
+
+/**
+ * Joins two keyed streams per event-time window: when a window fires, every pair of a left and a
+ * right event of one key in it is joined (an inner join: a key with events on one side only gives
+ * nothing). Results have the window's last instant as their time. Events whose windows all fired are late.
+ */
+export class WindowJoinOperator extends Chained {
+  private wm = -Infinity;
+  private windows = new Map<number, Map<string, Cell>>();
+  private nextFire = Infinity;
+  readonly metrics: OperatorMetrics = { lateEvents: 0 };
+
+  constructor(id: string, out: Outputs, private readonly late: Outputs, private readonly spec: TumblingWindow | HoppingWindow,
+    private readonly join: (left: unknown, right: unknown, window: { start: number; end: number }) => unknown) {
+    super(id, out);
+  }
+
+  process(batch: Element[], input: number): void {
+    let lateBatch: Element[] | undefined;
+    for (const e of batch) {
+      if (e.wm > this.wm) this.advance(e.wm);
+      let accepted = false;
+      for (const start of windowStarts(this.spec, e.ts)) {
+        const lastTs = start + this.spec.size - 1;
+        if (lastTs <= this.wm) continue;
+        accepted = true;
+        let cells = this.windows.get(start);
+        if (!cells) {
+          this.windows.set(start, (cells = new Map()));
+          if (lastTs < this.nextFire) this.nextFire = lastTs;
+        }
+        const k = keyString(e.key);
+        let cell = cells.get(k);
+        if (!cell) cells.set(k, (cell = { key: e.key, left: [], right: [] }));
+        (input === 0 ? cell.left : cell.right).push(e.value);
+      }
+      if (!accepted) {
+        this.metrics.lateEvents++;
+        (lateBatch ??= []).push(e);
+      }
+    }
+    if (lateBatch && this.late.length > 0) for (const o of this.late) o.op.process(lateBatch, o.input);
+  }
+
+  override watermark(wm: number): void {
+    if (wm > this.wm) this.advance(wm);
+    super.watermark(wm);
+  }
+
+  private advance(wm: number): void {
+    const before = this.wm;
+    this.wm = wm;
+    if (wm < this.nextFire) return;
+    const size = this.spec.size;
+    const due = [...this.windows.keys()].filter((s) => s + size - 1 <= wm).sort((a, b) => a - b);
+    const results: Element[] = [];
+    for (const start of due) {
+      const window = { start, end: start + size };
+      for (const cell of this.windows.get(start)!.values()) {
+        for (const l of cell.left) for (const r of cell.right) results.push({ value: this.join(l, r, window), ts: start + size - 1, key: cell.key, wm: before });
+      }
+      this.windows.delete(start);
+    }
+    this.nextFire = Infinity;
+    for (const s of this.windows.keys()) this.nextFire = Math.min(this.nextFire, s + size - 1);
+    this.emit(results);
+  }
+
+  override snapshot(): Snapshot {
+    return { wm: this.wm, lateEvents: this.metrics.lateEvents, windows: [...this.windows].map(([s, cells]) => [s, [...cells]]) };
+  }
+
+  override restore(state: unknown): void {
+    const s = state as Snapshot;
+    this.wm = s.wm ?? -Infinity;
+    this.metrics.lateEvents = s.lateEvents ?? 0;
+    this.windows = new Map(s.windows.map(([start, cells]) => [start, new Map(cells)]));
+    this.nextFire = -Infinity;
+  }
+}

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { count, sum } from '../../src/engine/aggregates.js';
+import { listState, mapState, valueState, type ValueStateDescriptor } from '../../src/engine/keyed-state.js';
+import type { Element, Operator } from '../../src/engine/operators/operator.js';
+import { ProcessOperator, type ProcessFunction } from '../../src/engine/operators/process.js';
+import { definePipeline } from '../../src/engine/pipeline.js';
+import { feed, readAll, startEngine } from '../helpers/engine.js';
+import { tempDir, waitFor } from '../helpers/tmp.js';
+
+interface Reading { sensor: string; ts: number; temp: number }
+
+function collector(into: Element[]): Operator {
+  return { id: 'collect', process: (b) => { into.push(...b); }, watermark() {}, snapshot: () => undefined, restore() {} };
+}
+
+const el = (r: Reading, wm: number): Element => ({ value: r, ts: r.ts, key: r.sensor, wm });
+
+/** Emits when a sensor sends nothing for 60 s of event time; counts readings and keeps the last three. */
+const silence = {
+  state: { deadline: valueState<number>(), seen: mapState<string, number>(), last3: listState<number>() },
+  onEvent(r, ctx) {
+    const old = ctx.state.deadline.get();
+    if (old !== undefined) ctx.timers.cancelEventTime(old);
+    ctx.state.deadline.set(r.ts + 60_000);
+    ctx.timers.atEventTime(r.ts + 60_000);
+    ctx.state.seen.set('readings', (ctx.state.seen.get('readings') ?? 0) + 1);
+    ctx.state.last3.set([...ctx.state.last3.get(), r.temp].slice(-3));
+  },
+  onTimer(t, ctx) {
+    ctx.emit({ sensor: ctx.key, silentSince: t.time - 60_000, readings: ctx.state.seen.get('readings'), last3: ctx.state.last3.get() });
+    ctx.state.deadline.clear();
+  },
+} satisfies ProcessFunction<Reading, string, unknown, {
+  deadline: ReturnType<typeof valueState<number>>; seen: ReturnType<typeof mapState<string, number>>; last3: ReturnType<typeof listState<number>>;
+}>;
+
+describe('process operator', () => {
+  test('event-time timers fire once the watermark reaches them, with the key\'s state; cancelled ones do not', () => {
+    const out: Element[] = [];
+    const make = () => new ProcessOperator('p', [{ op: collector(out), input: 0 }], silence as never);
+    let op = make();
+    op.process([el({ sensor: 'a', ts: 0, temp: 1 }, -Infinity), el({ sensor: 'b', ts: 1000, temp: 5 }, -Infinity), el({ sensor: 'a', ts: 30_000, temp: 2 }, 0)], 0);
+    op.watermark(60_500); // a's first timer (60 000) was cancelled; b's fires at 61 000: not yet
+    assert.equal(out.length, 0);
+    // State and timers survive a checkpoint.
+    const snap = JSON.parse(JSON.stringify(op.snapshot())) as unknown;
+    op = make();
+    op.restore(snap);
+    op.process([el({ sensor: 'a', ts: 61_000, temp: 3 }, 60_500)], 0);
+    op.watermark(200_000);
+    assert.deepEqual(out.map((e) => [e.value, e.ts]), [
+      [{ sensor: 'b', silentSince: 1000, readings: 1, last3: [5] }, 61_000],
+      [{ sensor: 'a', silentSince: 61_000, readings: 3, last3: [1, 2, 3] }, 121_000],
+    ]);
+    // Timer results carry the watermark from before the step that fired them, so downstream windows take them.
+    assert.ok(out.every((e) => e.wm < e.ts));
+  });
+
+  test('state with a TTL is gone once the watermark passes its write time + ttl', () => {
+    const out: Element[] = [];
+    const fn: ProcessFunction<Reading, string, number, { total: ValueStateDescriptor<number> }> = {
+      state: { total: valueState<number>({ ttl: '10s' }) },
+      onEvent(r, ctx) {
+        const total = (ctx.state.total.get() ?? 0) + r.temp;
+        ctx.state.total.set(total);
+        ctx.emit(total);
+      },
+    };
+    const op = new ProcessOperator('p', [{ op: collector(out), input: 0 }], fn as never);
+    op.process([el({ sensor: 'a', ts: 0, temp: 1 }, -Infinity), el({ sensor: 'a', ts: 5000, temp: 1 }, 0)], 0);
+    op.process([el({ sensor: 'a', ts: 14_000, temp: 1 }, 14_000)], 0); // written at 5000: alive until 15 000
+    op.process([el({ sensor: 'a', ts: 30_000, temp: 1 }, 24_001)], 0); // written at 14 000: expired at 24 000
+    assert.deepEqual(out.map((e) => e.value), [1, 2, 3, 1]);
+  });
+
+  test('processing-time timers fire on the wall clock', () => {
+    const out: Element[] = [];
+    const fn: ProcessFunction<Reading, string, string> = {
+      onEvent(_r, ctx) { ctx.timers.atProcessingTime(ctx.now() + 1000); },
+      onTimer(t, ctx) { ctx.emit(t.domain); },
+    };
+    const op = new ProcessOperator('p', [{ op: collector(out), input: 0 }], fn as never);
+    op.process([el({ sensor: 'a', ts: 0, temp: 1 }, -Infinity)], 0);
+    assert.ok(op.wantsTicks);
+    op.tick(Date.now());
+    assert.equal(out.length, 0);
+    op.tick(Date.now() + 2000);
+    assert.deepEqual(out.map((e) => e.value), ['processing']);
+    assert.equal(op.wantsTicks, false);
+  });
+});
+
+describe('pipelines with process, joins and running aggregates', () => {
+  test('enrichment, an interval join, a running aggregate and a timer, end to end through the log', async () => {
+    interface Payment { id: number; user: string; amount: number; ts: number }
+    interface Login { user: string; ip: string; ts: number }
+    interface User { id: string; tier: string; ts: number }
+    const pipeline = definePipeline({
+      name: 'shop',
+      setup(app) {
+        const payments = app.stream<Payment>('payments', { time: 'ts', outOfOrderness: 0, partitions: 1 }).keyBy((p) => p.user);
+        const logins = app.stream<Login>('logins', { time: 'ts', outOfOrderness: 0, partitions: 1 }).keyBy((l) => l.user);
+        const users = app.stream<User>('users', { time: 'ts', outOfOrderness: 0, partitions: 1 }).keyBy((u) => u.id);
+        payments.joinTable(users, (p, u) => ({ id: p.id, tier: u?.tier ?? 'none' }), { type: 'left' }).to('enriched', { partitions: 1 });
+        payments.intervalJoin(logins, { before: '1m', after: '0s' }, (p, l) => ({ id: p.id, ip: l.ip })).to('with-login', { partitions: 1 });
+        payments.aggregate({ n: count(), total: sum((p: Payment) => p.amount) }).to('user-totals', { partitions: 1 });
+      },
+    });
+    const tmp = tempDir();
+    const { log, engine, stop } = await startEngine(tmp.dir, [pipeline]);
+    try {
+      await feed(log, engine, 'users', [{ value: { id: 'ann', tier: 'gold', ts: 0 } }]);
+      await feed(log, engine, 'logins', [{ value: { user: 'ann', ip: '10.0.0.1', ts: 1000 } }]);
+      await feed(log, engine, 'payments', [
+        { value: { id: 1, user: 'ann', amount: 10, ts: 30_000 } },
+        { value: { id: 2, user: 'bob', amount: 5, ts: 40_000 } },
+        { value: { id: 3, user: 'ann', amount: 7, ts: 90_000 } }, // the login is more than a minute before
+      ]);
+      await waitFor('the totals', async () => (await readAll(log, 'user-totals')).length >= 2);
+      assert.deepEqual((await readAll(log, 'enriched')).map((r) => r.value), [{ id: 1, tier: 'gold' }, { id: 2, tier: 'none' }, { id: 3, tier: 'gold' }]);
+      assert.deepEqual((await readAll(log, 'with-login')).map((r) => r.value), [{ id: 1, ip: '10.0.0.1' }]);
+      const totals = new Map((await readAll(log, 'user-totals')).map((r) => [r.key, r.value]));
+      assert.deepEqual(Object.fromEntries(totals), { ann: { key: 'ann', n: 2, total: 17 }, bob: { key: 'bob', n: 1, total: 5 } });
+    } finally {
+      await stop();
+      tmp.remove();
+    }
+  });
+});
