@@ -9,6 +9,8 @@ export type { PipelineDefinition, StreamOptions, SinkOptions, GeneratorOptions, 
 export type { Extractor } from './engine/graph.js';
 export { tumbling, hopping, sliding, session, countWindow } from './engine/windows.js';
 export type { WindowSpec, TumblingWindow, HoppingWindow, SlidingWindow, SessionWindow, CountWindow, WindowOptions, EmitMode } from './engine/windows.js';
+export { runBounded } from './engine/bounded.js';
+export type { BoundedRunOptions, BoundedRunResult, OutputRecord } from './engine/bounded.js';
 export { valueState, mapState, listState } from './engine/keyed-state.js';
 export type {
   StateOptions, ValueState, MapState, ListState, StateAccessors, StateDescriptor,
