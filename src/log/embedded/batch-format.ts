@@ -141,6 +141,11 @@ export function decodeBatch(buf: Buffer, at: number, h: BatchHeader, partition: 
   if (!batchIsValid(buf, at, h)) {
     throw new CorruptDataError(`batch at offset ${h.baseOffset} of ${where} fails its CRC check; its records are not served`);
   }
+  decodeCheckedBatch(buf, at, h, partition, fromOffset, max, out, where, decodeValues);
+}
+
+/** {@link decodeBatch} for a batch whose CRC the caller has just checked with {@link batchIsValid}. */
+export function decodeCheckedBatch(buf: Buffer, at: number, h: BatchHeader, partition: number, fromOffset: number, max: number, out: LogRecord[], where: string, decodeValues = true): void {
   const end = at + h.length;
   let p = at + BATCH_HEADER;
   for (let i = 0; i < h.count && out.length < max; i++) {

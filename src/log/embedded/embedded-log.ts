@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError, RivuletError, StorageError, UnknownTopicError } from '../../core/errors.js';
+import { InvalidArgumentError, RivuletError, StorageError, storageError, UnknownTopicError } from '../../core/errors.js';
 import type { AppendRecord, LogRecord, RecordPosition } from '../../core/record.js';
 import type { Log, TopicConfig, TopicInfo } from '../log.js';
 import { partitionForKey } from '../partitioner.js';
@@ -45,24 +45,36 @@ export interface EmbeddedLogStats {
   corruptReads: number;
   /** Bytes of torn or corrupt tails cut off when partitions were opened. */
   recoveredTruncatedBytes: number;
+  /** Batches found failing their CRC between intact ones when partitions were opened (kept, never served). */
+  damagedBatches: number;
   topics: { name: string; partitions: number; bytes: number; segments: number }[];
 }
 
+/** Replaces `file` atomically and durably (write a temporary file, fsync, rename, fsync the directory). */
 function writeFileDurably(file: string, data: string): void {
   const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  const dfd = fs.openSync(path.dirname(file), 'r');
-  try {
-    fs.fsyncSync(dfd);
-  } finally {
-    fs.closeSync(dfd);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    const dfd = fs.openSync(path.dirname(file), 'r');
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  } catch (cause) {
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // The write error is the one to report.
+    }
+    throw storageError('writing', file, cause);
   }
 }
 
@@ -88,6 +100,7 @@ export class EmbeddedLog implements Log {
   private maintenance: Promise<unknown> = Promise.resolve();
   private closed = false;
   private recoveredTruncatedBytes = 0;
+  private damagedBatches = 0;
   private readonly lockPath: string;
 
   private constructor(private readonly dir: string, private readonly defaultPartitions: number) {
@@ -100,7 +113,7 @@ export class EmbeddedLog implements Log {
     try {
       fs.mkdirSync(options.dir, { recursive: true });
     } catch (cause) {
-      throw new StorageError(`cannot create the log directory ${options.dir}: ${(cause as Error).message}`, { cause });
+      throw storageError('creating the log directory', options.dir, cause);
     }
     log.lock();
     try {
@@ -108,7 +121,12 @@ export class EmbeddedLog implements Log {
         if (!entry.isDirectory() || entry.name === GROUPS_DIR) continue;
         const metaPath = path.join(options.dir, entry.name, 'topic.json');
         if (!fs.existsSync(metaPath)) continue;
-        const stored = JSON.parse(fs.readFileSync(metaPath, 'utf8')) as Omit<TopicInfo, 'config'> & { config?: TopicConfig };
+        let stored: Omit<TopicInfo, 'config'> & { config?: TopicConfig };
+        try {
+          stored = JSON.parse(fs.readFileSync(metaPath, 'utf8')) as typeof stored;
+        } catch (cause) {
+          throw storageError('reading topic metadata', metaPath, cause);
+        }
         log.openTopic({ ...stored, config: resolveTopicConfig(stored.name, stored.config ?? {}) });
       }
       log.loadGroups();
@@ -132,7 +150,7 @@ export class EmbeddedLog implements Log {
         return;
       } catch (cause) {
         const code = (cause as NodeJS.ErrnoException).code;
-        if (code !== 'EEXIST') throw new StorageError(`cannot lock the log directory ${this.dir}: ${code} ${(cause as Error).message}`, { cause });
+        if (code !== 'EEXIST') throw storageError('locking the log directory', this.dir, cause);
         const holder = Number(fs.readFileSync(this.lockPath, 'utf8'));
         let alive = false;
         if (Number.isInteger(holder) && holder > 0 && holder !== process.pid) {
@@ -151,7 +169,11 @@ export class EmbeddedLog implements Log {
   }
 
   private unlock(): void {
-    fs.rmSync(this.lockPath, { force: true });
+    try {
+      fs.rmSync(this.lockPath, { force: true });
+    } catch {
+      // A lock file left behind names this process, which is gone by the next open: it is taken over.
+    }
   }
 
   private openTopic(info: TopicInfo): OpenTopic {
@@ -160,6 +182,7 @@ export class EmbeddedLog implements Log {
     for (let p = 0; p < info.partitions; p++) {
       const partition = new Partition(path.join(topicDir, String(p)), p, () => t.info.config);
       this.recoveredTruncatedBytes += partition.recovery.truncatedBytes;
+      this.damagedBatches += partition.recovery.damagedBatches;
       t.partitions.push(partition);
     }
     this.topics.set(info.name, t);
@@ -196,8 +219,8 @@ export class EmbeddedLog implements Log {
     return p;
   }
 
-  private persist(t: OpenTopic): void {
-    writeFileDurably(path.join(this.dir, t.info.name, 'topic.json'), JSON.stringify(t.info));
+  private persist(info: TopicInfo): void {
+    writeFileDurably(path.join(this.dir, info.name, 'topic.json'), JSON.stringify(info));
   }
 
   async createTopic(name: string, config: TopicConfig = {}): Promise<TopicInfo> {
@@ -220,7 +243,12 @@ export class EmbeddedLog implements Log {
       fs.mkdirSync(path.join(this.dir, name), { recursive: true });
       writeFileDurably(path.join(this.dir, name, 'topic.json'), JSON.stringify(info));
     } catch (cause) {
-      throw new StorageError(`creating topic '${name}' failed: ${(cause as Error).message}`, { cause });
+      try {
+        fs.rmSync(path.join(this.dir, name), { recursive: true, force: true });
+      } catch {
+        // Without topic.json the directory is ignored when the log opens.
+      }
+      throw storageError(`creating topic '${name}' in`, path.join(this.dir, name), cause);
     }
     return this.openTopic(info).info;
   }
@@ -236,8 +264,9 @@ export class EmbeddedLog implements Log {
   async updateTopicConfig(name: string, patch: Omit<TopicConfig, 'partitions'>): Promise<TopicInfo> {
     const t = this.get(name);
     if ('partitions' in patch) throw new InvalidArgumentError(`topic '${name}': the number of partitions cannot be changed`, 'invalid_config');
-    t.info = { ...t.info, config: resolveTopicConfig(name, patch, t.info.config) };
-    this.persist(t);
+    const info = { ...t.info, config: resolveTopicConfig(name, patch, t.info.config) };
+    this.persist(info);
+    t.info = info;
     this.scheduleSync(t);
     return t.info;
   }
@@ -346,7 +375,11 @@ export class EmbeddedLog implements Log {
 
   private saveGroup(group: string): void {
     const dir = path.join(this.dir, GROUPS_DIR);
-    fs.mkdirSync(dir, { recursive: true });
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+    } catch (cause) {
+      throw storageError('creating', dir, cause);
+    }
     writeFileDurably(path.join(dir, `${group}.json`), JSON.stringify(this.groups.get(group) ?? {}));
   }
 
@@ -354,16 +387,21 @@ export class EmbeddedLog implements Log {
     if (typeof group !== 'string' || !NAME.test(group)) throw new InvalidArgumentError(`invalid consumer group name '${String(group)}'`, 'invalid_group_name');
     const t = this.get(topic);
     if (offsets.length > t.info.partitions) throw new InvalidArgumentError(`topic '${topic}' has ${t.info.partitions} partitions; ${offsets.length} offsets were given`);
-    const committed = this.groups.get(group) ?? {};
-    const current = committed[topic] ?? new Array<number | null>(t.info.partitions).fill(null);
+    const previous = this.groups.get(group) ?? {};
+    const current = [...(previous[topic] ?? new Array<number | null>(t.info.partitions).fill(null))];
     offsets.forEach((o, p) => {
       if (o === undefined) return;
       if (!Number.isInteger(o) || o < 0) throw new InvalidArgumentError(`offset for partition ${p} must be a non-negative integer, got ${o}`, 'invalid_offset');
       current[p] = o;
     });
-    committed[topic] = current;
-    this.groups.set(group, committed);
-    this.saveGroup(group);
+    // The commit counts only once it is on disk: a failed write leaves the previous offsets in force.
+    this.groups.set(group, { ...previous, [topic]: current });
+    try {
+      this.saveGroup(group);
+    } catch (err) {
+      this.groups.set(group, previous);
+      throw err;
+    }
   }
 
   async committedOffsets(group: string, topic: string): Promise<(number | null)[]> {
@@ -380,7 +418,8 @@ export class EmbeddedLog implements Log {
         for (const p of t.partitions) {
           if (this.closed || !this.topics.has(t.info.name)) break;
           out.segmentsDeleted += p.enforceRetention(now);
-          if (t.info.config.cleanupPolicy === 'compact' && p.needsCompaction) {
+          // A partition with damaged batches is left as it is: rewriting it could not keep what it lost.
+          if (t.info.config.cleanupPolicy === 'compact' && p.needsCompaction && !p.damaged) {
             const r = await compactPartition(p, now, t.info.config.deleteRetentionMs);
             out.compaction.segmentsRewritten += r.segmentsRewritten;
             out.compaction.recordsRemoved += r.recordsRemoved;
@@ -412,7 +451,7 @@ export class EmbeddedLog implements Log {
       }
       return { name: t.info.name, partitions: t.info.partitions, bytes, segments };
     });
-    return { corruptReads, recoveredTruncatedBytes: this.recoveredTruncatedBytes, topics };
+    return { corruptReads, recoveredTruncatedBytes: this.recoveredTruncatedBytes, damagedBatches: this.damagedBatches, topics };
   }
 
   async close(): Promise<void> {

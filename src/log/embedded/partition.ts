@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { StorageError } from '../../core/errors.js';
+import { StorageError, storageError } from '../../core/errors.js';
 import type { LogRecord } from '../../core/record.js';
 import type { ResolvedTopicConfig } from '../log.js';
 import { encodeBatch, type EncodableRecord } from './batch-format.js';
@@ -13,7 +13,12 @@ const READ_BYTES = 4 << 20;
 /** What opening a partition found. */
 export interface PartitionRecovery {
   segments: number;
+  /** Bytes of a torn or corrupt tail cut off the active segment. */
   truncatedBytes: number;
+  /** Batches found failing their CRC between intact ones (kept in place, never served). */
+  damagedBatches: number;
+  /** Bytes of damaged tails of sealed segments (kept, never served). */
+  damagedBytes: number;
 }
 
 function fdatasync(fd: number): Promise<void> {
@@ -37,26 +42,39 @@ export class Partition {
   needsCompaction = true;
 
   constructor(readonly dir: string, readonly index: number, private config: () => ResolvedTopicConfig) {
+    let bases: number[];
     try {
       fs.mkdirSync(dir, { recursive: true });
+      bases = fs.readdirSync(dir)
+        .filter((f) => /^\d{20}\.log$/.test(f))
+        .map((f) => Number(f.slice(0, 20)))
+        .sort((a, b) => a - b);
     } catch (cause) {
-      throw new StorageError(`creating partition directory ${dir} failed: ${(cause as Error).message}`, { cause });
+      throw storageError('opening partition directory', dir, cause);
     }
-    const bases = fs.readdirSync(dir)
-      .filter((f) => /^\d{20}\.log$/.test(f))
-      .map((f) => Number(f.slice(0, 20)))
-      .sort((a, b) => a - b);
     let truncatedBytes = 0;
-    for (let i = 0; i < bases.length; i++) {
-      const { segment, truncatedBytes: cut } = Segment.open(dir, bases[i]!, i === bases.length - 1);
-      truncatedBytes += cut;
-      this.segments.push(segment);
+    try {
+      for (let i = 0; i < bases.length; i++) {
+        const { segment, truncatedBytes: cut } = Segment.open(dir, bases[i]!, i === bases.length - 1);
+        truncatedBytes += cut;
+        this.segments.push(segment);
+      }
+      // A sealed segment ends where the next begins (records removed by compaction leave gaps).
+      for (let i = 0; i + 1 < this.segments.length; i++) this.segments[i]!.nextOffset = this.segments[i + 1]!.baseOffset;
+      this.cleanTemporaryFiles();
+      if (this.segments.length === 0) this.segments.push(Segment.create(dir, 0));
+    } catch (err) {
+      for (const s of this.segments) s.close();
+      if (err instanceof StorageError) throw err;
+      throw storageError('recovering partition', dir, err);
     }
-    // A sealed segment ends where the next begins (records removed by compaction leave gaps).
-    for (let i = 0; i + 1 < this.segments.length; i++) this.segments[i]!.nextOffset = this.segments[i + 1]!.baseOffset;
-    this.cleanTemporaryFiles();
-    if (this.segments.length === 0) this.segments.push(Segment.create(dir, 0));
-    this.recovery = { segments: this.segments.length, truncatedBytes };
+    let damagedBatches = 0;
+    let damagedBytes = 0;
+    for (const s of this.segments) {
+      damagedBatches += s.damagedBatches.length;
+      damagedBytes += s.damagedBytes;
+    }
+    this.recovery = { segments: this.segments.length, truncatedBytes, damagedBatches, damagedBytes };
     this.groupSync = new GroupSync(() => this.syncUnsynced());
   }
 
@@ -108,17 +126,27 @@ export class Partition {
 
   private roll(): void {
     const next = Segment.create(this.dir, this.end);
-    this.segments.push(next);
-    this.needsCompaction = true;
-    if (this.config().fsync === 'always') {
-      // Make the new file's directory entry durable too.
-      const dfd = fs.openSync(this.dir, 'r');
+    if (this.config().fsync !== 'never') {
+      // Make the new file's directory entry durable too, or a crash could lose a synced segment.
       try {
-        fs.fsyncSync(dfd);
-      } finally {
-        fs.closeSync(dfd);
+        const dfd = fs.openSync(this.dir, 'r');
+        try {
+          fs.fsyncSync(dfd);
+        } finally {
+          fs.closeSync(dfd);
+        }
+      } catch (cause) {
+        next.delete();
+        throw storageError('syncing partition directory', this.dir, cause);
       }
     }
+    this.segments.push(next);
+    this.needsCompaction = true;
+  }
+
+  /** True when a segment holds a batch that failed its CRC (compaction leaves such a partition alone). */
+  get damaged(): boolean {
+    return this.segments.some((s) => s.damagedBatches.length > 0 || s.damagedBytes > 0);
   }
 
   /** Resolves when everything appended before the call is on disk (shared fsync). */
@@ -133,7 +161,7 @@ export class Partition {
       await Promise.all(segments.map((s) => fdatasync(s.fileDescriptor)));
     } catch (cause) {
       for (const s of segments) this.unsynced.add(s);
-      throw new StorageError(`fsync of ${this.dir} failed: ${(cause as Error).message}`, { cause });
+      throw storageError('fsync of partition', this.dir, cause);
     }
   }
 

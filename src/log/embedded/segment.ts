@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { CorruptDataError, StorageError } from '../../core/errors.js';
+import { CorruptDataError, storageError } from '../../core/errors.js';
 import type { LogRecord } from '../../core/record.js';
-import { BATCH_HEADER, batchIsValid, decodeBatch, readHeader, type BatchHeader } from './batch-format.js';
+import { BATCH_HEADER, batchIsValid, decodeBatch, decodeCheckedBatch, readHeader, type BatchHeader } from './batch-format.js';
 
 /** A new offset-index entry is written after this many bytes of batches (Kafka's index.interval.bytes). */
 const INDEX_INTERVAL = 4096;
@@ -15,11 +15,6 @@ export function segmentName(baseOffset: number): string {
   return String(baseOffset).padStart(20, '0');
 }
 
-function storage(what: string, file: string, cause: unknown): StorageError {
-  const e = cause as NodeJS.ErrnoException;
-  return new StorageError(`${what} ${file} failed: ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' '), { cause });
-}
-
 function readWhole(fd: number): Buffer {
   const size = fs.fstatSync(fd).size;
   const buf = Buffer.allocUnsafe(size);
@@ -30,6 +25,15 @@ function readWhole(fd: number): Buffer {
     got += n;
   }
   return buf.subarray(0, got);
+}
+
+/** A batch found damaged in the middle of a segment when it was opened: kept in place, never served. */
+export interface DamagedBatch {
+  position: number;
+  length: number;
+  /** The offsets it held: from the end of the batch before it to the start of the batch after it. */
+  firstOffset: number;
+  lastOffset: number;
 }
 
 /**
@@ -52,6 +56,10 @@ export class Segment {
   createdAt: number;
   /** Bytes of a damaged tail in a sealed segment (kept, never served). */
   damagedBytes = 0;
+  /** One past the last offset of the intact batches found on open (below `nextOffset` when a sealed segment's tail is damaged). */
+  intactEnd: number;
+  /** Batches that failed their CRC in the middle of the segment when it was opened, with intact batches after them. */
+  readonly damagedBatches: DamagedBatch[] = [];
   dirty = false;
   private idxOffsets: number[] = [];
   private idxPositions: number[] = [];
@@ -64,19 +72,32 @@ export class Segment {
     const name = segmentName(baseOffset);
     this.logPath = path.join(dir, `${name}.log`);
     this.nextOffset = baseOffset;
+    this.intactEnd = baseOffset;
     this.createdAt = Date.now();
+    const opened: number[] = [];
     try {
-      this.fd = fs.openSync(this.logPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
-      this.indexFd = fs.openSync(path.join(dir, `${name}.index`), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
-      this.timeIndexFd = fs.openSync(path.join(dir, `${name}.timeindex`), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
+      const flags = fs.constants.O_RDWR | fs.constants.O_CREAT;
+      for (const file of [this.logPath, path.join(dir, `${name}.index`), path.join(dir, `${name}.timeindex`)]) opened.push(fs.openSync(file, flags, 0o644));
     } catch (cause) {
-      throw storage('opening segment', this.logPath, cause);
+      for (const fd of opened) fs.closeSync(fd);
+      throw storageError('opening segment', this.logPath, cause);
     }
+    [this.fd, this.indexFd, this.timeIndexFd] = opened as [number, number, number];
   }
 
-  /** A new, empty segment starting at `baseOffset`. */
+  /** A new, empty segment starting at `baseOffset`; no file of it is left behind when it cannot be made. */
   static create(dir: string, baseOffset: number): Segment {
-    return new Segment(dir, baseOffset);
+    try {
+      return new Segment(dir, baseOffset);
+    } catch (err) {
+      const name = segmentName(baseOffset);
+      try {
+        for (const ext of ['.log', '.index', '.timeindex']) fs.rmSync(path.join(dir, `${name}${ext}`), { force: true });
+      } catch {
+        // The directory refuses changes: nothing was created in it either.
+      }
+      throw err;
+    }
   }
 
   /**
@@ -148,29 +169,52 @@ export class Segment {
     if (this.tIdxTimestamps.length > 0) this.maxTimestamp = this.tIdxTimestamps.at(-1)!;
   }
 
-  /** Walks the batches from `from`, checking each, adding index entries; returns the bytes cut off (active only). */
+  /**
+   * Walks the batches from `from`, checking each, adding index entries. A batch that fails its check
+   * while an intact batch follows it rotted in place: it is kept, never served, so that the batches
+   * after it stay readable. Anything else ends the scan: in the active segment the rest is a torn
+   * write and is cut off (the bytes cut are returned); in a sealed one it is kept as a damaged tail.
+   */
   private scan(from: number, fileSize: number, truncate: boolean): number {
     let buf: Buffer = Buffer.alloc(0);
     let bufStart = 0;
-    let pos = from;
-    for (;;) {
-      if (pos + BATCH_HEADER > fileSize) break;
-      if (pos + BATCH_HEADER > bufStart + buf.length) {
+    /** Loads the batch at `pos` into `buf`; its header, or undefined when no whole batch fits in the file there. */
+    const load = (pos: number): BatchHeader | undefined => {
+      if (pos + BATCH_HEADER > fileSize) return undefined;
+      if (pos < bufStart || pos + BATCH_HEADER > bufStart + buf.length) {
         buf = this.readAt(pos, Math.min(SCAN_CHUNK, fileSize - pos));
         bufStart = pos;
       }
       const h = readHeader(buf, pos - bufStart)!;
-      if (h.length < BATCH_HEADER || pos + h.length > fileSize) break;
+      if (h.length < BATCH_HEADER || pos + h.length > fileSize) return undefined;
       if (pos + h.length > bufStart + buf.length) {
         buf = this.readAt(pos, Math.max(h.length, Math.min(SCAN_CHUNK, fileSize - pos)));
         bufStart = pos;
       }
-      if (!batchIsValid(buf, pos - bufStart, h)) break;
-      if (h.baseOffset < this.nextOffset && pos > 0) break; // offsets must grow: anything else is damage
-      this.noteBatch(h, pos);
-      pos += h.length;
+      return h;
+    };
+    // Offsets only grow within a segment: a batch that goes back is damage too.
+    const intact = (pos: number, h: BatchHeader) => batchIsValid(buf, pos - bufStart, h) && (h.baseOffset >= this.nextOffset || pos === 0);
+    let pos = from;
+    for (;;) {
+      const h = load(pos);
+      if (!h) break;
+      if (intact(pos, h)) {
+        this.noteBatch(h, pos);
+        pos += h.length;
+        continue;
+      }
+      const nextPos = pos + h.length;
+      const next = load(nextPos);
+      if (!next || !intact(nextPos, next) || next.baseOffset <= this.nextOffset) break;
+      this.damagedBatches.push({ position: pos, length: h.length, firstOffset: this.nextOffset, lastOffset: next.baseOffset - 1 });
+      this.bytesSinceIndex += h.length;
+      this.bytesSinceTimeIndex += h.length;
+      this.nextOffset = next.baseOffset;
+      pos = nextPos;
     }
     this.size = pos;
+    this.intactEnd = this.nextOffset;
     const rest = fileSize - pos;
     if (rest > 0) {
       if (truncate) fs.ftruncateSync(this.fd, pos);
@@ -190,58 +234,64 @@ export class Segment {
     return got === length ? buf : buf.subarray(0, got);
   }
 
-  /** Updates offsets, timestamps and the sparse indexes for a batch written at `position`. */
+  /**
+   * Updates offsets, timestamps and the sparse indexes for a batch written at `position`. The index
+   * entries are written before anything changes in memory, so a failed write leaves the segment as it was.
+   */
   private noteBatch(h: BatchHeader, position: number): void {
-    if (this.idxPositions.length === 0 || this.bytesSinceIndex >= INDEX_INTERVAL) {
+    const offsetEntry = this.idxPositions.length === 0 || this.bytesSinceIndex >= INDEX_INTERVAL;
+    const timeEntry = h.maxTimestamp > this.maxTimestamp && (this.tIdxPositions.length === 0 || this.bytesSinceTimeIndex >= INDEX_INTERVAL);
+    if (offsetEntry) {
       const entry = Buffer.allocUnsafe(OFFSET_ENTRY);
       entry.writeUInt32LE(h.baseOffset - this.baseOffset, 0);
       entry.writeUInt32LE(position, 4);
       fs.writeSync(this.indexFd, entry, 0, OFFSET_ENTRY, this.idxPositions.length * OFFSET_ENTRY);
+    }
+    if (timeEntry) {
+      const entry = Buffer.allocUnsafe(TIME_ENTRY);
+      // The largest timestamp *before* this batch: every batch before `position` is older than it.
+      entry.writeDoubleLE(this.maxTimestamp, 0);
+      entry.writeUInt32LE(position, 8);
+      fs.writeSync(this.timeIndexFd, entry, 0, TIME_ENTRY, this.tIdxPositions.length * TIME_ENTRY);
+    }
+    if (offsetEntry) {
       this.idxOffsets.push(h.baseOffset - this.baseOffset);
       this.idxPositions.push(position);
       this.bytesSinceIndex = 0;
     }
-    if (h.maxTimestamp > this.maxTimestamp) {
-      if (this.tIdxPositions.length === 0 || this.bytesSinceTimeIndex >= INDEX_INTERVAL) {
-        const entry = Buffer.allocUnsafe(TIME_ENTRY);
-        // The largest timestamp *before* this batch: every batch before `position` is older than it.
-        entry.writeDoubleLE(this.maxTimestamp, 0);
-        entry.writeUInt32LE(position, 8);
-        fs.writeSync(this.timeIndexFd, entry, 0, TIME_ENTRY, this.tIdxPositions.length * TIME_ENTRY);
-        this.tIdxTimestamps.push(this.maxTimestamp);
-        this.tIdxPositions.push(position);
-        this.bytesSinceTimeIndex = 0;
-      }
-      this.maxTimestamp = h.maxTimestamp;
+    if (timeEntry) {
+      this.tIdxTimestamps.push(this.maxTimestamp);
+      this.tIdxPositions.push(position);
+      this.bytesSinceTimeIndex = 0;
     }
+    if (h.maxTimestamp > this.maxTimestamp) this.maxTimestamp = h.maxTimestamp;
     this.bytesSinceIndex += h.length;
     this.bytesSinceTimeIndex += h.length;
     this.nextOffset = h.lastOffset + 1;
+    this.intactEnd = this.nextOffset;
   }
 
-  /** Appends an encoded batch. On a failed write the file is cut back, so no partial batch remains. */
+  /**
+   * Appends an encoded batch. On a failed write (disk full, permission, I/O error) the file is cut back
+   * and nothing changes: no partial batch remains, and the next append goes where this one would have.
+   */
   append(batch: Buffer): void {
     const h = readHeader(batch, 0)!;
+    const position = this.size;
     try {
       let written = 0;
-      while (written < batch.length) written += fs.writeSync(this.fd, batch, written, batch.length - written, this.size + written);
-    } catch (cause) {
-      try {
-        fs.ftruncateSync(this.fd, this.size);
-      } catch {
-        // The write error is the one to report; recovery on open cuts the torn tail anyway.
-      }
-      throw storage('appending to', this.logPath, cause);
-    }
-    const position = this.size;
-    this.size += batch.length;
-    this.dirty = true;
-    try {
+      while (written < batch.length) written += fs.writeSync(this.fd, batch, written, batch.length - written, position + written);
       this.noteBatch(h, position);
     } catch (cause) {
-      // The batch is in the log file; indexes are rebuilt from it on the next open.
-      throw storage('updating the index of', this.logPath, cause);
+      try {
+        fs.ftruncateSync(this.fd, position);
+      } catch {
+        // The write error is the one to report; the next append overwrites the same bytes anyway.
+      }
+      throw storageError('appending to', this.logPath, cause);
     }
+    this.size += batch.length;
+    this.dirty = true;
   }
 
   /** Byte position from which to scan for `offset`. */
@@ -262,33 +312,61 @@ export class Segment {
 
   /**
    * Reads records with offset ≥ `fromOffset` into `out` until it holds `max` records or about
-   * `maxBytes` were read. Returns false when the end of the segment was reached.
+   * `maxBytes` were read. A damaged batch (failing its CRC) is never decoded: when `out` already holds
+   * records the read stops before it, otherwise it fails with a {@link CorruptDataError} that says where
+   * a reader may resume. A damaged batch wholly before `fromOffset` is stepped over.
    */
   read(partition: number, fromOffset: number, max: number, maxBytes: number, out: LogRecord[]): void {
     let pos = this.positionFor(fromOffset);
     let budget = maxBytes;
+    let buf: Buffer = Buffer.alloc(0);
+    let bufStart = 0;
     while (pos < this.size && out.length < max && budget > 0) {
-      const want = Math.min(Math.max(budget, BATCH_HEADER), this.size - pos);
-      let buf: Buffer = this.readAt(pos, want);
-      let at = 0;
-      let progressed = false;
-      while (out.length < max) {
-        const h = readHeader(buf, at);
-        if (!h) break;
-        if (h.length < BATCH_HEADER) throw new CorruptDataError(`batch at byte ${pos + at} of ${this.logPath} has a damaged header`);
-        if (at + h.length > buf.length) {
-          if (at > 0) break; // read the rest from this batch on
-          buf = this.readAt(pos, Math.min(h.length, this.size - pos));
-          if (buf.length < h.length) throw new CorruptDataError(`batch at byte ${pos} of ${this.logPath} is cut short`);
-        }
-        if (h.lastOffset >= fromOffset) decodeBatch(buf, at, h, partition, fromOffset, max, out, this.logPath);
-        at += h.length;
-        progressed = true;
+      if (pos + BATCH_HEADER > bufStart + buf.length) {
+        buf = this.readAt(pos, Math.min(Math.max(budget, BATCH_HEADER), this.size - pos));
+        bufStart = pos;
       }
-      if (!progressed) break;
-      pos += at;
-      budget -= at;
+      const h = readHeader(buf, pos - bufStart);
+      const whole = h !== undefined && h.length >= BATCH_HEADER && pos + h.length <= this.size;
+      if (whole && pos + h.length > bufStart + buf.length) {
+        buf = this.readAt(pos, Math.max(h.length, Math.min(budget, this.size - pos)));
+        bufStart = pos;
+      }
+      if (!whole || !batchIsValid(buf, pos - bufStart, h)) {
+        const resumeOffset = this.resumeAfter(pos, whole ? h.length : undefined);
+        if (whole && resumeOffset <= fromOffset) {
+          pos += h.length;
+          continue;
+        }
+        if (out.length > 0) return;
+        throw new CorruptDataError(
+          `records from offset ${fromOffset} of ${this.logPath} are in a batch at byte ${pos} that fails its CRC check; they are not served (records from offset ${resumeOffset} on are intact)`,
+          { range: { offset: fromOffset, resumeOffset } },
+        );
+      }
+      if (h.lastOffset >= fromOffset) decodeCheckedBatch(buf, pos - bufStart, h, partition, fromOffset, max, out, this.logPath);
+      pos += h.length;
+      budget -= h.length;
     }
+    if (pos >= this.size && out.length === 0 && this.damagedBytes > 0 && fromOffset >= this.intactEnd && fromOffset < this.nextOffset) {
+      throw new CorruptDataError(
+        `records from offset ${fromOffset} to ${this.nextOffset - 1} of ${this.logPath} are in a damaged tail of ${this.damagedBytes} bytes; they are not served`,
+        { range: { offset: fromOffset, resumeOffset: this.nextOffset } },
+      );
+    }
+  }
+
+  /** The first offset after the damaged batch at `pos`: the base of the next intact batch, or the end of the segment. */
+  private resumeAfter(pos: number, length: number | undefined): number {
+    const known = this.damagedBatches.find((d) => d.position === pos);
+    if (known) return known.lastOffset + 1;
+    if (length === undefined) return this.nextOffset;
+    const nextPos = pos + length;
+    const head = nextPos + BATCH_HEADER <= this.size ? readHeader(this.readAt(nextPos, BATCH_HEADER), 0) : undefined;
+    if (head && head.length >= BATCH_HEADER && nextPos + head.length <= this.size && batchIsValid(this.readAt(nextPos, head.length), 0, head)) {
+      return head.baseOffset;
+    }
+    return this.nextOffset;
   }
 
   /** Offset of the first record with timestamp ≥ `ts` in this segment, or undefined when there is none. */
