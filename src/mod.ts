@@ -35,9 +35,14 @@ export type { Duration } from './core/duration.js';
 export {
   RivuletError,
   UnknownTopicError,
+  TopicExistsError,
+  TopicInUseError,
+  ServerUnreachableError,
+  ApiError,
   InvalidArgumentError,
   InvalidEventError,
   CorruptDataError,
   StorageError,
+  LogLockedError,
   PipelineDefinitionError,
 } from './core/errors.js';

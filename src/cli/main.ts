@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError as CommanderArgumentError } from 'command
 import type { PipelineDefinition } from '../engine/pipeline.js';
 import { loadConfig, loadPipelines } from './config.js';
 import { startRivulet } from './node.js';
+import { topicsCommand } from './topics-command.js';
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const demoModule = path.join(packageRoot, 'examples', 'fraud', 'demo.ts');
@@ -58,6 +59,8 @@ program
     process.on('SIGINT', () => void shutdown('SIGINT'));
     process.on('SIGTERM', () => void shutdown('SIGTERM'));
   });
+
+program.addCommand(topicsCommand());
 
 program.parseAsync().catch((err: Error & { code?: string }) => {
   console.error(`rivulet: ${err.message}`);

@@ -42,6 +42,14 @@ export class TopicInUseError extends RivuletError {
   }
 }
 
+/** The log directory is held by another process (a running Rivulet): one process at a time may open it. */
+export class LogLockedError extends RivuletError {
+  override name = 'LogLockedError';
+  constructor(readonly dir: string, readonly pid: number, hint = '') {
+    super('log_locked', `the log directory ${dir} is in use by process ${pid}${hint}`);
+  }
+}
+
 /** No Rivulet answered at a URL (the CLI talking to a server that is not running, or not reachable). */
 export class ServerUnreachableError extends RivuletError {
   override name = 'ServerUnreachableError';

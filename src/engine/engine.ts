@@ -83,6 +83,14 @@ export class Engine {
     return this.ingest.get(topic);
   }
 
+  /**
+   * The pipelines that read or write `topic` (every pipeline may write the dead-letter topic), so that
+   * topic administration can refuse to delete a topic that running pipelines depend on.
+   */
+  pipelinesUsing(topic: string): string[] {
+    return this.graphs.filter((g) => topic === DEAD_LETTER_TOPIC || g.topics.some((t) => t.name === topic)).map((g) => g.name);
+  }
+
   /** Names of the views the pipelines declared (each is also a topic). */
   views(): string[] {
     return [...new Set(this.graphs.flatMap((g) => g.views))];

@@ -1,13 +1,17 @@
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { InvalidArgumentError, InvalidEventError, RivuletError, UnknownTopicError } from '../core/errors.js';
+import { InvalidEventError, RivuletError, UnknownTopicError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
 import { DEAD_LETTER_TOPIC, deadLetter } from '../engine/task.js';
 import type { Log } from '../log/log.js';
 import { dashboardHtml } from './dashboard.js';
 import { checkEvents, parseBody } from './ingest.js';
+import { createMetrics } from './metrics.js';
 import { TopicRates } from './rates.js';
+import { invalidRequest } from './request-errors.js';
+import { LogTopicAdmin } from './topic-admin.js';
+import { registerTopicsApi } from './topics-api.js';
 import { ViewRegistry } from './views.js';
 import { serveConnection, wireRecord } from './ws-gateway.js';
 
@@ -39,8 +43,12 @@ const STATUS: Record<string, number> = {
   unknown_key: 404,
   unknown_partition: 404,
   topic_exists: 409,
+  topic_in_use: 409,
   body_too_large: 413,
   unsupported_media_type: 415,
+  // Failures of the server's own storage, not of the request: the client may retry later.
+  corrupt_data: 500,
+  storage_error: 503,
 };
 
 function sendError(reply: { code(n: number): { send(b: unknown): unknown } }, status: number, code: string, message: string, extra: object = {}) {
@@ -51,13 +59,6 @@ const RangeQuery = z.object({
   offset: z.coerce.number().int().nonnegative().default(0),
   limit: z.coerce.number().int().positive().max(10_000).default(100),
 });
-const CreateTopic = z.object({ name: z.string(), partitions: z.number().int().positive().max(1024).optional() }).strict();
-
-/** Turns a zod failure into an error that names the field. */
-function invalid(err: z.ZodError, what: string): InvalidArgumentError {
-  const issue = err.issues[0]!;
-  return new InvalidArgumentError(`${what}: '${issue.path.join('.') || '(root)'}' ${issue.message}`);
-}
 
 /**
  * Starts the HTTP API, the WebSocket gateway and the dashboard (routes in docs/api.md), and the
@@ -88,21 +89,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   app.get('/', (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboardHtml));
   app.get('/v1/health', () => ({ status: 'ok' }));
   app.get('/v1/pipelines', () => ({ pipelines: engine.status() }));
-  app.get('/v1/topics', () => ({ topics: log.listTopics().map((t) => ({ ...t, endOffsets: log.endOffsets(t.name) })) }));
+  registerTopicsApi(app, new LogTopicAdmin(log, { pipelinesUsing: (topic) => engine.pipelinesUsing(topic) }));
 
-  app.post('/v1/topics', async (req, reply) => {
-    const body = CreateTopic.safeParse(req.body);
-    if (!body.success) throw invalid(body.error, 'topic');
-    if (log.describeTopic(body.data.name)) throw new RivuletError('topic_exists', `topic '${body.data.name}' already exists`);
-    const info = await log.createTopic(body.data.name, body.data.partitions === undefined ? {} : { partitions: body.data.partitions });
-    return reply.code(201).send(info);
-  });
-
-  app.get<{ Params: { topic: string } }>('/v1/topics/:topic', (req) => {
-    const info = log.describeTopic(req.params.topic);
-    if (!info) throw new UnknownTopicError(req.params.topic);
-    return { ...info, endOffsets: log.endOffsets(info.name) };
-  });
+  const metrics = createMetrics(log);
+  app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.render()));
 
   app.get<{ Params: { topic: string; partition: string } }>('/v1/topics/:topic/partitions/:partition/records', async (req) => {
     const info = log.describeTopic(req.params.topic);
@@ -112,7 +102,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       throw new RivuletError('unknown_partition', `topic '${info.name}' has partitions 0-${info.partitions - 1}, not '${req.params.partition}'`);
     }
     const q = RangeQuery.safeParse(req.query);
-    if (!q.success) throw invalid(q.error, 'query');
+    if (!q.success) throw invalidRequest(q.error, 'query');
     const records = await log.read(info.name, partition, q.data.offset, q.data.limit);
     return { topic: info.name, partition, records: records.map(wireRecord), nextOffset: q.data.offset + records.length, endOffset: log.endOffsets(info.name)[partition] };
   });

@@ -1,5 +1,5 @@
 import { crc32c } from '@node-rs/crc32';
-import { CorruptDataError } from '../../core/errors.js';
+import { CorruptDataError, InvalidArgumentError } from '../../core/errors.js';
 import type { LogRecord } from '../../core/record.js';
 
 /**
@@ -32,9 +32,11 @@ const VALUE_NULL = 2;
 
 /** A record ready to be framed into a batch. */
 export interface EncodableRecord {
-  offset: number;
-  timestamp: number;
-  key: string | null;
+  /** Its offset; absent, the offsets follow each other from the batch's base offset. */
+  offset?: number;
+  /** Absent: the batch's default timestamp. */
+  timestamp?: number;
+  key?: string | null;
   value: unknown;
 }
 
@@ -49,65 +51,94 @@ export interface BatchHeader {
   maxTimestamp: number;
 }
 
-/** Encodes records (their offsets ascending) into one batch. */
-export function encodeBatch(records: readonly EncodableRecord[]): Buffer {
+/** The buffer batches are framed in, reused from one batch to the next; it grows to the largest batch. */
+let scratch = Buffer.allocUnsafe(1 << 20);
+
+/** A key's or value's UTF-8 bytes take at most 3 bytes per UTF-16 code unit. */
+const MAX_UTF8_PER_UNIT = 3;
+
+/**
+ * Encodes records (their offsets ascending) into one batch. Values that are `Uint8Array`s are stored
+ * as raw bytes, `null`/`undefined` as null, anything else as JSON.
+ *
+ * The batch is framed in a buffer that the next call reuses: write it out (or copy it) before
+ * encoding another. Framing in place, with no buffer per record, is what keeps appends fast.
+ */
+export function encodeBatch(records: readonly EncodableRecord[], baseOffset: number, defaultTimestamp: number): Buffer {
   const n = records.length;
-  const keys: (Buffer | null)[] = new Array(n);
-  const values: (Buffer | Uint8Array | null)[] = new Array(n);
-  const types = new Uint8Array(n);
-  let size = BATCH_HEADER;
-  let maxTs = -Infinity;
+  const json: (string | undefined)[] = new Array(n);
+  let bound = BATCH_HEADER;
   for (let i = 0; i < n; i++) {
     const r = records[i]!;
-    const k = r.key === null ? null : Buffer.from(r.key, 'utf8');
-    keys[i] = k;
-    let v: Buffer | Uint8Array | null;
-    if (r.value instanceof Uint8Array) {
-      v = r.value;
-      types[i] = VALUE_BYTES;
-    } else if (r.value === null || r.value === undefined) {
-      v = null;
-      types[i] = VALUE_NULL;
-    } else {
-      v = Buffer.from(JSON.stringify(r.value), 'utf8');
-      types[i] = VALUE_JSON;
+    const v = r.value;
+    let valueBound = 0;
+    if (v instanceof Uint8Array) valueBound = v.length;
+    else if (v !== null && v !== undefined) {
+      const text = stringify(v, i);
+      json[i] = text;
+      valueBound = text.length * MAX_UTF8_PER_UNIT;
     }
-    values[i] = v;
-    size += RECORD_HEADER + (k ? k.length : 0) + (v ? v.length : 0);
-    if (r.timestamp > maxTs) maxTs = r.timestamp;
+    const key = r.key;
+    bound += RECORD_HEADER + valueBound + (key === null || key === undefined ? 0 : key.length * MAX_UTF8_PER_UNIT);
   }
-  const base = records[0]!.offset;
-  const buf = Buffer.allocUnsafe(size);
-  buf.writeUInt32LE(size, 0);
-  buf.writeUInt8(VERSION, 8);
-  buf.writeUInt8(0, 9);
-  buf.writeUInt16LE(0, 10);
-  buf.writeUInt32LE(n, 12);
-  buf.writeDoubleLE(base, 16);
-  buf.writeUInt32LE(records[n - 1]!.offset - base, 24);
-  buf.writeUInt32LE(0, 28);
-  buf.writeDoubleLE(records[0]!.timestamp, 32);
-  buf.writeDoubleLE(maxTs, 40);
+  if (scratch.length < bound) scratch = Buffer.allocUnsafe(Math.max(bound, scratch.length * 2));
+  const buf = scratch;
   let at = BATCH_HEADER;
+  let maxTs = -Infinity;
+  let firstTs = 0;
+  let lastOffset = baseOffset;
   for (let i = 0; i < n; i++) {
     const r = records[i]!;
-    const k = keys[i];
-    const v = values[i];
-    buf.writeUInt32LE(r.offset - base, at);
-    buf.writeDoubleLE(r.timestamp, at + 4);
-    buf.writeInt32LE(k ? k.length : -1, at + 12);
-    at += 16;
-    if (k) at += k.copy(buf, at);
-    buf.writeUInt8(types[i]!, at);
-    buf.writeUInt32LE(v ? v.length : 0, at + 1);
-    at += 5;
-    if (v) {
-      buf.set(v, at);
-      at += v.length;
+    const offset = r.offset ?? baseOffset + i;
+    const ts = r.timestamp ?? defaultTimestamp;
+    if (i === 0) firstTs = ts;
+    if (ts > maxTs) maxTs = ts;
+    lastOffset = offset;
+    buf.writeUInt32LE(offset - baseOffset, at);
+    buf.writeDoubleLE(ts, at + 4);
+    const key = r.key;
+    let keyLength = -1;
+    if (key !== null && key !== undefined) keyLength = buf.write(key, at + 16, 'utf8');
+    buf.writeInt32LE(keyLength, at + 12);
+    at += 16 + Math.max(keyLength, 0);
+    const v = r.value;
+    const text = json[i];
+    let valueLength = 0;
+    if (text !== undefined) {
+      buf[at] = VALUE_JSON;
+      valueLength = buf.write(text, at + 5, 'utf8');
+    } else if (v instanceof Uint8Array) {
+      buf[at] = VALUE_BYTES;
+      buf.set(v, at + 5);
+      valueLength = v.length;
+    } else {
+      buf[at] = VALUE_NULL;
     }
+    buf.writeUInt32LE(valueLength, at + 1);
+    at += 5 + valueLength;
   }
-  buf.writeUInt32LE(crc32c(buf.subarray(8)), 4);
-  return buf;
+  buf.writeUInt32LE(at, 0);
+  buf.writeUInt32LE(VERSION, 8); // version, then 3 reserved bytes
+  buf.writeUInt32LE(n, 12);
+  buf.writeDoubleLE(baseOffset, 16);
+  buf.writeUInt32LE(lastOffset - baseOffset, 24);
+  buf.writeUInt32LE(0, 28);
+  buf.writeDoubleLE(firstTs, 32);
+  buf.writeDoubleLE(maxTs, 40);
+  const batch = buf.subarray(0, at);
+  batch.writeUInt32LE(crc32c(batch.subarray(8)), 4);
+  return batch;
+}
+
+function stringify(value: unknown, index: number): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (cause) {
+    throw new InvalidArgumentError(`record ${index}: its value cannot be stored as JSON: ${(cause as Error).message}`, 'invalid_value', { cause });
+  }
+  if (text === undefined) throw new InvalidArgumentError(`record ${index}: its value (${typeof value}) cannot be stored as JSON`, 'invalid_value');
+  return text;
 }
 
 /** Reads the header of the batch at `at`; `undefined` when fewer than a header's bytes remain. */

@@ -61,7 +61,8 @@ export async function compactPartition(partition: Partition, now: number, delete
     try {
       let pos = 0;
       for (let i = 0; i < kept.length; i += BATCH_RECORDS) {
-        const batch = encodeBatch(kept.slice(i, i + BATCH_RECORDS));
+        const slice = kept.slice(i, i + BATCH_RECORDS);
+        const batch = encodeBatch(slice, slice[0]!.offset!, 0);
         fs.writeSync(fd, batch, 0, batch.length, pos);
         pos += batch.length;
       }

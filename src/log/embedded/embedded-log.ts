@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError, RivuletError, StorageError, storageError, UnknownTopicError } from '../../core/errors.js';
+import { InvalidArgumentError, LogLockedError, RivuletError, StorageError, storageError, UnknownTopicError } from '../../core/errors.js';
 import type { AppendRecord, LogRecord, RecordPosition } from '../../core/record.js';
 import type { Log, TopicConfig, TopicInfo } from '../log.js';
 import { partitionForKey } from '../partitioner.js';
@@ -41,13 +41,22 @@ interface OpenTopic {
 
 /** What the embedded log counts, for metrics. */
 export interface EmbeddedLogStats {
-  /** Reads refused because a stored batch failed its CRC check. */
+  /** Reads refused because a stored batch failed its CRC check, since the log was opened. */
   corruptReads: number;
   /** Bytes of torn or corrupt tails cut off when partitions were opened. */
   recoveredTruncatedBytes: number;
   /** Batches found failing their CRC between intact ones when partitions were opened (kept, never served). */
   damagedBatches: number;
-  topics: { name: string; partitions: number; bytes: number; segments: number }[];
+  /** fdatasync calls made so far; with `fsync: 'always'`, concurrent appends share them (group commit). */
+  fsyncs: number;
+  topics: {
+    name: string;
+    partitions: number;
+    bytes: number;
+    segments: number;
+    /** Per partition: the offsets it holds, its bytes and segment files. */
+    perPartition: { partition: number; startOffset: number; endOffset: number; bytes: number; segments: number }[];
+  }[];
 }
 
 /** Replaces `file` atomically and durably (write a temporary file, fsync, rename, fsync the directory). */
@@ -101,6 +110,8 @@ export class EmbeddedLog implements Log {
   private closed = false;
   private recoveredTruncatedBytes = 0;
   private damagedBatches = 0;
+  /** Counters of partitions of deleted topics, so that the log's totals never go down. */
+  private retired = { corruptReads: 0, fsyncs: 0 };
   private readonly lockPath: string;
 
   private constructor(private readonly dir: string, private readonly defaultPartitions: number) {
@@ -161,7 +172,7 @@ export class EmbeddedLog implements Log {
             alive = (e as NodeJS.ErrnoException).code === 'EPERM';
           }
         }
-        if (alive) throw new StorageError(`the log directory ${this.dir} is in use by process ${holder}`);
+        if (alive) throw new LogLockedError(this.dir, holder);
         fs.rmSync(this.lockPath, { force: true });
       }
     }
@@ -275,7 +286,11 @@ export class EmbeddedLog implements Log {
     const t = this.get(name);
     if (t.syncTimer) clearInterval(t.syncTimer);
     this.topics.delete(name);
-    for (const p of t.partitions) p.close();
+    for (const p of t.partitions) {
+      p.close();
+      this.retired.corruptReads += p.corruptReads;
+      this.retired.fsyncs += p.fsyncs;
+    }
     fs.rmSync(path.join(this.dir, name), { recursive: true, force: true });
     for (const [group, topics] of this.groups) {
       if (name in topics) {
@@ -291,41 +306,72 @@ export class EmbeddedLog implements Log {
     const t = this.get(topic);
     const n = t.info.partitions;
     const compacted = t.info.config.cleanupPolicy === 'compact';
-    const byPartition: { key: string | null; value: unknown; timestamp: number }[][] = Array.from({ length: n }, () => []);
-    const slots: { partition: number; index: number }[] = new Array(records.length);
-    const now = Date.now();
+    const partitionOf = new Int32Array(records.length);
+    const counts = new Int32Array(n);
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
       const key = r.key ?? null;
+      if (key !== null && typeof key !== 'string') throw new InvalidArgumentError(`record ${i}: key must be a string or null, got ${typeof key}`, 'invalid_key');
       if (compacted && key === null) throw new InvalidArgumentError(`topic '${topic}' is compacted: record ${i} needs a key`, 'key_required');
+      if (r.timestamp !== undefined && !Number.isFinite(r.timestamp)) {
+        throw new InvalidArgumentError(`record ${i}: timestamp must be epoch milliseconds, got ${String(r.timestamp)}`, 'invalid_timestamp');
+      }
       let p: number;
       if (r.partition !== undefined) {
         if (!Number.isInteger(r.partition) || r.partition < 0 || r.partition >= n) {
           throw new InvalidArgumentError(`topic '${topic}' has partitions 0-${n - 1}; record ${i} names partition ${r.partition}`, 'unknown_partition');
         }
         p = r.partition;
+      } else if (n === 1) {
+        p = 0;
       } else if (key !== null) {
         p = partitionForKey(key, n);
       } else {
         p = t.roundRobin++ % n;
       }
-      const bucket = byPartition[p]!;
-      slots[i] = { partition: p, index: bucket.length };
-      bucket.push({ key, value: r.value, timestamp: r.timestamp ?? now });
+      partitionOf[i] = p;
+      counts[p]!++;
     }
-    const bases: number[] = new Array(n).fill(0);
+    const now = Date.now();
+    const bases = new Array<number>(n).fill(0);
     const touched: Partition[] = [];
-    for (let p = 0; p < n; p++) {
-      const bucket = byPartition[p]!;
-      if (bucket.length === 0) continue;
-      bases[p] = t.partitions[p]!.append(bucket);
-      touched.push(t.partitions[p]!);
+    const single = counts.findIndex((c) => c === records.length);
+    if (single >= 0) {
+      // All in one partition (one-partition topics, keyed batches): no regrouping, no copy.
+      if (records.length > 0) {
+        bases[single] = t.partitions[single]!.append(records, now);
+        touched.push(t.partitions[single]!);
+      }
+    } else {
+      const byPartition: AppendRecord[][] = Array.from({ length: n }, () => []);
+      for (let i = 0; i < records.length; i++) byPartition[partitionOf[i]!]!.push(records[i]!);
+      for (let p = 0; p < n; p++) {
+        if (byPartition[p]!.length === 0) continue;
+        try {
+          bases[p] = t.partitions[p]!.append(byPartition[p]!, now);
+        } catch (err) {
+          if (touched.length > 0) {
+            // Readers may already see the parts written; say which, so that the appender can decide.
+            for (const wake of t.waiters) wake();
+            t.waiters.clear();
+            (err as Error).message += ` (the records of partition(s) ${touched.map((x) => x.index).join(', ')} of this append were stored before the failure)`;
+          }
+          throw err;
+        }
+        touched.push(t.partitions[p]!);
+      }
     }
     // Readers may see the records now; the appender hears back once they are durable under the policy.
     for (const wake of t.waiters) wake();
     t.waiters.clear();
     if (t.info.config.fsync === 'always') await Promise.all(touched.map((p) => p.sync()));
-    return slots.map((s) => ({ partition: s.partition, offset: bases[s.partition]! + s.index }));
+    const positions: RecordPosition[] = new Array(records.length);
+    const next = bases.slice();
+    for (let i = 0; i < records.length; i++) {
+      const p = partitionOf[i]!;
+      positions[i] = { partition: p, offset: next[p]!++ };
+    }
+    return positions;
   }
 
   async read(topic: string, partition: number, offset: number, max: number): Promise<LogRecord[]> {
@@ -440,18 +486,20 @@ export class EmbeddedLog implements Log {
   }
 
   stats(): EmbeddedLogStats {
-    let corruptReads = 0;
+    let { corruptReads, fsyncs } = this.retired;
     const topics = [...this.topics.values()].map((t) => {
       let bytes = 0;
       let segments = 0;
-      for (const p of t.partitions) {
+      const perPartition = t.partitions.map((p) => {
         corruptReads += p.corruptReads;
+        fsyncs += p.fsyncs;
         bytes += p.size;
         segments += p.segmentCount;
-      }
-      return { name: t.info.name, partitions: t.info.partitions, bytes, segments };
+        return { partition: p.index, startOffset: p.start, endOffset: p.end, bytes: p.size, segments: p.segmentCount };
+      });
+      return { name: t.info.name, partitions: t.info.partitions, bytes, segments, perPartition };
     });
-    return { corruptReads, recoveredTruncatedBytes: this.recoveredTruncatedBytes, damagedBatches: this.damagedBatches, topics };
+    return { corruptReads, recoveredTruncatedBytes: this.recoveredTruncatedBytes, damagedBatches: this.damagedBatches, fsyncs, topics };
   }
 
   async close(): Promise<void> {

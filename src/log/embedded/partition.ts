@@ -38,6 +38,8 @@ export class Partition {
   readonly recovery: PartitionRecovery;
   /** Reads that met a batch failing its CRC check. */
   corruptReads = 0;
+  /** fdatasync calls made for appends (group commit keeps this well below the number of appends). */
+  fsyncs = 0;
   /** Set when a segment was sealed since the last compaction. */
   needsCompaction = true;
 
@@ -107,15 +109,13 @@ export class Partition {
     return this.segments.length;
   }
 
-  /** Writes records as one batch (rolling the active segment first when it is full or old); returns the first offset. */
-  append(records: { key: string | null; value: unknown; timestamp: number }[]): number {
+  /**
+   * Writes records as one batch (rolling the active segment first when it is full or old); returns the
+   * first offset. Records without a timestamp get `now`.
+   */
+  append(records: readonly EncodableRecord[], now: number): number {
     const base = this.end;
-    const encodable: EncodableRecord[] = new Array(records.length);
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      encodable[i] = { offset: base + i, timestamp: r.timestamp, key: r.key, value: r.value };
-    }
-    const batch = encodeBatch(encodable);
+    const batch = encodeBatch(records, base, now);
     const cfg = this.config();
     const active = this.active;
     if (active.size > 0 && (active.size + batch.length > cfg.segmentBytes || Date.now() - active.createdAt > cfg.segmentMs)) this.roll();
@@ -157,6 +157,7 @@ export class Partition {
   private async syncUnsynced(): Promise<void> {
     const segments = [...this.unsynced];
     this.unsynced.clear();
+    this.fsyncs += segments.length;
     try {
       await Promise.all(segments.map((s) => fdatasync(s.fileDescriptor)));
     } catch (cause) {
@@ -167,6 +168,7 @@ export class Partition {
 
   /** Synchronous flush of every unsynced segment (interval timer, close). */
   syncNow(): void {
+    this.fsyncs += this.unsynced.size;
     for (const s of this.unsynced) s.syncNow();
     this.unsynced.clear();
   }

@@ -9,6 +9,8 @@ const INDEX_INTERVAL = 4096;
 const OFFSET_ENTRY = 8; // u32 relative offset, u32 position
 const TIME_ENTRY = 12; // f64 largest timestamp so far, u32 position
 const SCAN_CHUNK = 1 << 20;
+/** Reads fetch this much at a time (a batch larger than it is read whole); raw values keep their chunk alive. */
+const READ_CHUNK = 256 * 1024;
 
 /** The file name of a segment: its base offset in 20 digits, as Kafka names them. */
 export function segmentName(baseOffset: number): string {
@@ -322,14 +324,15 @@ export class Segment {
     let buf: Buffer = Buffer.alloc(0);
     let bufStart = 0;
     while (pos < this.size && out.length < max && budget > 0) {
+      const chunk = Math.min(budget, READ_CHUNK, this.size - pos);
       if (pos + BATCH_HEADER > bufStart + buf.length) {
-        buf = this.readAt(pos, Math.min(Math.max(budget, BATCH_HEADER), this.size - pos));
+        buf = this.readAt(pos, Math.max(chunk, BATCH_HEADER));
         bufStart = pos;
       }
       const h = readHeader(buf, pos - bufStart);
       const whole = h !== undefined && h.length >= BATCH_HEADER && pos + h.length <= this.size;
       if (whole && pos + h.length > bufStart + buf.length) {
-        buf = this.readAt(pos, Math.max(h.length, Math.min(budget, this.size - pos)));
+        buf = this.readAt(pos, Math.max(h.length, chunk));
         bufStart = pos;
       }
       if (!whole || !batchIsValid(buf, pos - bufStart, h)) {

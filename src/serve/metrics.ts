@@ -1,0 +1,96 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Log } from '../log/log.js';
+import { statsOf, type LogStats } from './log-stats.js';
+
+/** The Prometheus metrics of one server, for `GET /metrics`. */
+export interface ServerMetrics {
+  /** The `content-type` of {@link ServerMetrics.render}'s text. */
+  contentType: string;
+  /** Collects every metric now and renders them in the Prometheus text format. */
+  render(): Promise<string>;
+}
+
+/**
+ * Creates the metrics of a server on its own registry (never prom-client's global one, so that two
+ * servers in one process do not mix): the process metrics prom-client collects by default, and the
+ * log's figures read at scrape time — end offsets from any {@link Log}, storage and integrity counters
+ * from logs that keep them (the embedded log). Names and labels are listed in docs/api.md, "Metrics".
+ */
+export function createMetrics(log: Log): ServerMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  // The log keeps its own totals; a counter follows them by adding what they grew by since the last scrape.
+  const counter = (name: string, help: string, read: (s: LogStats) => number) => {
+    let last = 0;
+    return new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const stats = statsOf(log);
+        if (!stats) return;
+        const now = read(stats);
+        if (now > last) this.inc(now - last);
+        last = now;
+      },
+    });
+  };
+  counter('rivulet_log_corrupt_reads_total', 'Reads refused because a stored batch failed its CRC check.', (s) => s.corruptReads);
+  counter('rivulet_log_fsyncs_total', "fdatasync calls of the log (with fsync: 'always', concurrent appends share them).", (s) => s.fsyncs);
+  new Gauge({
+    name: 'rivulet_log_damaged_batches',
+    help: 'Batches found failing their CRC between intact ones when the log was opened (kept, never served).',
+    registers,
+    collect() {
+      const stats = statsOf(log);
+      if (stats) this.set(stats.damagedBatches);
+    },
+  });
+  new Gauge({
+    name: 'rivulet_log_recovered_truncated_bytes',
+    help: 'Bytes of torn or corrupt segment tails cut off when the log was opened.',
+    registers,
+    collect() {
+      const stats = statsOf(log);
+      if (stats) this.set(stats.recoveredTruncatedBytes);
+    },
+  });
+  new Gauge({
+    name: 'rivulet_log_topic_bytes',
+    help: 'Bytes stored by a topic over all its partitions.',
+    labelNames: ['topic'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const t of statsOf(log)?.topics ?? []) this.set({ topic: t.name }, t.bytes);
+    },
+  });
+  new Gauge({
+    name: 'rivulet_log_topic_segments',
+    help: 'Segment files of a topic over all its partitions.',
+    labelNames: ['topic'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const t of statsOf(log)?.topics ?? []) this.set({ topic: t.name }, t.segments);
+    },
+  });
+  const perPartition = (name: string, help: string, offsets: (topic: string) => number[]) => new Gauge({
+    name,
+    help,
+    labelNames: ['topic', 'partition'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const t of log.listTopics()) {
+        offsets(t.name).forEach((offset, p) => this.set({ topic: t.name, partition: String(p) }, offset));
+      }
+    },
+  });
+  perPartition('rivulet_log_end_offset', 'The offset the next record appended to a partition will get.', (t) => log.endOffsets(t));
+  perPartition('rivulet_log_start_offset', 'The offset of the oldest record still stored in a partition.', (t) => log.startOffsets(t));
+
+  return { contentType: registry.contentType, render: () => registry.metrics() };
+}
