@@ -204,6 +204,42 @@ export function logConformance(backend: string, make: () => Promise<LogUnderTest
       assert.deepEqual(await readAll(log, 'c', 0), after);
     });
 
+    test('concurrent appenders: offsets are gapless and unique, each appender keeps its order', async () => {
+      await log.createTopic('busy', { partitions: 2 });
+      const appenders = Array.from({ length: 8 }, async (_, a) => {
+        const mine = [];
+        for (let i = 0; i < 25; i++) mine.push(...(await log.append('busy', [{ key: `a${a}`, value: { a, i } }, { key: `a${a}`, value: { a, i, second: true } }])));
+        return mine;
+      });
+      const positions = (await Promise.all(appenders)).flat();
+      for (let p = 0; p < 2; p++) {
+        const offsets = positions.filter((x) => x.partition === p).map((x) => x.offset).sort((x, y) => x - y);
+        assert.deepEqual(offsets, Array.from({ length: offsets.length }, (_, k) => k), `partition ${p} offsets`);
+        const records = await readAll(log, 'busy', p);
+        assert.equal(records.length, offsets.length);
+        for (let a = 0; a < 8; a++) {
+          const seq = records.filter((r) => r.key === `a${a}`).map((r) => (r.value as { i: number }).i);
+          assert.deepEqual(seq, [...seq].sort((x, y) => x - y), `appender ${a} order`);
+        }
+      }
+    });
+
+    test('a batch with a bad record is refused whole, naming the record; nothing of it is stored', async () => {
+      await log.createTopic('strict', { partitions: 2 });
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      const bad: [string, unknown[]][] = [
+        ['timestamp', [{ value: 1 }, { value: 2, timestamp: Number.NaN }]],
+        ['partition', [{ value: 1 }, { value: 2, partition: 7 }]],
+        ['key', [{ value: 1 }, { value: 2, key: 42 }]],
+        ['JSON', [{ value: 1, partition: 0 }, { value: cyclic, partition: 1 }]],
+      ];
+      for (const [what, records] of bad) {
+        await assert.rejects(log.append('strict', records as never), (e) => e instanceof RivuletError && /record 1/.test(e.message), what);
+      }
+      assert.deepEqual(log.endOffsets('strict'), [0, 0], 'nothing was stored');
+    });
+
     test('topics: list, describe, update config, delete; errors name the topic', async () => {
       await log.createTopic('b', { partitions: 2 });
       await log.createTopic('a', { partitions: 1, retentionMs: 3_600_000 });

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { CorruptDataError, InvalidArgumentError, UnknownTopicError } from '../../src/core/errors.js';
 import { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
 import { partitionForKey } from '../../src/log/partitioner.js';
-import { tempDir } from '../helpers/tmp.js';
+import { tempDir, waitFor } from '../helpers/tmp.js';
 
 describe('EmbeddedLog', () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -125,5 +125,68 @@ describe('EmbeddedLog', () => {
     const aborted = log.waitForRecords('tail', log.endOffsets('tail'), ac.signal);
     ac.abort();
     await aborted;
+  });
+
+  test("group commit: concurrent appends to an fsync: 'always' topic share fsyncs", async () => {
+    await log.createTopic('acks', { partitions: 1, fsync: 'always' });
+    const before = log.stats().fsyncs;
+    const positions = await Promise.all(Array.from({ length: 64 }, (_, i) => log.append('acks', [{ value: i }])));
+    assert.deepEqual(positions.map((p) => p[0]!.offset).sort((a, b) => a - b), Array.from({ length: 64 }, (_, i) => i));
+    // The first append's fsync runs alone; the 63 that arrive while it runs share the next one.
+    assert.ok(log.stats().fsyncs - before <= 2, `64 appends took ${log.stats().fsyncs - before} fsyncs`);
+  });
+
+  test('fsync { intervalMs } syncs in the background; the append does not wait for it', async () => {
+    await log.createTopic('interval', { partitions: 1, fsync: { intervalMs: 20 } });
+    const before = log.stats().fsyncs;
+    await log.append('interval', [{ value: 'a' }]);
+    assert.equal(log.stats().fsyncs, before, 'acknowledged before any fsync');
+    await waitFor('the interval fsync', () => log.stats().fsyncs > before);
+  });
+
+  test('segments roll by size and by age', async () => {
+    await log.createTopic('rolling', { partitions: 1, segmentBytes: 2048, segmentMs: 60_000 });
+    for (let i = 0; i < 40; i++) await log.append('rolling', [{ value: 'x'.repeat(100) }]);
+    const bySize = log.stats().topics.find((t) => t.name === 'rolling')!.segments;
+    assert.ok(bySize >= 3, `rolled by size into ${bySize} segments`);
+    await log.createTopic('aging', { partitions: 1, segmentMs: 30 });
+    await log.append('aging', [{ value: 1 }]);
+    await new Promise((r) => setTimeout(r, 60));
+    await log.append('aging', [{ value: 2 }]);
+    assert.equal(log.stats().topics.find((t) => t.name === 'aging')!.segments, 2, 'rolled by age');
+    assert.deepEqual((await log.read('aging', 0, 0, 10)).map((r) => r.value), [1, 2]);
+  });
+
+  test('compaction runs while appends and reads go on; no read ever sees a wrong record at an offset', async () => {
+    await log.createTopic('prices', { partitions: 1, segmentBytes: 1024, cleanupPolicy: 'compact', deleteRetentionMs: 0 });
+    const valueAt = new Map<number, unknown>();
+    const latest = new Map<string, number>();
+    const append = async (i: number) => {
+      const key = `sku-${i % 25}`;
+      const value = { i, price: (i * 7) % 100, pad: 'q'.repeat(30) };
+      const [pos] = await log.append('prices', [{ key, value }]);
+      valueAt.set(pos!.offset, value);
+      latest.set(key, pos!.offset);
+    };
+    let i = 0;
+    for (; i < 2000; i++) await append(i);
+    let done = false;
+    const compaction = log.runMaintenance().finally(() => (done = true));
+    let appendsDuring = 0;
+    let readsDuring = 0;
+    while (!done) {
+      await append(i++);
+      appendsDuring++;
+      const from = Math.floor(Math.random() * i);
+      for (const r of await log.read('prices', 0, from, 50)) assert.deepEqual(r.value, valueAt.get(r.offset), `offset ${r.offset} read during compaction`);
+      readsDuring++;
+      await new Promise((r) => setImmediate(r));
+    }
+    const result = await compaction;
+    assert.ok(result.compaction.recordsRemoved > 1000, `compaction removed ${result.compaction.recordsRemoved} records`);
+    assert.ok(appendsDuring > 0 && readsDuring > 0, 'appends and reads went on during compaction');
+    const after = await log.read('prices', 0, 0, 100_000);
+    for (const r of after) assert.deepEqual(r.value, valueAt.get(r.offset));
+    for (const [key, offset] of latest) assert.ok(after.some((r) => r.offset === offset && r.key === key), `the latest record of ${key} stays`);
   });
 });

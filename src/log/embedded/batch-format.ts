@@ -130,14 +130,22 @@ export function encodeBatch(records: readonly EncodableRecord[], baseOffset: num
   return batch;
 }
 
+/** A record's value cannot be stored: `index` is its place in the records given to {@link encodeBatch}. */
+export class UnencodableValueError extends InvalidArgumentError {
+  override name = 'UnencodableValueError';
+  constructor(readonly index: number, readonly reason: string, options?: { cause?: unknown }) {
+    super(`record ${index}: its value cannot be stored as JSON: ${reason}`, 'invalid_value', options);
+  }
+}
+
 function stringify(value: unknown, index: number): string {
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
   } catch (cause) {
-    throw new InvalidArgumentError(`record ${index}: its value cannot be stored as JSON: ${(cause as Error).message}`, 'invalid_value', { cause });
+    throw new UnencodableValueError(index, (cause as Error).message, { cause });
   }
-  if (text === undefined) throw new InvalidArgumentError(`record ${index}: its value (${typeof value}) cannot be stored as JSON`, 'invalid_value');
+  if (text === undefined) throw new UnencodableValueError(index, `a ${typeof value} has no JSON form`);
   return text;
 }
 

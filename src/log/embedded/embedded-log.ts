@@ -5,6 +5,7 @@ import type { AppendRecord, LogRecord, RecordPosition } from '../../core/record.
 import type { Log, TopicConfig, TopicInfo } from '../log.js';
 import { partitionForKey } from '../partitioner.js';
 import { resolveTopicConfig } from '../topic-config.js';
+import { UnencodableValueError } from './batch-format.js';
 import { compactPartition, type CompactionResult } from './compaction.js';
 import { Partition } from './partition.js';
 
@@ -339,16 +340,33 @@ export class EmbeddedLog implements Log {
     if (single >= 0) {
       // All in one partition (one-partition topics, keyed batches): no regrouping, no copy.
       if (records.length > 0) {
-        bases[single] = t.partitions[single]!.append(records, now);
-        touched.push(t.partitions[single]!);
+        const partition = t.partitions[single]!;
+        bases[single] = partition.write(partition.encode(records, now));
+        touched.push(partition);
       }
     } else {
+      // Every partition's batch is framed before any is written: a value that cannot be stored refuses the whole append.
       const byPartition: AppendRecord[][] = Array.from({ length: n }, () => []);
-      for (let i = 0; i < records.length; i++) byPartition[partitionOf[i]!]!.push(records[i]!);
+      const indexes: number[][] = Array.from({ length: n }, () => []);
+      for (let i = 0; i < records.length; i++) {
+        byPartition[partitionOf[i]!]!.push(records[i]!);
+        indexes[partitionOf[i]!]!.push(i);
+      }
+      const batches: (Buffer | undefined)[] = new Array(n);
       for (let p = 0; p < n; p++) {
         if (byPartition[p]!.length === 0) continue;
         try {
-          bases[p] = t.partitions[p]!.append(byPartition[p]!, now);
+          batches[p] = Buffer.from(t.partitions[p]!.encode(byPartition[p]!, now));
+        } catch (err) {
+          if (err instanceof UnencodableValueError) throw new UnencodableValueError(indexes[p]![err.index]!, err.reason, { cause: err.cause });
+          throw err;
+        }
+      }
+      for (let p = 0; p < n; p++) {
+        const batch = batches[p];
+        if (!batch) continue;
+        try {
+          bases[p] = t.partitions[p]!.write(batch);
         } catch (err) {
           if (touched.length > 0) {
             // Readers may already see the parts written; say which, so that the appender can decide.

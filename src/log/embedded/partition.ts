@@ -21,10 +21,6 @@ export interface PartitionRecovery {
   damagedBytes: number;
 }
 
-function fdatasync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
-}
-
 /**
  * One partition of a topic in the embedded log: a directory of segments, the last one active.
  * Appends go to the active segment, which is rolled by size and age; retention deletes and
@@ -110,12 +106,16 @@ export class Partition {
   }
 
   /**
-   * Writes records as one batch (rolling the active segment first when it is full or old); returns the
-   * first offset. Records without a timestamp get `now`.
+   * Frames records as the next batch of this partition (records without a timestamp get `now`). The
+   * batch lives in a buffer the next encoding reuses: {@link write} it (or copy it) before encoding again.
    */
-  append(records: readonly EncodableRecord[], now: number): number {
+  encode(records: readonly EncodableRecord[], now: number): Buffer {
+    return encodeBatch(records, this.end, now);
+  }
+
+  /** Writes a batch made by {@link encode}, rolling the active segment first when it is full or old; returns its first offset. */
+  write(batch: Buffer): number {
     const base = this.end;
-    const batch = encodeBatch(records, base, now);
     const cfg = this.config();
     const active = this.active;
     if (active.size > 0 && (active.size + batch.length > cfg.segmentBytes || Date.now() - active.createdAt > cfg.segmentMs)) this.roll();
@@ -159,9 +159,9 @@ export class Partition {
     this.unsynced.clear();
     this.fsyncs += segments.length;
     try {
-      await Promise.all(segments.map((s) => fdatasync(s.fileDescriptor)));
+      await Promise.all(segments.map((s) => s.sync()));
     } catch (cause) {
-      for (const s of segments) this.unsynced.add(s);
+      for (const s of segments) if (this.segments.includes(s)) this.unsynced.add(s);
       throw storageError('fsync of partition', this.dir, cause);
     }
   }

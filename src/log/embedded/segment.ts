@@ -63,6 +63,8 @@ export class Segment {
   /** Batches that failed their CRC in the middle of the segment when it was opened, with intact batches after them. */
   readonly damagedBatches: DamagedBatch[] = [];
   dirty = false;
+  private closed = false;
+  private syncsRunning = 0;
   private idxOffsets: number[] = [];
   private idxPositions: number[] = [];
   private tIdxTimestamps: number[] = [];
@@ -412,17 +414,37 @@ export class Segment {
     }
   }
 
-  get fileDescriptor(): number {
-    return this.fd;
-  }
-
   /** fdatasync of the log file (indexes are rebuilt on open when needed, so they are not synced). */
   syncNow(): void {
+    if (this.closed) return;
     fs.fdatasyncSync(this.fd);
     this.dirty = false;
   }
 
+  /**
+   * fdatasync in the thread pool. A segment closed meanwhile (compaction swapped it, retention deleted
+   * it) keeps its descriptors until the fdatasync is done: a descriptor closed under a running
+   * fdatasync fails it, or worse, its number is reused by another file.
+   */
+  async sync(): Promise<void> {
+    if (this.closed) return;
+    this.syncsRunning++;
+    try {
+      await new Promise<void>((resolve, reject) => fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
+      this.dirty = false;
+    } finally {
+      if (--this.syncsRunning === 0 && this.closed) this.closeDescriptors();
+    }
+  }
+
+  /** Closes the segment's files (once no fdatasync runs on them); it cannot be used after. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.syncsRunning === 0) this.closeDescriptors();
+  }
+
+  private closeDescriptors(): void {
     for (const fd of [this.fd, this.indexFd, this.timeIndexFd]) {
       try {
         fs.closeSync(fd);
