@@ -26,9 +26,10 @@ export { defineConfig } from './cli/config.js';
 export type { RivuletConfig } from './cli/config.js';
 export { startRivulet } from './cli/node.js';
 export type { RivuletOptions, RunningRivulet } from './cli/node.js';
-export type { Log, TopicConfig, TopicInfo } from './log/log.js';
+export type { Log, TopicConfig, TopicInfo, FsyncPolicy, StartPosition, ResolvedTopicConfig } from './log/log.js';
+export { resolveStart } from './log/log.js';
 export { EmbeddedLog } from './log/embedded/embedded-log.js';
-export type { EmbeddedLogOptions } from './log/embedded/embedded-log.js';
+export type { EmbeddedLogOptions, EmbeddedLogStats } from './log/embedded/embedded-log.js';
 export { partitionForKey, murmur2 } from './log/partitioner.js';
 export type { AppendRecord, LogRecord, RecordPosition, JsonValue } from './core/record.js';
 export type { Duration } from './core/duration.js';
@@ -46,3 +47,4 @@ export {
   LogLockedError,
   PipelineDefinitionError,
 } from './core/errors.js';
+export type { CorruptRange } from './core/errors.js';

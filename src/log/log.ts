@@ -39,8 +39,17 @@ export interface TopicInfo {
   config: ResolvedTopicConfig;
 }
 
-/** Where a reader starts in a partition. */
-export type StartPosition = 'earliest' | 'latest' | { offset: number } | { timestamp: number };
+/**
+ * Where a reader starts in a partition: the oldest record, the end, an offset, the first record at or
+ * after a time, or where a consumer group's committed offsets say (`fallback`, default `'earliest'`,
+ * for partitions the group never committed, as Kafka's `auto.offset.reset`).
+ */
+export type StartPosition =
+  | 'earliest'
+  | 'latest'
+  | { offset: number }
+  | { timestamp: number }
+  | { group: string; fallback?: 'earliest' | 'latest' };
 
 /**
  * The durable, partitioned, replayable event log that everything in Rivulet flows through.
@@ -92,11 +101,26 @@ export interface Log {
   close(): Promise<void>;
 }
 
-/** The next offset of every partition for a {@link StartPosition}. */
+/**
+ * The next offset of every partition for a {@link StartPosition}.
+ *
+ * @example
+ * ```ts
+ * // Go on where the 'billing' group left off; partitions it never committed start at the oldest record.
+ * const next = await resolveStart(log, 'payments', { group: 'billing' });
+ * const records = await log.read('payments', 0, next[0]!, 500);
+ * await log.commitOffsets('billing', 'payments', [records.at(-1)!.offset + 1]);
+ * ```
+ */
 export async function resolveStart(log: Log, topic: string, from: StartPosition): Promise<number[]> {
   if (from === 'earliest') return log.startOffsets(topic);
   if (from === 'latest') return log.endOffsets(topic);
   if ('offset' in from) return log.endOffsets(topic).map(() => from.offset);
+  if ('group' in from) {
+    const committed = await log.committedOffsets(from.group, topic);
+    const fallback = from.fallback === 'latest' ? log.endOffsets(topic) : log.startOffsets(topic);
+    return committed.map((c, p) => c ?? fallback[p]!);
+  }
   const ends = log.endOffsets(topic);
   return Promise.all(ends.map((_, p) => log.offsetForTimestamp(topic, p, from.timestamp)));
 }

@@ -140,6 +140,12 @@ export function logConformance(backend: string, make: () => Promise<LogUnderTest
       await reopen();
       assert.deepEqual(await log.committedOffsets('readers', 'g'), [5, 2, 7]);
       assert.deepEqual(await log.committedOffsets('others', 'g'), [1, 1, 1]);
+      await log.append('g', Array.from({ length: 30 }, (_, i) => ({ value: i, partition: i % 3 })));
+      await log.commitOffsets('half', 'g', [4]);
+      assert.deepEqual(await resolveStart(log, 'g', { group: 'readers' }), [5, 2, 7], 'a group resumes at its committed offsets');
+      assert.deepEqual(await resolveStart(log, 'g', { group: 'half' }), [4, 0, 0], 'partitions never committed start at the oldest record');
+      assert.deepEqual(await resolveStart(log, 'g', { group: 'half', fallback: 'latest' }), [4, 10, 10]);
+      assert.deepEqual(await resolveStart(log, 'g', { group: 'nobody' }), [0, 0, 0]);
       await assert.rejects(log.commitOffsets('readers', 'g', [-1]), (e) => e instanceof RivuletError && /non-negative/.test(e.message));
     });
 
