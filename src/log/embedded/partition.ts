@@ -259,7 +259,11 @@ export class Partition {
     }
   }
 
+  /** Set by {@link close}: background work on the partition (compaction) stops at its next step. */
+  closed = false;
+
   close(): void {
+    this.closed = true;
     this.syncNow();
     for (const s of this.segments) s.close();
   }
