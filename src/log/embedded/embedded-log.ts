@@ -7,6 +7,7 @@ import { partitionForKey } from '../partitioner.js';
 import { resolveTopicConfig } from '../topic-config.js';
 import { UnencodableValueError } from './batch-format.js';
 import { compactPartition, type CompactionResult } from './compaction.js';
+import { fsyncDirectory, writeFileDurably } from './durable-fs.js';
 import { Partition } from './partition.js';
 
 /** Options of {@link EmbeddedLog.open}. */
@@ -58,34 +59,6 @@ export interface EmbeddedLogStats {
     /** Per partition: the offsets it holds, its bytes and segment files. */
     perPartition: { partition: number; startOffset: number; endOffset: number; bytes: number; segments: number }[];
   }[];
-}
-
-/** Replaces `file` atomically and durably (write a temporary file, fsync, rename, fsync the directory). */
-function writeFileDurably(file: string, data: string): void {
-  const tmp = `${file}.tmp`;
-  try {
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, data);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-    const dfd = fs.openSync(path.dirname(file), 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
-  } catch (cause) {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch {
-      // The write error is the one to report.
-    }
-    throw storageError('writing', file, cause);
-  }
 }
 
 /**
@@ -254,6 +227,7 @@ export class EmbeddedLog implements Log {
     try {
       fs.mkdirSync(path.join(this.dir, name), { recursive: true });
       writeFileDurably(path.join(this.dir, name, 'topic.json'), JSON.stringify(info));
+      fsyncDirectory(this.dir);
     } catch (cause) {
       try {
         fs.rmSync(path.join(this.dir, name), { recursive: true, force: true });

@@ -4,6 +4,7 @@ import { StorageError, storageError } from '../../core/errors.js';
 import type { LogRecord } from '../../core/record.js';
 import type { ResolvedTopicConfig } from '../log.js';
 import { encodeBatch, type EncodableRecord } from './batch-format.js';
+import { fsyncDirectory } from './durable-fs.js';
 import { GroupSync } from './group-sync.js';
 import { Segment } from './segment.js';
 
@@ -60,7 +61,12 @@ export class Partition {
       // A sealed segment ends where the next begins (records removed by compaction leave gaps).
       for (let i = 0; i + 1 < this.segments.length; i++) this.segments[i]!.nextOffset = this.segments[i + 1]!.baseOffset;
       this.cleanTemporaryFiles();
-      if (this.segments.length === 0) this.segments.push(Segment.create(dir, 0));
+      if (this.segments.length === 0) {
+        this.segments.push(Segment.create(dir, 0));
+        // A new partition: its directory and first segment must survive a power loss like its data.
+        fsyncDirectory(dir);
+        fsyncDirectory(path.dirname(dir));
+      }
     } catch (err) {
       for (const s of this.segments) s.close();
       if (err instanceof StorageError) throw err;
@@ -129,12 +135,7 @@ export class Partition {
     if (this.config().fsync !== 'never') {
       // Make the new file's directory entry durable too, or a crash could lose a synced segment.
       try {
-        const dfd = fs.openSync(this.dir, 'r');
-        try {
-          fs.fsyncSync(dfd);
-        } finally {
-          fs.closeSync(dfd);
-        }
+        fsyncDirectory(this.dir);
       } catch (cause) {
         next.delete();
         throw storageError('syncing partition directory', this.dir, cause);
