@@ -132,8 +132,40 @@ describe('EmbeddedLog', () => {
     const before = log.stats().fsyncs;
     const positions = await Promise.all(Array.from({ length: 64 }, (_, i) => log.append('acks', [{ value: i }])));
     assert.deepEqual(positions.map((p) => p[0]!.offset).sort((a, b) => a - b), Array.from({ length: 64 }, (_, i) => i));
-    // The first append's fsync runs alone; the 63 that arrive while it runs share the next one.
-    assert.ok(log.stats().fsyncs - before <= 2, `64 appends took ${log.stats().fsyncs - before} fsyncs`);
+    // Appends made in one tick share one batch, one write and one fsync.
+    assert.equal(log.stats().fsyncs - before, 1, `64 appends took ${log.stats().fsyncs - before} fsyncs`);
+    // Appends that arrive while an fsync runs share the next one.
+    const more = [log.append('acks', [{ value: 'a' }])];
+    await new Promise((r) => setImmediate(r));
+    more.push(...Array.from({ length: 20 }, () => log.append('acks', [{ value: 'b' }])));
+    await Promise.all(more);
+    assert.ok(log.stats().fsyncs - before <= 3, `21 more appends in two ticks took ${log.stats().fsyncs - before - 1} fsyncs`);
+  });
+
+  test('appends of one tick share a batch, yet a value that cannot be stored fails only its own append', async () => {
+    await log.createTopic('shared', { partitions: 1 });
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const results = await Promise.allSettled([
+      log.append('shared', [{ value: 'first' }, { value: 'second' }]),
+      log.append('shared', [{ value: cyclic }]),
+      log.append('shared', [{ value: 'third' }]),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /record 0: its value cannot be stored as JSON/);
+    assert.deepEqual((results[0] as PromiseFulfilledResult<{ offset: number }[]>).value.map((p) => p.offset), [0, 1]);
+    assert.deepEqual((results[2] as PromiseFulfilledResult<{ offset: number }[]>).value.map((p) => p.offset), [2]);
+    assert.deepEqual((await log.read('shared', 0, 0, 10)).map((r) => r.value), ['first', 'second', 'third']);
+  });
+
+  test('fsync { intervalMs } keeps syncing under a producer whose awaited appends never yield', async () => {
+    await log.createTopic('hot', { partitions: 1, fsync: { intervalMs: 5 } });
+    const before = log.stats().fsyncs;
+    const batch = Array.from({ length: 100 }, (_, i) => ({ value: i }));
+    const started = Date.now();
+    // Awaited appends that resolve at once: without care, timers would never run during this loop.
+    while (Date.now() - started < 60) await log.append('hot', batch);
+    assert.ok(log.stats().fsyncs - before >= 2, `fsyncs during the loop: ${log.stats().fsyncs - before}`);
   });
 
   test('fsync { intervalMs } syncs in the background; the append does not wait for it', async () => {

@@ -39,6 +39,8 @@ interface OpenTopic {
   roundRobin: number;
   waiters: Set<() => void>;
   syncTimer?: NodeJS.Timeout;
+  /** When an append last let the event loop turn (see `append`). */
+  lastTurnAt: number;
 }
 
 /** What the embedded log counts, for metrics. */
@@ -59,6 +61,17 @@ export interface EmbeddedLogStats {
     /** Per partition: the offsets it holds, its bytes and segment files. */
     perPartition: { partition: number; startOffset: number; endOffset: number; bytes: number; segments: number }[];
   }[];
+}
+
+function wakeReaders(t: OpenTopic): void {
+  if (t.waiters.size === 0) return;
+  for (const wake of t.waiters) wake();
+  t.waiters.clear();
+}
+
+/** An fsync for an `{ intervalMs }` policy: nobody waits for it, a failure is reported on stderr. */
+function backgroundSync(t: OpenTopic, p: Partition): void {
+  p.sync().catch((err: unknown) => console.error(`fsync of topic '${t.info.name}' partition ${p.index} failed:`, err));
 }
 
 /**
@@ -163,9 +176,9 @@ export class EmbeddedLog implements Log {
 
   private openTopic(info: TopicInfo): OpenTopic {
     const topicDir = path.join(this.dir, info.name);
-    const t: OpenTopic = { info, partitions: [], roundRobin: 0, waiters: new Set() };
+    const t: OpenTopic = { info, partitions: [], roundRobin: 0, waiters: new Set(), lastTurnAt: Date.now() };
     for (let p = 0; p < info.partitions; p++) {
-      const partition = new Partition(path.join(topicDir, String(p)), p, () => t.info.config);
+      const partition = new Partition(path.join(topicDir, String(p)), p, () => t.info.config, () => wakeReaders(t));
       this.recoveredTruncatedBytes += partition.recovery.truncatedBytes;
       this.damagedBatches += partition.recovery.damagedBatches;
       t.partitions.push(partition);
@@ -181,10 +194,7 @@ export class EmbeddedLog implements Log {
     const policy = t.info.config.fsync;
     if (typeof policy === 'object') {
       t.syncTimer = setInterval(() => {
-        for (const p of t.partitions) {
-          if (!p.hasUnsynced) continue;
-          p.sync().catch((err: unknown) => console.error(`fsync of topic '${t.info.name}' failed:`, err));
-        }
+        for (const p of t.partitions) if (p.hasUnsynced) backgroundSync(t, p);
       }, policy.intervalMs);
       t.syncTimer.unref();
     }
@@ -312,10 +322,11 @@ export class EmbeddedLog implements Log {
     const touched: Partition[] = [];
     const single = counts.findIndex((c) => c === records.length);
     if (single >= 0) {
-      // All in one partition (one-partition topics, keyed batches): no regrouping, no copy.
+      // All in one partition (one-partition topics, keyed batches, single records): queued, so that the
+      // appends of this tick share one batch and one write.
       if (records.length > 0) {
         const partition = t.partitions[single]!;
-        bases[single] = partition.write(partition.encode(records, now));
+        bases[single] = await partition.enqueue(records, now);
         touched.push(partition);
       }
     } else {
@@ -329,6 +340,7 @@ export class EmbeddedLog implements Log {
       const batches: (Buffer | undefined)[] = new Array(n);
       for (let p = 0; p < n; p++) {
         if (byPartition[p]!.length === 0) continue;
+        t.partitions[p]!.flushQueue(); // appends queued before this one come first
         try {
           batches[p] = Buffer.from(t.partitions[p]!.encode(byPartition[p]!, now));
         } catch (err) {
@@ -343,9 +355,6 @@ export class EmbeddedLog implements Log {
           bases[p] = t.partitions[p]!.write(batch);
         } catch (err) {
           if (touched.length > 0) {
-            // Readers may already see the parts written; say which, so that the appender can decide.
-            for (const wake of t.waiters) wake();
-            t.waiters.clear();
             (err as Error).message += ` (the records of partition(s) ${touched.map((x) => x.index).join(', ')} of this append were stored before the failure)`;
           }
           throw err;
@@ -353,10 +362,20 @@ export class EmbeddedLog implements Log {
         touched.push(t.partitions[p]!);
       }
     }
-    // Readers may see the records now; the appender hears back once they are durable under the policy.
-    for (const wake of t.waiters) wake();
-    t.waiters.clear();
-    if (t.info.config.fsync === 'always') await Promise.all(touched.map((p) => p.sync()));
+    // Readers see the records now; the appender hears back once they are durable under the policy.
+    const policy = t.info.config.fsync;
+    if (policy === 'always') {
+      await Promise.all(touched.map((p) => p.sync()));
+    } else if (typeof policy === 'object') {
+      // The timer alone is not enough: a producer whose awaited appends never give the event loop a
+      // turn would starve it. An append that finds an fsync due starts it, and lets the loop turn once.
+      const at = Date.now();
+      for (const p of touched) if (at - p.lastSyncStartedAt >= policy.intervalMs && p.syncIdle) backgroundSync(t, p);
+      if (at - t.lastTurnAt >= policy.intervalMs) {
+        t.lastTurnAt = at;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
     const positions: RecordPosition[] = new Array(records.length);
     const next = bases.slice();
     for (let i = 0; i < records.length; i++) {

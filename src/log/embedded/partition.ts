@@ -22,6 +22,13 @@ export interface PartitionRecovery {
   damagedBytes: number;
 }
 
+interface QueuedAppend {
+  records: readonly EncodableRecord[];
+  now: number;
+  resolve: (firstOffset: number) => void;
+  reject: (err: unknown) => void;
+}
+
 /**
  * One partition of a topic in the embedded log: a directory of segments, the last one active.
  * Appends go to the active segment, which is rolled by size and age; retention deletes and
@@ -39,8 +46,18 @@ export class Partition {
   fsyncs = 0;
   /** Set when a segment was sealed since the last compaction. */
   needsCompaction = true;
+  /** Batches written so far: group commit numbers writes with it. */
+  private writes = 0;
+  /** When the last fsync started (ms since the epoch), for `{ intervalMs }` policies. */
+  lastSyncStartedAt = Date.now();
+  /** Appends waiting for this tick's shared batch (see {@link enqueue}). */
+  private queue: QueuedAppend[] = [];
+  private flushScheduled = false;
 
-  constructor(readonly dir: string, readonly index: number, private config: () => ResolvedTopicConfig) {
+  /**
+   * @param onWrite called after every batch written, so that the log can wake readers waiting for records.
+   */
+  constructor(readonly dir: string, readonly index: number, private config: () => ResolvedTopicConfig, private readonly onWrite: () => void = () => {}) {
     let bases: number[];
     try {
       fs.mkdirSync(dir, { recursive: true });
@@ -79,7 +96,7 @@ export class Partition {
       damagedBytes += s.damagedBytes;
     }
     this.recovery = { segments: this.segments.length, truncatedBytes, damagedBatches, damagedBytes };
-    this.groupSync = new GroupSync(() => this.syncUnsynced());
+    this.groupSync = new GroupSync(() => this.syncUnsynced(), () => this.writes);
   }
 
   private cleanTemporaryFiles(): void {
@@ -127,7 +144,67 @@ export class Partition {
     if (active.size > 0 && (active.size + batch.length > cfg.segmentBytes || Date.now() - active.createdAt > cfg.segmentMs)) this.roll();
     this.active.append(batch);
     this.unsynced.add(this.active);
+    this.writes++;
+    this.onWrite();
     return base;
+  }
+
+  /**
+   * Queues records to be written together with every other append queued in this tick: concurrent
+   * appenders of a few records each share one batch, one `write(2)` and, with `fsync: 'always'`, one
+   * fsync. Resolves with the first offset of these records once they are written (readable), before
+   * any fsync. Records without a timestamp get `now` of the first append of the batch.
+   */
+  enqueue(records: readonly EncodableRecord[], now: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ records, now, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        queueMicrotask(() => this.flushQueue());
+      }
+    });
+  }
+
+  /** Writes what {@link enqueue} holds now, as one batch. Called before any direct write, so that offsets keep the order of the calls. */
+  flushQueue(): void {
+    this.flushScheduled = false;
+    const queued = this.queue;
+    if (queued.length === 0) return;
+    this.queue = [];
+    if (queued.length === 1) {
+      const only = queued[0]!;
+      try {
+        only.resolve(this.write(this.encode(only.records, only.now)));
+      } catch (err) {
+        only.reject(err);
+      }
+      return;
+    }
+    let batch: Buffer;
+    try {
+      batch = this.encode(queued.flatMap((q) => q.records), queued[0]!.now);
+    } catch {
+      // One append's value cannot be stored: write the appends one by one, so that only that one fails.
+      for (const q of queued) {
+        try {
+          q.resolve(this.write(this.encode(q.records, q.now)));
+        } catch (e) {
+          q.reject(e);
+        }
+      }
+      return;
+    }
+    let offset: number;
+    try {
+      offset = this.write(batch);
+    } catch (err) {
+      for (const q of queued) q.reject(err);
+      return;
+    }
+    for (const q of queued) {
+      q.resolve(offset);
+      offset += q.records.length;
+    }
   }
 
   private roll(): void {
@@ -150,14 +227,20 @@ export class Partition {
     return this.segments.some((s) => s.damagedBatches.length > 0 || s.damagedBytes > 0);
   }
 
-  /** Resolves when everything appended before the call is on disk (shared fsync). */
+  /** Resolves when everything written before the call is on disk (shared fsync). */
   sync(): Promise<void> {
     return this.groupSync.sync();
+  }
+
+  /** True when no fsync runs or waits. */
+  get syncIdle(): boolean {
+    return this.groupSync.idle;
   }
 
   private async syncUnsynced(): Promise<void> {
     const segments = [...this.unsynced];
     this.unsynced.clear();
+    this.lastSyncStartedAt = Date.now();
     this.fsyncs += segments.length;
     try {
       await Promise.all(segments.map((s) => s.sync()));
@@ -264,6 +347,7 @@ export class Partition {
   closed = false;
 
   close(): void {
+    this.flushQueue();
     this.closed = true;
     this.syncNow();
     for (const s of this.segments) s.close();
