@@ -1,6 +1,9 @@
 import { InvalidArgumentError } from '../core/errors.js';
 import type { FsyncPolicy, ResolvedTopicConfig, TopicConfig } from './log.js';
 
+/** The largest `segmentBytes` (2 GiB − 1). */
+export const MAX_SEGMENT_BYTES = 2 ** 31 - 1;
+
 /** The defaults of every topic setting, in one place. */
 export const TOPIC_DEFAULTS: ResolvedTopicConfig = {
   fsync: { intervalMs: 1000 },
@@ -31,7 +34,10 @@ export function resolveTopicConfig(topic: string, config: Omit<TopicConfig, 'par
   const bad = (field: string, expected: string, got: unknown) =>
     new InvalidArgumentError(`topic '${topic}': ${field} must be ${expected}, got ${JSON.stringify(got)}`, 'invalid_config');
   out.fsync = checkFsync(out.fsync, topic);
-  if (!positiveInt(out.segmentBytes) || out.segmentBytes < 1024) throw bad('segmentBytes', 'an integer of at least 1024', out.segmentBytes);
+  // Index entries hold 32-bit byte positions; Kafka caps segment.bytes at 2^31 − 1 too.
+  if (!positiveInt(out.segmentBytes) || out.segmentBytes < 1024 || out.segmentBytes > MAX_SEGMENT_BYTES) {
+    throw bad('segmentBytes', `an integer from 1024 to ${MAX_SEGMENT_BYTES}`, out.segmentBytes);
+  }
   if (!positiveInt(out.segmentMs)) throw bad('segmentMs', 'a positive integer of milliseconds', out.segmentMs);
   if (out.retentionMs !== null && !positiveInt(out.retentionMs)) throw bad('retentionMs', 'a positive integer of milliseconds or null', out.retentionMs);
   if (out.retentionBytes !== null && !positiveInt(out.retentionBytes)) throw bad('retentionBytes', 'a positive integer or null', out.retentionBytes);

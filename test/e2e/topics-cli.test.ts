@@ -77,7 +77,7 @@ function administer(at: string[]): void {
   assert.match(ok(['topics', 'describe', 'orders', ...at]), /^retentionBytes +1GiB$/m);
 
   fails(['topics', 'create', 'orders', ...at], /topic 'orders' already exists/);
-  fails(['topics', 'create', 'bad', '--config', 'segmentBytes=12', ...at], /segmentBytes must be an integer of at least 1024, got 12/);
+  fails(['topics', 'create', 'bad', '--config', 'segmentBytes=12', ...at], /segmentBytes must be an integer from 1024 to 2147483647, got 12/);
   fails(['topics', 'create', 'bad', '--config', 'retention=7d', ...at], /unknown setting 'retention'; the settings are fsync, /);
   fails(['topics', 'config', 'orders', 'partitions=6', ...at], /'partitions' is not a setting/);
   fails(['topics', 'config', 'orders', 'retentionMs=soon', ...at], /retentionMs: expected a duration/);

@@ -229,4 +229,24 @@ describe('EmbeddedLog with damaged files', () => {
     assert.deepEqual(reference.byTime, Array.from({ length: 18 }, (_, k) => k * 7));
     assert.ok(indexes.every((f) => fs.statSync(path.join(pdir, f)).size > 0), 'indexes were written again');
   });
+
+  test('a zeroed batch header in a sealed segment: time lookups fail clearly instead of spinning, reads resume at the next index entry', { timeout: 20_000 }, async () => {
+    await write(300, 16 * 1024);
+    const files = segmentFiles(tmp.dir);
+    const victim = batchesOf(files[0]!)[20]!;
+    // Zero the header (length included): its length can no longer be trusted.
+    const fd = fs.openSync(files[0]!, 'r+');
+    fs.writeSync(fd, Buffer.alloc(48), 0, 48, victim.at);
+    fs.closeSync(fd);
+    const l = await open();
+    await assert.rejects(l.offsetForTimestamp(TOPIC, 0, 1000 + victim.baseOffset + 1), CorruptDataError);
+    const { records, skipped } = await readThrough(l);
+    assert.equal(skipped.length, 1);
+    assert.equal(skipped[0]!.offset, victim.baseOffset);
+    const lost = skipped[0]!.resumeOffset - skipped[0]!.offset;
+    // The next offset-index entry is at most 4 KiB of batches further: a few dozen records, not the segment's rest.
+    assert.ok(lost >= victim.lastOffset - victim.baseOffset + 1 && lost <= 60, `records skipped: ${lost}`);
+    assert.equal(records.length, 300 - lost);
+    assertIntact(records);
+  });
 });

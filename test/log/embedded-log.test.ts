@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { CorruptDataError, InvalidArgumentError, UnknownTopicError } from '../../src/core/errors.js';
+import { CorruptDataError, InvalidArgumentError, LogLockedError, UnknownTopicError } from '../../src/core/errors.js';
 import { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
 import { partitionForKey } from '../../src/log/partitioner.js';
 import { tempDir, waitFor } from '../helpers/tmp.js';
@@ -220,5 +220,65 @@ describe('EmbeddedLog', () => {
     const after = await log.read('prices', 0, 0, 100_000);
     for (const r of after) assert.deepEqual(r.value, valueAt.get(r.offset));
     for (const [key, offset] of latest) assert.ok(after.some((r) => r.offset === offset && r.key === key), `the latest record of ${key} stays`);
+  });
+
+  test('one directory, one log: a second open is refused, in this process too; after close it opens again', async () => {
+    await assert.rejects(EmbeddedLog.open({ dir: tmp.dir }), (e) => e instanceof LogLockedError && e.code === 'log_locked' && e.pid === process.pid);
+    await log.createTopic('still-mine', { partitions: 1 });
+    await log.close();
+    log = await EmbeddedLog.open({ dir: tmp.dir });
+    assert.ok(log.describeTopic('still-mine'));
+  });
+
+  test('a topic switched to compaction keeps the records it holds without a key', async () => {
+    await log.createTopic('mixed', { partitions: 1, segmentBytes: 1024 });
+    for (let i = 0; i < 40; i++) await log.append('mixed', [{ value: { i, pad: 'k'.repeat(40) } }]);
+    await log.updateTopicConfig('mixed', { cleanupPolicy: 'compact', deleteRetentionMs: 0 });
+    for (let i = 0; i < 40; i++) await log.append('mixed', [{ key: `k${i % 3}`, value: { i, pad: 'k'.repeat(40) } }]);
+    await log.runMaintenance();
+    const all = await log.read('mixed', 0, 0, 1000);
+    assert.deepEqual(all.filter((r) => r.key === null).map((r) => (r.value as { i: number }).i), Array.from({ length: 40 }, (_, i) => i));
+    assert.ok(all.filter((r) => r.key !== null).length < 40, 'superseded keyed records were removed');
+  });
+
+  test("one partition's failed maintenance does not stop the others' retention", async () => {
+    await log.createTopic('broken', { partitions: 1, segmentBytes: 1024, cleanupPolicy: 'compact' });
+    await log.createTopic('sized', { partitions: 1, segmentBytes: 1024, retentionBytes: 2048 });
+    for (let i = 0; i < 60; i++) {
+      await log.append('broken', [{ key: `k${i % 4}`, value: 'b'.repeat(60) }]);
+      await log.append('sized', [{ value: 's'.repeat(60) }]);
+    }
+    // Damage a sealed segment of 'broken' behind the log's back: compaction meets it.
+    const file = path.join(tmp.dir, 'broken', '0', '00000000000000000000.log');
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, Buffer.from('rot'), 0, 3, 60);
+    fs.closeSync(fd);
+    const result = await log.runMaintenance();
+    assert.deepEqual(result.failures.map((f) => [f.topic, f.partition, (f.error as Error).name]), [['broken', 0, 'CorruptDataError']]);
+    assert.ok(result.segmentsDeleted > 0 && log.startOffsets('sized')[0]! > 0, 'retention of the other topic went on');
+    const again = await log.runMaintenance();
+    assert.deepEqual(again.failures, [], 'the damaged partition is left alone afterwards');
+  });
+
+  test('deleting a topic leaves nothing a new topic of that name could find, even when cut short', async () => {
+    await log.createTopic('orders', { partitions: 1 });
+    await log.append('orders', [{ value: 'old-1' }, { value: 'old-2' }]);
+    await log.deleteTopic('orders');
+    await log.createTopic('orders', { partitions: 1 });
+    assert.deepEqual(await log.read('orders', 0, 0, 10), []);
+    await log.close();
+    // What a crash in the middle of a deletion leaves: a renamed directory, and a directory without topic.json.
+    fs.mkdirSync(path.join(tmp.dir, '.deleted-gone-1', '0'), { recursive: true });
+    fs.writeFileSync(path.join(tmp.dir, '.deleted-gone-1', '0', '00000000000000000000.log'), 'x');
+    fs.cpSync(path.join(tmp.dir, 'orders', '0'), path.join(tmp.dir, 'orphan', '0'), { recursive: true });
+    log = await EmbeddedLog.open({ dir: tmp.dir });
+    assert.equal(fs.existsSync(path.join(tmp.dir, '.deleted-gone-1')), false, 'an interrupted deletion is finished on open');
+    assert.equal(log.describeTopic('orphan'), undefined);
+    await log.createTopic('orphan', { partitions: 1 });
+    assert.deepEqual(log.endOffsets('orphan'), [0], 'a new topic starts empty');
+  });
+
+  test('segmentBytes is capped where index positions still fit', async () => {
+    await assert.rejects(log.createTopic('huge', { segmentBytes: 2 ** 32 }), (e) => e instanceof InvalidArgumentError && /segmentBytes must be an integer from 1024 to 2147483647/.test(e.message));
   });
 });

@@ -100,7 +100,7 @@ describe('topics API', () => {
   });
 
   test('a wrong setting is refused with 400 naming it, and nothing is created', async () => {
-    await expectError(await fetch(`${url}/v1/topics`, send('POST', { name: 'bad', config: { segmentBytes: 10 } })), 400, 'invalid_config', /segmentBytes must be an integer of at least 1024, got 10/);
+    await expectError(await fetch(`${url}/v1/topics`, send('POST', { name: 'bad', config: { segmentBytes: 10 } })), 400, 'invalid_config', /segmentBytes must be an integer from 1024 to 2147483647, got 10/);
     await expectError(await fetch(`${url}/v1/topics`, send('POST', { name: 'bad', config: { fsync: 'sometimes' } })), 400, 'invalid_config', /fsync must be 'always', 'never' or \{ intervalMs/);
     await expectError(await fetch(`${url}/v1/topics`, send('POST', { name: 'bad', config: { retention: 5 } })), 400, 'invalid_config', /unknown setting 'retention'/);
     await expectError(await fetch(`${url}/v1/topics`, send('POST', { name: 'bad', config: { partitions: 2 } })), 400, 'invalid_config', /'config\.partitions' is not a setting/);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { LogRecord } from '../../core/record.js';
 import { decodeBatch, encodeBatch } from './batch-format.js';
 import type { Partition } from './partition.js';
+import { fsyncDirectory } from './durable-fs.js';
 import { Segment, segmentName } from './segment.js';
 
 /** What one compaction pass did. */
@@ -50,7 +51,8 @@ export async function compactPartition(partition: Partition, now: number, delete
     await yieldToEventLoop();
     if (partition.closed) return result;
     const dropTombstones = seg.maxTimestamp < now - deleteRetentionMs;
-    const keep = (r: LogRecord) => r.key !== null && latest.get(r.key) === r.offset && !(r.value === null && dropTombstones);
+    // A record without a key has no later version (it can only come from before the topic became compacted): it stays.
+    const keep = (r: LogRecord) => r.key === null || (latest.get(r.key) === r.offset && !(r.value === null && dropTombstones));
     // First pass, keys only: does this segment lose anything?
     let total = 0;
     let kept = 0;
@@ -68,6 +70,7 @@ export async function compactPartition(partition: Partition, now: number, delete
     if (kept === 0) {
       partition.replaceSegment(seg, null);
       seg.delete();
+      fsyncDirectory(partition.dir);
       continue;
     }
     const name = segmentName(seg.baseOffset);
@@ -101,11 +104,18 @@ export async function compactPartition(partition: Partition, now: number, delete
     }
     // Indexes go first: a crash between here and the rename rebuilds them from whichever log file is there.
     seg.close();
-    fs.rmSync(path.join(partition.dir, `${name}.index`), { force: true });
-    fs.rmSync(path.join(partition.dir, `${name}.timeindex`), { force: true });
-    fs.renameSync(cleanedPath, seg.logPath);
-    const { segment } = Segment.open(partition.dir, seg.baseOffset, false);
-    partition.replaceSegment(seg, segment);
+    let swapped = false;
+    try {
+      fs.rmSync(path.join(partition.dir, `${name}.index`), { force: true });
+      fs.rmSync(path.join(partition.dir, `${name}.timeindex`), { force: true });
+      fs.renameSync(cleanedPath, seg.logPath);
+      swapped = true;
+      fsyncDirectory(partition.dir);
+    } finally {
+      // Whether the swap happened or not, the partition gets a live segment for this base offset back.
+      if (!swapped) fs.rmSync(cleanedPath, { force: true });
+      partition.replaceSegment(seg, Segment.open(partition.dir, seg.baseOffset, false).segment);
+    }
   }
   partition.needsCompaction = false;
   return result;

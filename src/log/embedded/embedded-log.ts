@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError, LogLockedError, RivuletError, StorageError, storageError, UnknownTopicError } from '../../core/errors.js';
+import { CorruptDataError, InvalidArgumentError, RivuletError, storageError, UnknownTopicError } from '../../core/errors.js';
 import type { AppendRecord, LogRecord, RecordPosition } from '../../core/record.js';
 import type { Log, TopicConfig, TopicInfo } from '../log.js';
 import { partitionForKey } from '../partitioner.js';
@@ -8,6 +8,7 @@ import { resolveTopicConfig } from '../topic-config.js';
 import { UnencodableValueError } from './batch-format.js';
 import { compactPartition, type CompactionResult } from './compaction.js';
 import { fsyncDirectory, writeFileDurably } from './durable-fs.js';
+import { DirectoryLock } from './dir-lock.js';
 import { Partition } from './partition.js';
 
 /** Options of {@link EmbeddedLog.open}. */
@@ -22,6 +23,8 @@ export interface EmbeddedLogOptions {
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/;
 const GROUPS_DIR = '_groups';
+/** A topic directory being deleted is first renamed to this prefix + its name (not a valid topic name). */
+const DELETED_PREFIX = '.deleted-';
 
 /** Checks a topic name: letters, digits, `.`, `_`, `-`; at most 200 characters; not starting with `.` or `-`. */
 export function validateTopicName(name: string): void {
@@ -41,6 +44,14 @@ interface OpenTopic {
   syncTimer?: NodeJS.Timeout;
   /** When an append last let the event loop turn (see `append`). */
   lastTurnAt: number;
+}
+
+/** What one retention and compaction run did. */
+export interface MaintenanceResult {
+  segmentsDeleted: number;
+  compaction: CompactionResult;
+  /** Partitions whose retention or compaction failed (the others went on); also written to stderr. */
+  failures: { topic: string; partition: number; error: unknown }[];
 }
 
 /** What the embedded log counts, for metrics. */
@@ -99,11 +110,9 @@ export class EmbeddedLog implements Log {
   private damagedBatches = 0;
   /** Counters of partitions of deleted topics, so that the log's totals never go down. */
   private retired = { corruptReads: 0, fsyncs: 0 };
-  private readonly lockPath: string;
+  private lock: DirectoryLock | undefined;
 
-  private constructor(private readonly dir: string, private readonly defaultPartitions: number) {
-    this.lockPath = path.join(dir, '.lock');
-  }
+  private constructor(private readonly dir: string, private readonly defaultPartitions: number) {}
 
   /** Opens (or creates) a log in `options.dir`, recovering every topic found there. */
   static async open(options: EmbeddedLogOptions): Promise<EmbeddedLog> {
@@ -113,9 +122,14 @@ export class EmbeddedLog implements Log {
     } catch (cause) {
       throw storageError('creating the log directory', options.dir, cause);
     }
-    log.lock();
+    log.lock = DirectoryLock.acquire(options.dir);
     try {
       for (const entry of fs.readdirSync(options.dir, { withFileTypes: true })) {
+        if (entry.isDirectory() && entry.name.startsWith(DELETED_PREFIX)) {
+          // A topic whose deletion a crash interrupted: finish it.
+          fs.rmSync(path.join(options.dir, entry.name), { recursive: true, force: true });
+          continue;
+        }
         if (!entry.isDirectory() || entry.name === GROUPS_DIR) continue;
         const metaPath = path.join(options.dir, entry.name, 'topic.json');
         if (!fs.existsSync(metaPath)) continue;
@@ -129,7 +143,19 @@ export class EmbeddedLog implements Log {
       }
       log.loadGroups();
     } catch (err) {
-      log.unlock();
+      // Give back what was opened so far: descriptors, timers, the lock.
+      for (const t of log.topics.values()) {
+        if (t.syncTimer) clearInterval(t.syncTimer);
+        for (const p of t.partitions) {
+          try {
+            p.close();
+          } catch {
+            // The open error is the one to report.
+          }
+        }
+      }
+      log.topics.clear();
+      log.lock.release();
       throw err;
     }
     const every = options.maintenanceIntervalMs ?? 5000;
@@ -138,40 +164,6 @@ export class EmbeddedLog implements Log {
       log.maintenanceTimer.unref();
     }
     return log;
-  }
-
-  /** Takes the data directory for this process, or fails naming the process that holds it. */
-  private lock(): void {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        fs.writeFileSync(this.lockPath, String(process.pid), { flag: 'wx' });
-        return;
-      } catch (cause) {
-        const code = (cause as NodeJS.ErrnoException).code;
-        if (code !== 'EEXIST') throw storageError('locking the log directory', this.dir, cause);
-        const holder = Number(fs.readFileSync(this.lockPath, 'utf8'));
-        let alive = false;
-        if (Number.isInteger(holder) && holder > 0 && holder !== process.pid) {
-          try {
-            process.kill(holder, 0);
-            alive = true;
-          } catch (e) {
-            alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-          }
-        }
-        if (alive) throw new LogLockedError(this.dir, holder);
-        fs.rmSync(this.lockPath, { force: true });
-      }
-    }
-    throw new StorageError(`cannot lock the log directory ${this.dir}`);
-  }
-
-  private unlock(): void {
-    try {
-      fs.rmSync(this.lockPath, { force: true });
-    } catch {
-      // A lock file left behind names this process, which is gone by the next open: it is taken over.
-    }
   }
 
   private openTopic(info: TopicInfo): OpenTopic {
@@ -235,6 +227,8 @@ export class EmbeddedLog implements Log {
     }
     const info: TopicInfo = { name, partitions, createdAt: Date.now(), config: resolveTopicConfig(name, rest) };
     try {
+      // A directory without topic.json is no topic (a creation a crash interrupted): start it afresh.
+      fs.rmSync(path.join(this.dir, name), { recursive: true, force: true });
       fs.mkdirSync(path.join(this.dir, name), { recursive: true });
       writeFileDurably(path.join(this.dir, name, 'topic.json'), JSON.stringify(info));
       fsyncDirectory(this.dir);
@@ -276,7 +270,16 @@ export class EmbeddedLog implements Log {
       this.retired.corruptReads += p.corruptReads;
       this.retired.fsyncs += p.fsyncs;
     }
-    fs.rmSync(path.join(this.dir, name), { recursive: true, force: true });
+    // Rename first (atomic, made durable), then remove: a crash midway can never leave part of the
+    // old topic where a new topic of the same name would find it. Open finishes an interrupted removal.
+    const doomed = path.join(this.dir, `${DELETED_PREFIX}${name}-${Date.now()}`);
+    try {
+      fs.renameSync(path.join(this.dir, name), doomed);
+      fsyncDirectory(this.dir);
+      fs.rmSync(doomed, { recursive: true, force: true });
+    } catch (cause) {
+      throw storageError(`deleting topic '${name}' in`, path.join(this.dir, name), cause);
+    }
     for (const [group, topics] of this.groups) {
       if (name in topics) {
         delete topics[name];
@@ -468,18 +471,25 @@ export class EmbeddedLog implements Log {
   }
 
   /** Applies retention and compaction to every topic now (the background timer does the same). */
-  runMaintenance(now = Date.now()): Promise<{ segmentsDeleted: number; compaction: CompactionResult }> {
+  runMaintenance(now = Date.now()): Promise<MaintenanceResult> {
     const run = async () => {
-      const out = { segmentsDeleted: 0, compaction: { segmentsRewritten: 0, recordsRemoved: 0 } };
+      const out: MaintenanceResult = { segmentsDeleted: 0, compaction: { segmentsRewritten: 0, recordsRemoved: 0 }, failures: [] };
       for (const t of [...this.topics.values()]) {
         for (const p of t.partitions) {
           if (this.closed || !this.topics.has(t.info.name)) break;
-          out.segmentsDeleted += p.enforceRetention(now);
-          // A partition with damaged batches is left as it is: rewriting it could not keep what it lost.
-          if (t.info.config.cleanupPolicy === 'compact' && p.needsCompaction && !p.damaged) {
-            const r = await compactPartition(p, now, t.info.config.deleteRetentionMs);
-            out.compaction.segmentsRewritten += r.segmentsRewritten;
-            out.compaction.recordsRemoved += r.recordsRemoved;
+          // One partition's failure (a damaged batch, a full disk) never stops the others' retention.
+          try {
+            out.segmentsDeleted += p.enforceRetention(now);
+            // A partition with damaged batches is left as it is: rewriting it could not keep what it lost.
+            if (t.info.config.cleanupPolicy === 'compact' && p.needsCompaction && !p.damaged) {
+              const r = await compactPartition(p, now, t.info.config.deleteRetentionMs);
+              out.compaction.segmentsRewritten += r.segmentsRewritten;
+              out.compaction.recordsRemoved += r.recordsRemoved;
+            }
+          } catch (error) {
+            if (error instanceof CorruptDataError) p.damageFound = true;
+            out.failures.push({ topic: t.info.name, partition: p.index, error });
+            console.error(`log maintenance of topic '${t.info.name}' partition ${p.index} failed:`, error);
           }
         }
       }
@@ -518,12 +528,21 @@ export class EmbeddedLog implements Log {
     this.closed = true;
     if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
     await this.maintenance;
+    // Every partition is closed and the lock given back even when one fails; the first failure is reported.
+    let failure: unknown;
     for (const t of this.topics.values()) {
       if (t.syncTimer) clearInterval(t.syncTimer);
       for (const wake of t.waiters) wake();
-      for (const p of t.partitions) p.close();
+      for (const p of t.partitions) {
+        try {
+          p.close();
+        } catch (err) {
+          failure ??= err;
+        }
+      }
     }
     this.topics.clear();
-    this.unlock();
+    this.lock?.release();
+    if (failure !== undefined) throw failure;
   }
 }

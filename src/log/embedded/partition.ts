@@ -138,6 +138,9 @@ export class Partition {
 
   /** Writes a batch made by {@link encode}, rolling the active segment first when it is full or old; returns its first offset. */
   write(batch: Buffer): number {
+    if (this.syncFailure) {
+      throw new StorageError(`partition ${this.dir} takes no appends since an fsync failed (${this.syncFailure.message}); reopen the log to recover`, { cause: this.syncFailure });
+    }
     const base = this.end;
     const cfg = this.config();
     const active = this.active;
@@ -222,9 +225,14 @@ export class Partition {
     this.needsCompaction = true;
   }
 
+  /** The failed fsync that stopped appends, if one did. */
+  private syncFailure: StorageError | undefined;
+  /** Set when background work met a batch failing its CRC after open. */
+  damageFound = false;
+
   /** True when a segment holds a batch that failed its CRC (compaction leaves such a partition alone). */
   get damaged(): boolean {
-    return this.segments.some((s) => s.damagedBatches.length > 0 || s.damagedBytes > 0);
+    return this.damageFound || this.segments.some((s) => s.damagedBatches.length > 0 || s.damagedBytes > 0);
   }
 
   /** Resolves when everything written before the call is on disk (shared fsync). */
@@ -245,8 +253,11 @@ export class Partition {
     try {
       await Promise.all(segments.map((s) => s.sync()));
     } catch (cause) {
-      for (const s of segments) if (this.segments.includes(s)) this.unsynced.add(s);
-      throw storageError('fsync of partition', this.dir, cause);
+      // After a failed fsync the kernel may have dropped the pages it could not write, and a retry can
+      // report success for data that is gone: the partition takes no more appends until it is reopened
+      // (recovery then reads what really is on disk).
+      this.syncFailure ??= storageError('fsync of partition', this.dir, cause);
+      throw this.syncFailure;
     }
   }
 
@@ -347,9 +358,13 @@ export class Partition {
   closed = false;
 
   close(): void {
-    this.flushQueue();
-    this.closed = true;
-    this.syncNow();
-    for (const s of this.segments) s.close();
+    try {
+      this.flushQueue();
+      this.closed = true;
+      this.syncNow();
+    } finally {
+      this.closed = true;
+      for (const s of this.segments) s.close();
+    }
   }
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CorruptDataError, storageError } from '../../core/errors.js';
 import type { LogRecord } from '../../core/record.js';
-import { BATCH_HEADER, batchIsValid, decodeBatch, decodeCheckedBatch, readHeader, type BatchHeader } from './batch-format.js';
+import { BATCH_HEADER, batchIsValid, decodeCheckedBatch, readHeader, type BatchHeader } from './batch-format.js';
 
 /** A new offset-index entry is written after this many bytes of batches (Kafka's index.interval.bytes). */
 const INDEX_INTERVAL = 4096;
@@ -338,9 +338,10 @@ export class Segment {
         bufStart = pos;
       }
       if (!whole || !batchIsValid(buf, pos - bufStart, h)) {
-        const resumeOffset = this.resumeAfter(pos, whole ? h.length : undefined);
-        if (whole && resumeOffset <= fromOffset) {
-          pos += h.length;
+        const resume = this.resumeAfter(pos, whole ? h.length : undefined);
+        const resumeOffset = resume.offset;
+        if (resumeOffset <= fromOffset) {
+          pos = resume.position;
           continue;
         }
         if (out.length > 0) return;
@@ -361,17 +362,29 @@ export class Segment {
     }
   }
 
-  /** The first offset after the damaged batch at `pos`: the base of the next intact batch, or the end of the segment. */
-  private resumeAfter(pos: number, length: number | undefined): number {
+  /** Where the intact records after the damaged batch at `pos` start: the next intact batch, or the end of the segment. */
+  private resumeAfter(pos: number, length: number | undefined): { offset: number; position: number } {
     const known = this.damagedBatches.find((d) => d.position === pos);
-    if (known) return known.lastOffset + 1;
-    if (length === undefined) return this.nextOffset;
-    const nextPos = pos + length;
-    const head = nextPos + BATCH_HEADER <= this.size ? readHeader(this.readAt(nextPos, BATCH_HEADER), 0) : undefined;
-    if (head && head.length >= BATCH_HEADER && nextPos + head.length <= this.size && batchIsValid(this.readAt(nextPos, head.length), 0, head)) {
-      return head.baseOffset;
+    if (known) return { offset: known.lastOffset + 1, position: pos + known.length };
+    const intactAt = (at: number) => {
+      try {
+        return { offset: this.checkedBatchAt(at).header.baseOffset, position: at };
+      } catch {
+        return undefined;
+      }
+    };
+    if (length !== undefined) {
+      const next = intactAt(pos + length);
+      if (next) return next;
     }
-    return this.nextOffset;
+    // The length cannot be trusted, or what follows is damaged too: the first intact batch that the
+    // offset index points to after it (an entry every 4 KiB), else the end of the segment.
+    for (let i = 0; i < this.idxPositions.length; i++) {
+      if (this.idxPositions[i]! <= pos) continue;
+      const next = intactAt(this.idxPositions[i]!);
+      if (next) return next;
+    }
+    return { offset: this.nextOffset, position: this.size };
   }
 
   /** Offset of the first record with timestamp ≥ `ts` in this segment, or undefined when there is none. */
@@ -388,12 +401,10 @@ export class Segment {
       } else hi = mid - 1;
     }
     while (pos < this.size) {
-      const head = this.readAt(pos, BATCH_HEADER);
-      const h = readHeader(head, 0)!;
+      const { header: h, buf } = this.checkedBatchAt(pos);
       if (h.maxTimestamp >= ts) {
-        const buf = this.readAt(pos, h.length);
         const records: LogRecord[] = [];
-        decodeBatch(buf, 0, h, partition, 0, Infinity, records, this.logPath, false);
+        decodeCheckedBatch(buf, 0, h, partition, 0, Infinity, records, this.logPath, false);
         const hit = records.find((r) => r.timestamp >= ts);
         if (hit) return hit.offset;
       }
@@ -402,16 +413,24 @@ export class Segment {
     return undefined;
   }
 
-  /** Every batch of the segment in order, with its bytes (for compaction). */
+  /** Every batch of the segment in order, with its bytes (for compaction); a damaged one throws {@link CorruptDataError}. */
   *batches(): Generator<{ header: BatchHeader; buf: Buffer; at: number }> {
     let pos = 0;
     while (pos < this.size) {
-      const head = this.readAt(pos, BATCH_HEADER);
-      const h = readHeader(head, 0)!;
-      const buf = this.readAt(pos, h.length);
-      yield { header: h, buf, at: 0 };
-      pos += h.length;
+      const { header, buf } = this.checkedBatchAt(pos);
+      yield { header, buf, at: 0 };
+      pos += header.length;
     }
+  }
+
+  /** The whole batch at `pos`, checked: a length that does not fit or a CRC that fails throws {@link CorruptDataError}. */
+  private checkedBatchAt(pos: number): { header: BatchHeader; buf: Buffer } {
+    const h = pos + BATCH_HEADER <= this.size ? readHeader(this.readAt(pos, BATCH_HEADER), 0) : undefined;
+    if (h && h.length >= BATCH_HEADER && pos + h.length <= this.size) {
+      const buf = this.readAt(pos, h.length);
+      if (batchIsValid(buf, 0, h)) return { header: h, buf };
+    }
+    throw new CorruptDataError(`the batch at byte ${pos} of ${this.logPath} fails its check; its records are not served`);
   }
 
   /** fdatasync of the log file (indexes are rebuilt on open when needed, so they are not synced). */
