@@ -111,19 +111,24 @@ export class Segment {
    */
   static open(dir: string, baseOffset: number, active: boolean): { segment: Segment; truncatedBytes: number } {
     const s = new Segment(dir, baseOffset);
-    const fileSize = fs.fstatSync(s.fd).size;
-    const stat = fs.fstatSync(s.fd);
-    s.createdAt = stat.birthtimeMs > 0 ? stat.birthtimeMs : stat.ctimeMs;
-    let from = 0;
-    if (!active && s.loadIndexes(fileSize)) {
-      from = Math.min(s.idxPositions.at(-1) ?? 0, s.tIdxPositions.at(-1) ?? 0);
-      // Entries at or past `from` are recomputed by the scan below.
-      s.dropIndexEntriesFrom(from);
-    } else {
-      s.resetIndexes();
+    try {
+      const stat = fs.fstatSync(s.fd);
+      const fileSize = stat.size;
+      s.createdAt = stat.birthtimeMs > 0 ? stat.birthtimeMs : stat.ctimeMs;
+      let from = 0;
+      if (!active && s.loadIndexes(fileSize)) {
+        from = Math.min(s.idxPositions.at(-1) ?? 0, s.tIdxPositions.at(-1) ?? 0);
+        // Entries at or past `from` are recomputed by the scan below.
+        s.dropIndexEntriesFrom(from);
+      } else {
+        s.resetIndexes();
+      }
+      const truncatedBytes = s.scan(from, fileSize, active);
+      return { segment: s, truncatedBytes };
+    } catch (err) {
+      s.close();
+      throw err;
     }
-    const truncatedBytes = s.scan(from, fileSize, active);
-    return { segment: s, truncatedBytes };
   }
 
   private loadIndexes(fileSize: number): boolean {
