@@ -18,8 +18,11 @@ export type {
 } from './engine/keyed-state.js';
 export type { ProcessFunction, ProcessContext, TimerInfo, Timers } from './engine/operators/process.js';
 export type { TableJoinMode } from './engine/operators/table-join.js';
-export { count, sum, min, max, avg } from './engine/aggregates.js';
-export type { Aggregate, AggregateResults } from './engine/aggregates.js';
+export { count, sum, min, max, avg, distinctCount, quantile, quantiles, median, topN } from './engine/aggregates.js';
+export type {
+  Aggregate, AggregateResults, DistinctCountOptions, DistinctCountAccumulator, QuantileOptions, QuantileAccumulator, BucketStore,
+  TopNOptions, TopNAccumulator,
+} from './engine/aggregates.js';
 export { DEAD_LETTER_TOPIC } from './engine/task.js';
 export type { TaskStatus } from './engine/task.js';
 export { defineConfig } from './cli/config.js';

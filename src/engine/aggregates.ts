@@ -3,6 +3,10 @@
  * `merge` two accumulators, and read the `result`. Accumulators must be plain JSON values, because
  * they are written into checkpoints.
  *
+ * `add` may update the accumulator in place and return it (the engine keeps the returned one, and each
+ * accumulator belongs to one window and key); `merge` must leave both inputs as they were, and
+ * `result` must not return a part of the accumulator that a later `add` changes.
+ *
  * @example A user-defined aggregate: the largest amount and the card that spent it.
  * ```ts
  * const biggest: Aggregate<Payment, [number, string] | null, string | null> = {
@@ -19,6 +23,13 @@ export interface Aggregate<T, Acc, R> {
   merge(a: Acc, b: Acc): Acc;
   result(acc: Acc): R;
 }
+
+export { distinctCount } from './aggregates/hyperloglog.js';
+export type { DistinctCountOptions, DistinctCountAccumulator } from './aggregates/hyperloglog.js';
+export { quantile, quantiles, median } from './aggregates/ddsketch.js';
+export type { QuantileOptions, QuantileAccumulator, BucketStore } from './aggregates/ddsketch.js';
+export { topN } from './aggregates/top-n.js';
+export type { TopNOptions, TopNAccumulator } from './aggregates/top-n.js';
 
 /** The results of a record of aggregates, field by field. */
 export type AggregateResults<A> = { [F in keyof A]: A[F] extends Aggregate<never, unknown, infer R> ? R : never };
