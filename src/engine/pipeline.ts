@@ -170,7 +170,18 @@ export class Stream<T> {
     return node;
   }
 
-  /** Keeps the events for which `predicate` is true. */
+  /**
+   * Keeps the events for which `predicate` is true. A type guard narrows the stream's type.
+   *
+   * @example Splitting a stream of several kinds of events.
+   * ```ts
+   * type Event = { type: 'bid'; price: number } | { type: 'person'; name: string };
+   * const isBid = (e: Event): e is Extract<Event, { type: 'bid' }> => e.type === 'bid';
+   * // app.stream<Event>('nexmark', { time: 'ts' }).filter(isBid) is a Stream<{ type: 'bid'; price: number }>
+   * ```
+   */
+  filter<S extends T>(predicate: (event: T) => event is S): Stream<S>;
+  filter(predicate: (event: T) => boolean): Stream<T>;
   filter(predicate: (event: T) => boolean): Stream<T> {
     return new Stream<T>(this.app, this.add({ kind: 'filter', id: this.app.id('filter'), fn: predicate as (v: unknown) => boolean, children: [] }));
   }

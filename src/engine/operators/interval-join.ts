@@ -1,4 +1,4 @@
-import { Chained, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
+import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
 interface Side {
   /** key string → buffered events (time order not required). */
@@ -22,6 +22,7 @@ interface Snapshot {
  */
 export class IntervalJoinOperator extends Chained {
   private wm = -Infinity;
+  private readonly inputWms = new InputWatermarks(2);
   private readonly sides: [Side, Side] = [{ byKey: new Map(), nextCleanup: Infinity }, { byKey: new Map(), nextCleanup: Infinity }];
   readonly metrics: OperatorMetrics = { lateEvents: 0 };
 
@@ -41,8 +42,10 @@ export class IntervalJoinOperator extends Chained {
     const own = this.sides[input]!;
     const other = this.sides[1 - input]!;
     for (const e of batch) {
-      if (e.wm > this.wm) this.advance(e.wm);
-      if (e.ts <= this.wm) {
+      const w = this.inputWms.seen(input, e.wm);
+      if (w > this.wm) this.advance(w);
+      // Late by the watermark the event arrived under (the operator's own may lag behind it).
+      if (e.ts <= (e.wm > this.wm ? e.wm : this.wm)) {
         this.metrics.lateEvents++;
         (lateBatch ??= []).push(e);
         continue;
@@ -70,7 +73,8 @@ export class IntervalJoinOperator extends Chained {
   }
 
   override watermark(wm: number): void {
-    if (wm > this.wm) this.advance(wm);
+    const w = this.inputWms.all(wm);
+    if (w > this.wm) this.advance(w);
     super.watermark(wm);
   }
 
@@ -98,6 +102,7 @@ export class IntervalJoinOperator extends Chained {
   override restore(state: unknown): void {
     const s = state as Snapshot;
     this.wm = s.wm ?? -Infinity;
+    this.inputWms.all(this.wm);
     this.metrics.lateEvents = s.lateEvents ?? 0;
     [s.left, s.right].forEach((dump, i) => {
       const side = this.sides[i]!;

@@ -56,3 +56,50 @@ export abstract class Chained implements Operator {
 export function keyString(key: unknown): string {
   return typeof key === 'string' ? key : JSON.stringify(key);
 }
+
+/**
+ * The watermark of an operator with several inputs: the smallest over its inputs.
+ *
+ * An event carries the watermark of its source when it was read. Two branches of one source reach a
+ * join or a union one after the other, each with watermarks that rise within the batch: taking the
+ * first branch's watermark as the operator's would fire windows and timers before the second
+ * branch's earlier events arrive, and make them late. So each input keeps its own watermark and the
+ * operator advances to the smallest. A watermark broadcast after the batch (`watermark(wm)`) raises
+ * every input, so an input that received no event (its events were filtered out) never holds the
+ * operator back for long.
+ */
+export class InputWatermarks {
+  private readonly inputs: number[];
+  private current = -Infinity;
+
+  constructor(inputs: number) {
+    this.inputs = new Array<number>(Math.max(1, inputs)).fill(-Infinity);
+  }
+
+  /** The operator's watermark: the smallest over the inputs. */
+  get value(): number {
+    return this.current;
+  }
+
+  /** Notes that an event with watermark `wm` arrived on `input`; returns the operator's watermark. */
+  seen(input: number, wm: number): number {
+    if (wm > this.inputs[input]!) {
+      this.inputs[input] = wm;
+      this.recompute();
+    }
+    return this.current;
+  }
+
+  /** A watermark for every input (the broadcast after a batch, or a restored checkpoint). */
+  all(wm: number): number {
+    for (let i = 0; i < this.inputs.length; i++) if (wm > this.inputs[i]!) this.inputs[i] = wm;
+    this.recompute();
+    return this.current;
+  }
+
+  private recompute(): void {
+    let min = Infinity;
+    for (const w of this.inputs) if (w < min) min = w;
+    this.current = min;
+  }
+}

@@ -1,4 +1,4 @@
-import { Chained, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
+import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
 /** How a stream event finds its table row. */
 export interface TableJoinMode {
@@ -28,6 +28,7 @@ interface Snapshot {
  */
 export class TableJoinOperator extends Chained {
   private wm = -Infinity;
+  private readonly inputWms = new InputWatermarks(2);
   private table = new Map<string, { key: unknown; versions: [number, unknown][] }>();
   /** Stream events waiting for the watermark (event-time version only), in arrival order. */
   private waiting: Element[] = [];
@@ -42,10 +43,11 @@ export class TableJoinOperator extends Chained {
     const results: Element[] = [];
     let lateBatch: Element[] | undefined;
     for (const e of batch) {
-      if (e.wm > this.wm) this.advance(e.wm, results);
+      const w = this.inputWms.seen(input, e.wm);
+      if (w > this.wm) this.advance(w, results);
       if (input === 1) {
         // A version behind the watermark could change lookups already answered: it is late.
-        if (this.mode.version === 'event-time' && e.ts <= this.wm) {
+        if (this.mode.version === 'event-time' && e.ts <= (e.wm > this.wm ? e.wm : this.wm)) {
           this.metrics.lateEvents++;
           (lateBatch ??= []).push(e);
         } else {
@@ -55,7 +57,7 @@ export class TableJoinOperator extends Chained {
       }
       if (this.mode.version === 'latest') {
         this.lookup(e, this.rowNow(keyString(e.key)), results, this.wm);
-      } else if (e.ts <= this.wm) {
+      } else if (e.ts <= (e.wm > this.wm ? e.wm : this.wm)) {
         this.metrics.lateEvents++;
         (lateBatch ??= []).push(e);
       } else {
@@ -101,9 +103,10 @@ export class TableJoinOperator extends Chained {
   }
 
   override watermark(wm: number): void {
-    if (wm > this.wm) {
+    const w = this.inputWms.all(wm);
+    if (w > this.wm) {
       const results: Element[] = [];
-      this.advance(wm, results);
+      this.advance(w, results);
       this.emit(results);
     }
     super.watermark(wm);
@@ -144,6 +147,7 @@ export class TableJoinOperator extends Chained {
   override restore(state: unknown): void {
     const s = state as Snapshot;
     this.wm = s.wm ?? -Infinity;
+    this.inputWms.all(this.wm);
     this.metrics.lateEvents = s.lateEvents ?? 0;
     this.table = new Map(s.table.map(([k, key, versions]) => [k, { key, versions }]));
     this.waiting = s.waiting.map(([key, ts, value]) => ({ key, ts, value, wm: this.wm }));

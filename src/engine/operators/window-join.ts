@@ -1,5 +1,5 @@
 import { windowStarts, type HoppingWindow, type TumblingWindow } from '../windows.js';
-import { Chained, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
+import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
 interface Cell {
   key: unknown;
@@ -20,6 +20,7 @@ interface Snapshot {
  */
 export class WindowJoinOperator extends Chained {
   private wm = -Infinity;
+  private readonly inputWms = new InputWatermarks(2);
   private windows = new Map<number, Map<string, Cell>>();
   private nextFire = Infinity;
   readonly metrics: OperatorMetrics = { lateEvents: 0 };
@@ -32,11 +33,14 @@ export class WindowJoinOperator extends Chained {
   process(batch: Element[], input: number): void {
     let lateBatch: Element[] | undefined;
     for (const e of batch) {
-      if (e.wm > this.wm) this.advance(e.wm);
+      const w = this.inputWms.seen(input, e.wm);
+      if (w > this.wm) this.advance(w);
+      // Late by the watermark the event arrived under (the operator's own may lag behind it).
+      const closed = e.wm > this.wm ? e.wm : this.wm;
       let accepted = false;
       for (const start of windowStarts(this.spec, e.ts)) {
         const lastTs = start + this.spec.size - 1;
-        if (lastTs <= this.wm) continue;
+        if (lastTs <= closed) continue;
         accepted = true;
         let cells = this.windows.get(start);
         if (!cells) {
@@ -57,7 +61,8 @@ export class WindowJoinOperator extends Chained {
   }
 
   override watermark(wm: number): void {
-    if (wm > this.wm) this.advance(wm);
+    const w = this.inputWms.all(wm);
+    if (w > this.wm) this.advance(w);
     super.watermark(wm);
   }
 
@@ -87,6 +92,7 @@ export class WindowJoinOperator extends Chained {
   override restore(state: unknown): void {
     const s = state as Snapshot;
     this.wm = s.wm ?? -Infinity;
+    this.inputWms.all(this.wm);
     this.metrics.lateEvents = s.lateEvents ?? 0;
     this.windows = new Map(s.windows.map(([start, cells]) => [start, new Map(cells)]));
     this.nextFire = -Infinity;

@@ -1,0 +1,328 @@
+/**
+ * Nexmark queries q0 – q5, q7, q8, q11 and q12 as Rivulet pipelines, written with the public API only.
+ *
+ * Every query reads the one topic {@link NEXMARK_TOPIC}, which carries all three kinds of events in
+ * the generator's order (as Beam's and Flink's Nexmark sources do), with `dateTime` as the event time,
+ * and writes its answer to the topic named after it (`'q0'`, `'q1'`, …). Run one over generated events:
+ *
+ * ```ts
+ * const { outputs } = runBounded(q5, { [NEXMARK_TOPIC]: generateEvents(20_000) });
+ * ```
+ *
+ * Where a query needs something the API lacks, its comment says what (see also docs/benchmarks.md).
+ *
+ * @module
+ */
+import {
+  avg, count, definePipeline, hopping, listState, session, tumbling, valueState,
+  type Aggregate, type PipelineDefinition, type Stream,
+} from 'rivulet';
+import type { Auction, Bid, NexmarkEvent, Person } from './events.js';
+
+/** The topic every query reads. */
+export const NEXMARK_TOPIC = 'nexmark';
+
+/**
+ * How far the watermark stays behind the largest event time (Flink's Nexmark uses 4 s). The generator's
+ * events are in order; at least 2 ms are needed because 10 events share each millisecond at the
+ * default rate and a session that would merge with an event at exactly `last + gap` must still be open.
+ */
+export const OUT_OF_ORDERNESS = '4s';
+
+function events(app: Parameters<PipelineDefinition['setup']>[0]): Stream<NexmarkEvent> {
+  return app.stream<NexmarkEvent>(NEXMARK_TOPIC, { time: 'dateTime', outOfOrderness: OUT_OF_ORDERNESS });
+}
+
+// A type guard narrows the stream (`filter<S extends T>(p: (e: T) => e is S): Stream<S>`); where a
+// kind test is combined with another condition, the result is narrowed with a cast instead, since a
+// guard that is false for some auctions would claim they are not auctions.
+function bids(s: Stream<NexmarkEvent>): Stream<Bid> {
+  return s.filter((e): e is Bid => e.type === 'bid');
+}
+function auctions(s: Stream<NexmarkEvent>, where?: (a: Auction) => boolean): Stream<Auction> {
+  const pred = where ?? (() => true);
+  return s.filter((e) => e.type === 'auction' && pred(e)) as unknown as Stream<Auction>;
+}
+function persons(s: Stream<NexmarkEvent>, where?: (p: Person) => boolean): Stream<Person> {
+  const pred = where ?? (() => true);
+  return s.filter((e) => e.type === 'person' && pred(e)) as unknown as Stream<Person>;
+}
+
+/** q0: pass-through — every bid, as it is. */
+export const q0: PipelineDefinition = definePipeline({
+  name: 'nexmark-q0',
+  setup(app) {
+    bids(events(app)).to('q0');
+  },
+});
+
+/** A bid of q1, its price in another currency. */
+export interface Q1Row { auction: number; bidder: number; price: number; dateTime: number; extra: string }
+
+/** q1: currency conversion — every bid with `price · 0.908`. */
+export const q1: PipelineDefinition = definePipeline({
+  name: 'nexmark-q1',
+  setup(app) {
+    bids(events(app))
+      .map((b): Q1Row => ({ auction: b.auction, bidder: b.bidder, price: b.price * 0.908, dateTime: b.dateTime, extra: b.extra }))
+      .to('q1');
+  },
+});
+
+/** q2: selection — the bids on every 123rd auction, as (auction, price). */
+export const q2: PipelineDefinition = definePipeline({
+  name: 'nexmark-q2',
+  setup(app) {
+    bids(events(app))
+      .filter((b) => b.auction % 123 === 0)
+      .map((b) => ({ auction: b.auction, price: b.price }))
+      .to('q2');
+  },
+});
+
+/** A row of q3. */
+export interface Q3Row { name: string; city: string; state: string; id: number }
+
+/**
+ * q3: local item suggestion — auctions of category 10 whose seller lives in OR, ID or CA, with the
+ * seller's name, city and state: an unbounded inner join of persons and auctions on `id = seller`.
+ *
+ * Rivulet has no symmetric unbounded (regular) join: `joinTable` only looks a stream event up in the
+ * table as it is when the event arrives, and the generator does create sellers *after* some of their
+ * auctions (cold sellers may be up to 10 persons ahead). So the join is a keyed `process` over both
+ * sides (keyed by person id): a person is kept, and auctions that arrive before their seller wait for it.
+ */
+export const q3: PipelineDefinition = definePipeline({
+  name: 'nexmark-q3',
+  setup(app) {
+    // One filter for both sides, not two filtered branches and a union: see `winningBids` for why.
+    (events(app).filter((e) => (e.type === 'person' && (e.state === 'OR' || e.state === 'ID' || e.state === 'CA'))
+      || (e.type === 'auction' && e.category === 10)) as unknown as Stream<Person | Auction>)
+      .keyBy((e) => (e.type === 'person' ? e.id : e.seller))
+      .process({
+        state: { person: valueState<Person>(), waiting: listState<Auction>() },
+        onEvent(e, ctx) {
+          if (e.type === 'person') {
+            ctx.state.person.set(e);
+            for (const a of ctx.state.waiting.get()) ctx.emit({ name: e.name, city: e.city, state: e.state, id: a.id } satisfies Q3Row);
+            ctx.state.waiting.clear();
+            return;
+          }
+          const p = ctx.state.person.get();
+          if (p === undefined) ctx.state.waiting.add(e);
+          else ctx.emit({ name: p.name, city: p.city, state: p.state, id: e.id } satisfies Q3Row);
+        },
+      })
+      .to('q3', { view: false });
+  },
+});
+
+/** The winning bid of a closed auction (an intermediate of q4). */
+export interface WinningBid { auction: number; category: number; price: number }
+
+/**
+ * A valid bid: placed while the auction was open (`dateTime ≤ bid < expires`) at or above its reserve.
+ * Beam's `WinningBids` rule, shared by q4 and its tests.
+ */
+export function isValidBid(a: Auction, b: Bid): boolean {
+  return b.dateTime >= a.dateTime && b.dateTime < a.expires && b.price >= a.reserve;
+}
+
+/**
+ * q4: average price per category — for each auction that closed with a valid bid, its highest one;
+ * then per category the running average of those winning prices (a changelog, latest per category).
+ *
+ * The winning bid is a keyed `process` over auctions and bids by auction id, with an event-time timer
+ * at `expires`. No window kind fits: each auction has its own lifetime. Bids that arrive before their
+ * auction (the generator bids on auctions up to 10 ids ahead: 17 ms ahead at 10,000 events/s) wait in
+ * a list for up to 60 s of event time; bids on an auction that closed are dropped (a marker kept for
+ * 60 s after closing says so; later ones wait in the list and expire with it).
+ */
+export const q4: PipelineDefinition = definePipeline({
+  name: 'nexmark-q4',
+  setup(app) {
+    winningBids(events(app))
+      .keyBy((w) => w.category)
+      .aggregate({ avg: avg((w: WinningBid) => w.price) })
+      .to('q4');
+  },
+});
+
+/**
+ * The winning bid of each auction that closed with a valid bid, at its `expires`.
+ *
+ * Auctions and bids are taken from the stream by one filter, so they reach the keyed `process` in
+ * event order. Two filtered branches merged with `union` would not do: the engine hands a source's
+ * batch to its branches one after the other, so the operator after the union sees all of the batch's
+ * auctions — and advances its watermark and fires timers up to the batch's end — before the bids of
+ * the same batch, which may belong to auctions already closed (see docs/benchmarks.md, Nexmark).
+ */
+export function winningBids(all: Stream<NexmarkEvent>): Stream<WinningBid> {
+  return (all.filter((e) => e.type !== 'person') as unknown as Stream<Auction | Bid>)
+    .keyBy((e) => (e.type === 'auction' ? e.id : e.auction))
+    .process({
+      state: {
+        auction: valueState<Auction>(),
+        best: valueState<number>(),
+        /** Set when the auction closed: later bids on it are not valid (dropped, not kept as early). */
+        closed: valueState<true>({ ttl: '60s' }),
+        early: listState<Bid>({ ttl: '60s' }),
+      },
+      onEvent(e, ctx) {
+        if (e.type === 'auction') {
+          let best: number | undefined;
+          for (const b of ctx.state.early.get()) if (isValidBid(e, b) && (best === undefined || b.price > best)) best = b.price;
+          ctx.state.early.clear();
+          ctx.state.auction.set(e);
+          if (best !== undefined) ctx.state.best.set(best);
+          ctx.timers.atEventTime(e.expires);
+          return;
+        }
+        const a = ctx.state.auction.get();
+        if (a === undefined) {
+          // Before its auction (or after it closed more than 60 s ago: not valid, and it expires with the list).
+          if (ctx.state.closed.get() === undefined) ctx.state.early.add(e);
+          return;
+        }
+        if (!isValidBid(a, e)) return;
+        const best = ctx.state.best.get();
+        if (best === undefined || e.price > best) ctx.state.best.set(e.price);
+      },
+      onTimer(_t, ctx) {
+        const a = ctx.state.auction.get();
+        const best = ctx.state.best.get();
+        if (a !== undefined && best !== undefined) ctx.emit({ auction: a.id, category: a.category, price: best });
+        ctx.state.auction.clear();
+        ctx.state.best.clear();
+        ctx.state.closed.set(true);
+      },
+    });
+}
+
+/** A row of q5: an auction with the most bids of a window. */
+export interface Q5Row { auction: number; count: number; start: number; end: number }
+
+interface CountRow { key: number; start: number; end: number; n: number }
+type TopAcc = [max: number, rows: CountRow[]];
+
+/** The rows of a window with the largest `n`, ties included (a user-defined {@link Aggregate}). */
+const topCounts: Aggregate<CountRow, TopAcc, CountRow[]> = {
+  create: () => [0, []],
+  add: (acc, r) => {
+    if (r.n > acc[0]) return [r.n, [r]];
+    if (r.n === acc[0]) acc[1].push(r);
+    return acc;
+  },
+  merge: (a, b) => (a[0] > b[0] ? a : b[0] > a[0] ? b : [a[0], [...a[1], ...b[1]]]),
+  result: (acc) => acc[1],
+};
+
+/**
+ * q5: hot items — bids per auction in hopping windows of 10 s every 2 s, and per window the auctions
+ * with the most bids (all of them on a tie). The counts of a window all have event time `end − 1`, so
+ * a second, 2 s tumbling window keyed by the window's start collects exactly them.
+ */
+export const q5: PipelineDefinition = definePipeline({
+  name: 'nexmark-q5',
+  setup(app) {
+    bids(events(app))
+      .keyBy((b) => b.auction)
+      .window(hopping('10s', '2s'))
+      .aggregate({ n: count() })
+      .keyBy((c) => c.start)
+      .window(tumbling('2s'))
+      .aggregate({ top: topCounts })
+      .flatMap((w) => w.top.map((c): Q5Row => ({ auction: c.key, count: c.n, start: c.start, end: c.end })))
+      .to('q5');
+  },
+});
+
+type MaxBidsAcc = [max: number, bids: Bid[]];
+
+/** The bids with the highest price in the window (a user-defined {@link Aggregate}). */
+const highestBids: Aggregate<Bid, MaxBidsAcc, Bid[]> = {
+  create: () => [-1, []],
+  add: (acc, b) => {
+    if (b.price > acc[0]) return [b.price, [b]];
+    if (b.price === acc[0]) acc[1].push(b);
+    return acc;
+  },
+  merge: (a, b) => (a[0] > b[0] ? a : b[0] > a[0] ? b : [a[0], [...a[1], ...b[1]]]),
+  result: (acc) => acc[1],
+};
+
+/** A row of q7. */
+export interface Q7Row { auction: number; price: number; bidder: number; dateTime: number; extra: string; start: number; end: number }
+
+/**
+ * q7: highest bid — per 10 s tumbling window, the bids whose price is the window's maximum. A global
+ * window: every bid has the same key. Written as one aggregate that keeps the maximum and its bids,
+ * not as Flink's join of the bids with the window maxima (a windowJoin keyed by price would give the
+ * same rows, holding every bid of the window).
+ */
+export const q7: PipelineDefinition = definePipeline({
+  name: 'nexmark-q7',
+  setup(app) {
+    bids(events(app))
+      .keyBy(() => 0)
+      .window(tumbling('10s'))
+      .aggregate({ top: highestBids })
+      .flatMap((w) => w.top.map((b): Q7Row => ({
+        auction: b.auction, price: b.price, bidder: b.bidder, dateTime: b.dateTime, extra: b.extra, start: w.start, end: w.end,
+      })))
+      .to('q7');
+  },
+});
+
+/** A row of q8. */
+export interface Q8Row { id: number; name: string; reserve: number; start: number }
+
+/**
+ * q8: monitor new users — persons who opened an auction in the 10 s tumbling window they registered in;
+ * one row per (person, auction) pair, as Beam's q8 (Flink's keeps one row per person and window).
+ */
+export const q8: PipelineDefinition = definePipeline({
+  name: 'nexmark-q8',
+  setup(app) {
+    const all = events(app);
+    persons(all).keyBy((p) => p.id)
+      .windowJoin(auctions(all).keyBy((a) => a.seller), tumbling('10s'),
+        (p, a, w): Q8Row => ({ id: p.id, name: p.name, reserve: a.reserve, start: w.start }))
+      .to('q8', { view: false });
+  },
+});
+
+/** q11: user sessions — per bidder, the number of bids in each session (sessions end after 10 s without a bid). */
+export const q11: PipelineDefinition = definePipeline({
+  name: 'nexmark-q11',
+  setup(app) {
+    bids(events(app))
+      .keyBy((b) => b.bidder)
+      .window(session('10s'))
+      .aggregate({ bidCount: count() })
+      .to('q11');
+  },
+});
+
+/**
+ * q12: per bidder, bids in 10 s tumbling windows of *processing* time. Rivulet's windows are event
+ * time only, and a bounded run never advances processing time (`runBounded` does not tick
+ * processing-time timers). What can be written is the ingestion-time form: the stream without a `time`
+ * extractor takes each record's append time as its event time, which in a live run is the time the
+ * event entered Rivulet (Flink's q12 also takes `PROCTIME()` at the source). In `runBounded` all events
+ * get the run's start time, so they fall into one window.
+ */
+export const q12: PipelineDefinition = definePipeline({
+  name: 'nexmark-q12',
+  setup(app) {
+    bids(app.stream<NexmarkEvent>(NEXMARK_TOPIC, { outOfOrderness: '0s' }))
+      .keyBy((b) => b.bidder)
+      .window(tumbling('10s'))
+      .aggregate({ bidCount: count() })
+      .to('q12');
+  },
+});
+
+/** The queries by name. */
+export const queries = { q0, q1, q2, q3, q4, q5, q7, q8, q11, q12 } as const;
+export type QueryName = keyof typeof queries;
