@@ -1,6 +1,7 @@
 import type { Aggregate } from '../aggregates.js';
 import type { SessionWindow, WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
+import { TimerQueue } from './timer-queue.js';
 import { WindowOperatorBase } from './window-base.js';
 
 interface Session {
@@ -17,6 +18,8 @@ interface Session {
 
 interface KeyState {
   key: unknown;
+  /** `keyString(key)`. */
+  k: string;
   /** Disjoint sessions ordered by start. */
   sessions: Session[];
 }
@@ -36,7 +39,12 @@ interface Snapshot {
 export class SessionWindowOperator extends WindowOperatorBase {
   private keys = new Map<string, KeyState>();
   private dirty: [KeyState, Session][] = [];
-  private nextEvent = Infinity;
+  /**
+   * When each key next needs a look (a session to fire, or to drop after its allowed lateness): a
+   * watermark step visits only the keys due, not every key. Entries may be stale (a session grew since):
+   * a visit then just schedules the key again.
+   */
+  private due = new TimerQueue();
 
   constructor(id: string, out: Outputs, late: Outputs, private readonly spec: SessionWindow, options: WindowOptionsResolved,
     aggregates: Record<string, Aggregate<unknown, unknown, unknown>>) {
@@ -57,7 +65,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
     if (st) while (last < st.sessions.length && st.sessions[last]!.start <= end) last++;
     if (last === first && end - 1 + allowedLateness <= this.wm) return false;
     if (!st) {
-      st = { key: e.key, sessions: [] };
+      st = { key: e.key, k, sessions: [] };
       this.keys.set(k, st);
     }
     const merged: Session = { start, end, accs: this.aggs.create(), emitted: false, current: false, dirty: false };
@@ -79,8 +87,8 @@ export class SessionWindowOperator extends WindowOperatorBase {
     if (emit === 'update' || merged.end - 1 <= this.wm) {
       merged.dirty = true;
       this.dirty.push([st, merged]);
-    } else if (merged.end - 1 < this.nextEvent) {
-      this.nextEvent = merged.end - 1;
+    } else {
+      this.due.add(merged.end - 1, k);
     }
     return true;
   }
@@ -93,27 +101,27 @@ export class SessionWindowOperator extends WindowOperatorBase {
       s.emitted = true;
       s.current = true;
       this.pushResult(this.aggs.result(st.key, s.start, s.end, s.accs), s.end - 1, st.key, this.wm);
-      const closesAt = s.end - 1 > this.wm ? s.end - 1 : s.end - 1 + this.options.allowedLateness;
-      if (closesAt < this.nextEvent) this.nextEvent = closesAt;
+      this.due.add(s.end - 1 > this.wm ? s.end - 1 : s.end - 1 + this.options.allowedLateness, st.k);
     }
     this.dirty = [];
   }
 
   protected fire(before: number): void {
     const wm = this.wm;
-    if (wm < this.nextEvent) return;
     const lateness = this.options.allowedLateness;
     const final = this.options.emit === 'final';
     const due: [KeyState, Session][] = [];
-    this.nextEvent = Infinity;
-    for (const [k, st] of this.keys) {
+    const visited = new Set<string>();
+    for (let t = this.due.pop(wm); t !== undefined; t = this.due.pop(wm)) {
+      const k = t[1];
+      if (visited.has(k)) continue;
+      visited.add(k);
+      const st = this.keys.get(k);
+      if (!st) continue;
       for (const s of st.sessions) if (final && !s.current && s.end - 1 <= wm) due.push([st, s]);
       st.sessions = st.sessions.filter((s) => s.end - 1 + lateness > wm);
       if (st.sessions.length === 0) this.keys.delete(k);
-      for (const s of st.sessions) {
-        const at = s.end - 1 > wm ? s.end - 1 : s.end - 1 + lateness;
-        if (at < this.nextEvent) this.nextEvent = at;
-      }
+      else this.schedule(st);
     }
     due.sort((a, b) => a[1].end - b[1].end);
     for (const [st, s] of due) {
@@ -121,6 +129,16 @@ export class SessionWindowOperator extends WindowOperatorBase {
       s.current = true;
       this.pushResult(this.aggs.result(st.key, s.start, s.end, s.accs), s.end - 1, st.key, before);
     }
+  }
+
+  /** Schedules the key's next look: its earliest session to fire, or to drop after the allowed lateness. */
+  private schedule(st: KeyState): void {
+    let at = Infinity;
+    for (const s of st.sessions) {
+      const t = s.end - 1 > this.wm ? s.end - 1 : s.end - 1 + this.options.allowedLateness;
+      if (t < at) at = t;
+    }
+    if (at < Infinity) this.due.add(at, st.k);
   }
 
   override snapshot(): Snapshot {
@@ -136,7 +154,8 @@ export class SessionWindowOperator extends WindowOperatorBase {
     this.wm = s.wm ?? -Infinity;
     this.metrics.lateEvents = s.lateEvents ?? 0;
     this.keys = new Map(s.keys.map(([k, key, sessions]) => [k,
-      { key, sessions: sessions.map(([start, end, accs, emitted, current]) => ({ start, end, accs, emitted, current, dirty: false })) }]));
-    this.nextEvent = -Infinity;
+      { key, k, sessions: sessions.map(([start, end, accs, emitted, current]) => ({ start, end, accs, emitted, current, dirty: false })) }]));
+    this.due = new TimerQueue();
+    for (const st of this.keys.values()) this.schedule(st);
   }
 }
