@@ -20,6 +20,8 @@ interface KeyState {
   key: unknown;
   /** `keyString(key)`. */
   k: string;
+  /** The earliest time the key is in the timer heap for (Infinity: none); later needs wait for that visit. */
+  scheduledAt: number;
   /** Disjoint sessions ordered by start. */
   sessions: Session[];
 }
@@ -65,7 +67,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
     if (st) while (last < st.sessions.length && st.sessions[last]!.start <= end) last++;
     if (last === first && end - 1 + allowedLateness <= this.wm) return false;
     if (!st) {
-      st = { key: e.key, k, sessions: [] };
+      st = { key: e.key, k, sessions: [], scheduledAt: Infinity };
       this.keys.set(k, st);
     }
     const merged: Session = { start, end, accs: this.aggs.create(), emitted: false, current: false, dirty: false };
@@ -88,7 +90,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
       merged.dirty = true;
       this.dirty.push([st, merged]);
     } else {
-      this.due.add(merged.end - 1, k);
+      this.scheduleAt(st, merged.end - 1);
     }
     return true;
   }
@@ -101,7 +103,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
       s.emitted = true;
       s.current = true;
       this.pushResult(this.aggs.result(st.key, s.start, s.end, s.accs), s.end - 1, st.key, this.wm);
-      this.due.add(s.end - 1 > this.wm ? s.end - 1 : s.end - 1 + this.options.allowedLateness, st.k);
+      this.scheduleAt(st, s.end - 1 > this.wm ? s.end - 1 : s.end - 1 + this.options.allowedLateness);
     }
     this.dirty = [];
   }
@@ -118,6 +120,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
       visited.add(k);
       const st = this.keys.get(k);
       if (!st) continue;
+      st.scheduledAt = Infinity;
       for (const s of st.sessions) if (final && !s.current && s.end - 1 <= wm) due.push([st, s]);
       st.sessions = st.sessions.filter((s) => s.end - 1 + lateness > wm);
       if (st.sessions.length === 0) this.keys.delete(k);
@@ -138,7 +141,14 @@ export class SessionWindowOperator extends WindowOperatorBase {
       const t = s.end - 1 > this.wm ? s.end - 1 : s.end - 1 + this.options.allowedLateness;
       if (t < at) at = t;
     }
-    if (at < Infinity) this.due.add(at, st.k);
+    this.scheduleAt(st, at);
+  }
+
+  /** Puts the key in the timer heap for `at`, unless it is there for an earlier time already. */
+  private scheduleAt(st: KeyState, at: number): void {
+    if (at >= st.scheduledAt) return;
+    st.scheduledAt = at;
+    this.due.add(at, st.k);
   }
 
   override snapshot(): Snapshot {
@@ -154,7 +164,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
     this.wm = s.wm ?? -Infinity;
     this.metrics.lateEvents = s.lateEvents ?? 0;
     this.keys = new Map(s.keys.map(([k, key, sessions]) => [k,
-      { key, k, sessions: sessions.map(([start, end, accs, emitted, current]) => ({ start, end, accs, emitted, current, dirty: false })) }]));
+      { key, k, scheduledAt: Infinity, sessions: sessions.map(([start, end, accs, emitted, current]) => ({ start, end, accs, emitted, current, dirty: false })) }]));
     this.due = new TimerQueue();
     for (const st of this.keys.values()) this.schedule(st);
   }
