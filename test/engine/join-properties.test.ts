@@ -5,6 +5,7 @@ import { IntervalJoinOperator } from '../../src/engine/operators/interval-join.j
 import { TableJoinOperator, type TableJoinMode } from '../../src/engine/operators/table-join.js';
 import { WindowJoinOperator } from '../../src/engine/operators/window-join.js';
 import { hopping, tumbling, windowStarts } from '../../src/engine/windows.js';
+import { prng } from '../helpers/prng.js';
 
 /**
  * Joins against brute-force references, with the watermark each event arrives under as the task
@@ -13,10 +14,6 @@ import { hopping, tumbling, windowStarts } from '../../src/engine/windows.js';
  */
 
 interface Ev { id: number; side: 0 | 1; k: string; ts: number; v: number | null }
-
-function prng(seed: number) {
-  return () => ((seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
-}
 
 function collector(into: Element[]): Operator {
   return { id: 'collect', process: (b) => { into.push(...b); }, watermark() {}, snapshot: () => undefined, restore() {} };

@@ -4,21 +4,13 @@ import { count, distinctCount, median, quantile, quantiles, topN, type Aggregate
 import { runBounded } from '../../src/engine/bounded.js';
 import { definePipeline } from '../../src/engine/pipeline.js';
 import { session, tumbling } from '../../src/engine/windows.js';
+import { prng } from '../helpers/prng.js';
 
 /**
  * The sketch aggregates against brute force: seeded random data, every accumulator also taken through
  * JSON (as a checkpoint does) and through merges of random splits in random orders.
  */
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  return () => {
-    let t = (seed = (seed + 0x6d2b79f5) | 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normal(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());

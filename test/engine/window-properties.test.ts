@@ -7,6 +7,7 @@ import {
   countWindow, hopping, resolveWindowOptions, session, sliding, tumbling, windowStarts,
   type EmitMode, type WindowOptions, type WindowSpec,
 } from '../../src/engine/windows.js';
+import { prng } from '../helpers/prng.js';
 
 /**
  * Window operators against brute-force references: random streams with random disorder, watermark
@@ -19,10 +20,6 @@ interface Ev { k: string; ts: number; v: number }
 interface Row { key: string; start: number; end: number; n: number; total: number; top: number | null; retracted?: true }
 
 const aggregates = { n: count(), total: sum((e: Ev) => e.v), top: max((e: Ev) => e.v) } as unknown as Parameters<typeof createWindowOperator>[5];
-
-function prng(seed: number) {
-  return () => ((seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
-}
 
 function collector(into: Element[]): Operator {
   return { id: 'collect', process: (b) => { into.push(...b); }, watermark() {}, snapshot: () => undefined, restore() {} };

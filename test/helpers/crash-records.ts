@@ -6,11 +6,7 @@ export const CRASH_PARTITIONS = 2;
 /** Small segments, so that they roll many times during the test. */
 export const CRASH_SEGMENT_BYTES = 64 * 1024;
 
-/** A small seeded PRNG (mulberry32-like), uniform in [0, 1). */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
-}
+export { prng } from './prng.js';
 
 /**
  * The record with sequence number `seq`, always the same: a JSON value (variable size, some non-ASCII
