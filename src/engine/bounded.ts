@@ -125,12 +125,12 @@ export function runBounded(definition: PipelineDefinition, inputs: Record<string
       if (batch.length === 0) continue;
       eventsIn += batch.length;
       for (const o of src.out) o.op.process(batch, o.input);
-      for (const s of sources) for (const o of s.out) o.op.watermark(wm);
+      for (const s of sources) for (const o of s.out) o.op.watermark(wm, o.input);
       drain();
     }
   }
   if ((options.atEnd ?? 'flush') === 'flush') {
-    for (const s of sources) for (const o of s.out) o.op.watermark(Infinity);
+    for (const s of sources) for (const o of s.out) o.op.watermark(Infinity, o.input);
     drain();
   }
   let lateEvents = 0;

@@ -79,7 +79,7 @@ function compileNode(node: GraphNode, all: Map<string, Operator>): Operator {
       op = new KeyByOperator(node.id, out, node.fn);
       break;
     case 'union':
-      op = new UnionOperator(node.id, out);
+      op = new UnionOperator(node.id, out, node.inputs.length);
       break;
     case 'window':
       op = createWindowOperator(node.id, out, lateSink(node.id, node.options.lateOutput, all), node.spec, node.options, node.aggregates);

@@ -207,7 +207,7 @@ export class PipelineTask {
       const ticking = this.processOperators.some((op) => op.wantsTicks);
       if (ticking) for (const op of this.processOperators) op.tick(Date.now());
       if (got > 0 || this.wm > wmBefore || (ticking && this.sinks.some((s) => s.pending.length > 0))) {
-        for (const src of this.sources) for (const o of src.out) o.op.watermark(this.wm);
+        for (const src of this.sources) for (const o of src.out) o.op.watermark(this.wm, o.input);
         await this.flushOutputs();
         // Counted after the outputs are appended, so that a reader seeing the count also sees its results.
         this.eventsIn += got;

@@ -53,7 +53,9 @@ function drive(make: () => Operator, events: Ev[], delay: number, rand: () => nu
     while (j < events.length && j < limit && events[j]!.side === side) j++;
     // A table deletion is a null value.
     op.process(events.slice(i, j).map((e, n) => ({ value: e.side === 1 && e.v === null ? null : e, ts: e.ts, key: e.k, wm: at[i + n]! })), side);
-    op.watermark(after[j - 1]!);
+    // After every batch, the watermark goes along both input edges (as a task sends it).
+    op.watermark(after[j - 1]!, 0);
+    op.watermark(after[j - 1]!, 1);
     if (i <= restoreAt && restoreAt < j) {
       const snap = JSON.parse(JSON.stringify(op.snapshot())) as unknown;
       op = make();

@@ -42,8 +42,6 @@ export class IntervalJoinOperator extends Chained {
     const own = this.sides[input]!;
     const other = this.sides[1 - input]!;
     for (const e of batch) {
-      const w = this.inputWms.seen(input, e.wm);
-      if (w > this.wm) this.advance(w);
       // Late by the watermark the event arrived under (the operator's own may lag behind it).
       if (e.ts <= (e.wm > this.wm ? e.wm : this.wm)) {
         this.metrics.lateEvents++;
@@ -72,10 +70,10 @@ export class IntervalJoinOperator extends Chained {
     if (lateBatch && this.late.length > 0) for (const o of this.late) o.op.process(lateBatch, o.input);
   }
 
-  override watermark(wm: number): void {
-    const w = this.inputWms.all(wm);
+  override watermark(wm: number, input = 0): void {
+    const w = this.inputWms.seen(input, wm);
     if (w > this.wm) this.advance(w);
-    super.watermark(wm);
+    super.watermark(this.wm);
   }
 
   private advance(wm: number): void {

@@ -15,8 +15,11 @@ export interface Operator {
   readonly id: string;
   /** Handles a batch arriving on input `input` (0 unless the operator has several, like a join). */
   process(batch: Element[], input: number): void;
-  /** The watermark of the operator's input advanced to `wm`. */
-  watermark(wm: number): void;
+  /**
+   * The watermark of input `input` (default 0) advanced to `wm`. Watermarks travel along every edge,
+   * so an operator with several inputs hears from each and advances to the smallest.
+   */
+  watermark(wm: number, input?: number): void;
   /** Processing time passed `now` (epoch ms); for processing-time timers. */
   tick?(now: number): void;
   snapshot(): unknown;
@@ -40,8 +43,8 @@ export abstract class Chained implements Operator {
     if (batch.length === 0) return;
     for (const o of this.out) o.op.process(batch, o.input);
   }
-  watermark(wm: number): void {
-    for (const o of this.out) o.op.watermark(wm);
+  watermark(wm: number, _input?: number): void {
+    for (const o of this.out) o.op.watermark(wm, o.input);
   }
   tick(now: number): void {
     for (const o of this.out) o.op.tick?.(now);
@@ -58,15 +61,14 @@ export function keyString(key: unknown): string {
 }
 
 /**
- * The watermark of an operator with several inputs: the smallest over its inputs.
+ * The watermark of an operator with several inputs: the smallest of the watermarks its inputs sent.
  *
- * An event carries the watermark of its source when it was read. Two branches of one source reach a
- * join or a union one after the other, each with watermarks that rise within the batch: taking the
- * first branch's watermark as the operator's would fire windows and timers before the second
- * branch's earlier events arrive, and make them late. So each input keeps its own watermark and the
- * operator advances to the smallest. A watermark broadcast after the batch (`watermark(wm)`) raises
- * every input, so an input that received no event (its events were filtered out) never holds the
- * operator back for long.
+ * An event carries the watermark of its source when it was read, and that decides whether it is late.
+ * But two branches of one source reach a join one after the other, each with events whose watermarks
+ * rise through the batch, and a window upstream of one input sends its results only when the
+ * watermark reaches it: advancing on events' watermarks would fire windows and evict state before
+ * the other input's earlier events arrive. So an operator with several inputs advances only on the
+ * watermarks sent along its input edges (after every batch, every edge gets one), to the smallest.
  */
 export class InputWatermarks {
   private readonly inputs: number[];

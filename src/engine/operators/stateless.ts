@@ -1,4 +1,4 @@
-import { Chained, type Element, type Outputs } from './operator.js';
+import { Chained, InputWatermarks, type Element, type Outputs } from './operator.js';
 
 /** Keeps the events for which the predicate holds. */
 export class FilterOperator extends Chained {
@@ -54,9 +54,23 @@ export class KeyByOperator extends Chained {
   }
 }
 
-/** Passes the events of several streams on as one (the inputs are merged in arrival order). */
+/**
+ * Passes the events of several streams on as one (the inputs are merged in arrival order), and as its
+ * watermark the smallest of its inputs'.
+ */
 export class UnionOperator extends Chained {
+  private readonly inputWms: InputWatermarks;
+
+  constructor(id: string, out: Outputs, inputs: number) {
+    super(id, out);
+    this.inputWms = new InputWatermarks(inputs);
+  }
+
   process(batch: Element[]): void {
     this.emit(batch);
+  }
+
+  override watermark(wm: number, input = 0): void {
+    super.watermark(this.inputWms.seen(input, wm));
   }
 }

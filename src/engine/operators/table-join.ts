@@ -43,8 +43,6 @@ export class TableJoinOperator extends Chained {
     const results: Element[] = [];
     let lateBatch: Element[] | undefined;
     for (const e of batch) {
-      const w = this.inputWms.seen(input, e.wm);
-      if (w > this.wm) this.advance(w, results);
       if (input === 1) {
         // A version behind the watermark could change lookups already answered: it is late.
         if (this.mode.version === 'event-time' && e.ts <= (e.wm > this.wm ? e.wm : this.wm)) {
@@ -102,14 +100,14 @@ export class TableJoinOperator extends Chained {
     results.push({ value: this.join(e.value, row), ts: e.ts, key: e.key, wm });
   }
 
-  override watermark(wm: number): void {
-    const w = this.inputWms.all(wm);
+  override watermark(wm: number, input = 0): void {
+    const w = this.inputWms.seen(input, wm);
     if (w > this.wm) {
       const results: Element[] = [];
       this.advance(w, results);
       this.emit(results);
     }
-    super.watermark(wm);
+    super.watermark(this.wm);
   }
 
   private advance(wm: number, results: Element[]): void {

@@ -33,8 +33,6 @@ export class WindowJoinOperator extends Chained {
   process(batch: Element[], input: number): void {
     let lateBatch: Element[] | undefined;
     for (const e of batch) {
-      const w = this.inputWms.seen(input, e.wm);
-      if (w > this.wm) this.advance(w);
       // Late by the watermark the event arrived under (the operator's own may lag behind it).
       const closed = e.wm > this.wm ? e.wm : this.wm;
       let accepted = false;
@@ -60,10 +58,10 @@ export class WindowJoinOperator extends Chained {
     if (lateBatch && this.late.length > 0) for (const o of this.late) o.op.process(lateBatch, o.input);
   }
 
-  override watermark(wm: number): void {
-    const w = this.inputWms.all(wm);
+  override watermark(wm: number, input = 0): void {
+    const w = this.inputWms.seen(input, wm);
     if (w > this.wm) this.advance(w);
-    super.watermark(wm);
+    super.watermark(this.wm);
   }
 
   private advance(wm: number): void {
