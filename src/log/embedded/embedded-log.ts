@@ -9,6 +9,7 @@ import { UnencodableValueError } from './batch-format.js';
 import { compactPartition, type CompactionResult } from './compaction.js';
 import { fsyncDirectory, writeFileDurably } from './durable-fs.js';
 import { DirectoryLock } from './dir-lock.js';
+import { GroupOffsetStore } from './group-offsets.js';
 import { Partition } from './partition.js';
 
 /** Options of {@link EmbeddedLog.open}. */
@@ -102,7 +103,7 @@ function backgroundSync(t: OpenTopic, p: Partition): void {
  */
 export class EmbeddedLog implements Log {
   private readonly topics = new Map<string, OpenTopic>();
-  private groups = new Map<string, Record<string, (number | null)[]>>();
+  private readonly groups: GroupOffsetStore;
   private maintenanceTimer: NodeJS.Timeout | undefined;
   private maintenance: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -112,7 +113,9 @@ export class EmbeddedLog implements Log {
   private retired = { corruptReads: 0, fsyncs: 0 };
   private lock: DirectoryLock | undefined;
 
-  private constructor(private readonly dir: string, private readonly defaultPartitions: number) {}
+  private constructor(private readonly dir: string, private readonly defaultPartitions: number) {
+    this.groups = new GroupOffsetStore(path.join(dir, GROUPS_DIR));
+  }
 
   /** Opens (or creates) a log in `options.dir`, recovering every topic found there. */
   static async open(options: EmbeddedLogOptions): Promise<EmbeddedLog> {
@@ -141,7 +144,7 @@ export class EmbeddedLog implements Log {
         }
         log.openTopic({ ...stored, config: resolveTopicConfig(stored.name, stored.config ?? {}) });
       }
-      log.loadGroups();
+      log.groups.load();
     } catch (err) {
       // Give back what was opened so far: descriptors, timers, the lock.
       for (const t of log.topics.values()) {
@@ -280,12 +283,7 @@ export class EmbeddedLog implements Log {
     } catch (cause) {
       throw storageError(`deleting topic '${name}' in`, path.join(this.dir, name), cause);
     }
-    for (const [group, topics] of this.groups) {
-      if (name in topics) {
-        delete topics[name];
-        this.saveGroup(group);
-      }
-    }
+    this.groups.forgetTopic(name);
     for (const wake of t.waiters) wake();
     t.waiters.clear();
   }
@@ -424,50 +422,15 @@ export class EmbeddedLog implements Log {
     });
   }
 
-  private loadGroups(): void {
-    const dir = path.join(this.dir, GROUPS_DIR);
-    if (!fs.existsSync(dir)) return;
-    for (const f of fs.readdirSync(dir)) {
-      if (!f.endsWith('.json')) continue;
-      this.groups.set(f.slice(0, -5), JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Record<string, (number | null)[]>);
-    }
-  }
-
-  private saveGroup(group: string): void {
-    const dir = path.join(this.dir, GROUPS_DIR);
-    try {
-      fs.mkdirSync(dir, { recursive: true });
-    } catch (cause) {
-      throw storageError('creating', dir, cause);
-    }
-    writeFileDurably(path.join(dir, `${group}.json`), JSON.stringify(this.groups.get(group) ?? {}));
-  }
-
   async commitOffsets(group: string, topic: string, offsets: readonly (number | undefined)[]): Promise<void> {
     if (typeof group !== 'string' || !NAME.test(group)) throw new InvalidArgumentError(`invalid consumer group name '${String(group)}'`, 'invalid_group_name');
     const t = this.get(topic);
     if (offsets.length > t.info.partitions) throw new InvalidArgumentError(`topic '${topic}' has ${t.info.partitions} partitions; ${offsets.length} offsets were given`);
-    const previous = this.groups.get(group) ?? {};
-    const current = [...(previous[topic] ?? new Array<number | null>(t.info.partitions).fill(null))];
-    offsets.forEach((o, p) => {
-      if (o === undefined) return;
-      if (!Number.isInteger(o) || o < 0) throw new InvalidArgumentError(`offset for partition ${p} must be a non-negative integer, got ${o}`, 'invalid_offset');
-      current[p] = o;
-    });
-    // The commit counts only once it is on disk: a failed write leaves the previous offsets in force.
-    this.groups.set(group, { ...previous, [topic]: current });
-    try {
-      this.saveGroup(group);
-    } catch (err) {
-      this.groups.set(group, previous);
-      throw err;
-    }
+    this.groups.commit(group, topic, t.info.partitions, offsets);
   }
 
   async committedOffsets(group: string, topic: string): Promise<(number | null)[]> {
-    const t = this.get(topic);
-    const stored = this.groups.get(group)?.[topic];
-    return Array.from({ length: t.info.partitions }, (_, p) => stored?.[p] ?? null);
+    return this.groups.committed(group, topic, this.get(topic).info.partitions);
   }
 
   /** Applies retention and compaction to every topic now (the background timer does the same). */
