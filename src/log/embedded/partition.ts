@@ -174,28 +174,22 @@ export class Partition {
     const queued = this.queue;
     if (queued.length === 0) return;
     this.queue = [];
-    if (queued.length === 1) {
-      const only = queued[0]!;
-      try {
-        only.resolve(this.write(this.encode(only.records, only.now)));
-      } catch (err) {
-        only.reject(err);
+    const oneByOne = () => {
+      for (const q of queued) {
+        try {
+          q.resolve(this.write(this.encode(q.records, q.now)));
+        } catch (err) {
+          q.reject(err);
+        }
       }
-      return;
-    }
+    };
+    if (queued.length === 1) return oneByOne();
     let batch: Buffer;
     try {
       batch = this.encode(queued.flatMap((q) => q.records), queued[0]!.now);
     } catch {
       // One append's value cannot be stored: write the appends one by one, so that only that one fails.
-      for (const q of queued) {
-        try {
-          q.resolve(this.write(this.encode(q.records, q.now)));
-        } catch (e) {
-          q.reject(e);
-        }
-      }
-      return;
+      return oneByOne();
     }
     let offset: number;
     try {
