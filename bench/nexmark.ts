@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- nexmark [--quick]`: Nexmark q0 – q5, q7, q8, q11 through `runBounded` on one core,
+ * `npm run bench -- nexmark [--quick] [q…]`: Nexmark q0 – q9 and q11 through `runBounded` on one core,
  * over events generated beforehand into memory (examples/nexmark/generator.ts), against a hand-written
  * plain TypeScript loop computing the same answer over the same events (bench/nexmark/baselines.ts).
  *
@@ -21,8 +21,10 @@ const CASES = [
   { name: 'q3', target: 500_000 },
   { name: 'q4', target: 250_000 },
   { name: 'q5', target: 250_000 },
+  { name: 'q6', target: 250_000 },
   { name: 'q7', target: 250_000 },
   { name: 'q8', target: 500_000 },
+  { name: 'q9', target: 250_000 },
   { name: 'q11', target: 250_000 },
 ] as const;
 

@@ -3,9 +3,12 @@
  * loop over the same in-memory events, in one thread, as fast as we could simply write it. They return
  * the same rows as the Rivulet pipelines in examples/nexmark/queries.ts (the tests check it), except
  * for q4, whose pipeline emits a changelog and whose baseline gives the final average per category.
+ * q6's loop orders the closed auctions by sorting them; the pipeline holds each millisecond's in a list.
  */
 import type { Auction, Bid, NexmarkEvent, Person } from '../../examples/nexmark/events.js';
-import { isValidBid, type Q1Row, type Q3Row, type Q5Row, type Q7Row, type Q8Row } from '../../examples/nexmark/queries.js';
+import {
+  beats, isValidBid, Q6_LAST, type Q1Row, type Q3Row, type Q5Row, type Q6Row, type Q7Row, type Q8Row, type WinningBid,
+} from '../../examples/nexmark/queries.js';
 
 export function q0(events: readonly NexmarkEvent[]): Bid[] {
   const out: Bid[] = [];
@@ -84,6 +87,50 @@ export function q4(events: readonly NexmarkEvent[]): Map<number, number> {
     } else sums.set(a.category, [best, 1]);
   }
   return new Map([...sums].map(([c, [sum, n]]) => [c, sum / n]));
+}
+
+/** The auctions that closed with a valid bid, each with its winning bid, in auction order (q6, q9). */
+function winners(events: readonly NexmarkEvent[]): WinningBid[] {
+  const open = new Map<number, { auction: Auction; bid: Bid | undefined }>();
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    if (e.type === 'auction') open.set(e.id, { auction: e, bid: undefined });
+  }
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    if (e.type !== 'bid') continue;
+    const s = open.get(e.auction);
+    if (s && isValidBid(s.auction, e) && beats(e, s.bid)) s.bid = e;
+  }
+  const out: WinningBid[] = [];
+  for (const s of open.values()) if (s.bid !== undefined) out.push({ auction: s.auction, bid: s.bid });
+  return out;
+}
+
+/** Per seller, the average winning price of its last 10 auctions, on each close (by `expires`, then id). */
+export function q6(events: readonly NexmarkEvent[]): Q6Row[] {
+  const ws = winners(events);
+  ws.sort((x, y) => x.auction.expires - y.auction.expires || x.auction.id - y.auction.id);
+  const last = new Map<number, { prices: number[]; next: number }>();
+  const out: Q6Row[] = [];
+  for (const { auction, bid } of ws) {
+    let r = last.get(auction.seller);
+    if (!r) last.set(auction.seller, (r = { prices: [], next: 0 }));
+    if (r.prices.length < Q6_LAST) r.prices.push(bid.price);
+    else {
+      r.prices[r.next] = bid.price;
+      r.next = (r.next + 1) % Q6_LAST;
+    }
+    // Summed afresh (at most 10 integers: exact), not kept as a running sum, so no rounding drifts.
+    let sum = 0;
+    for (const p of r.prices) sum += p;
+    out.push({ seller: auction.seller, auction: auction.id, avg: sum / r.prices.length });
+  }
+  return out;
+}
+
+export function q9(events: readonly NexmarkEvent[]): WinningBid[] {
+  return winners(events);
 }
 
 export function q5(events: readonly NexmarkEvent[]): Q5Row[] {

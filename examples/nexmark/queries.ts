@@ -1,5 +1,5 @@
 /**
- * Nexmark queries q0 – q5, q7, q8, q11 and q12 as Rivulet pipelines, written with the public API only.
+ * Nexmark queries q0 – q9, q11 and q12 as Rivulet pipelines, written with the public API only.
  *
  * Every query reads the one topic {@link NEXMARK_TOPIC}, which carries all three kinds of events in
  * the generator's order (as Beam's and Flink's Nexmark sources do), with `dateTime` as the event time,
@@ -117,39 +117,49 @@ export const q3: PipelineDefinition = definePipeline({
   },
 });
 
-/** The winning bid of a closed auction (an intermediate of q4). */
-export interface WinningBid { auction: number; category: number; price: number }
+/** The winning bid of a closed auction, with the auction (the output of q9, an intermediate of q4 and q6). */
+export interface WinningBid { auction: Auction; bid: Bid }
 
 /**
  * A valid bid: placed while the auction was open (`dateTime ≤ bid < expires`) at or above its reserve.
- * Beam's `WinningBids` rule, shared by q4 and its tests.
+ * Beam's `WinningBids` rule, shared by q4, q6, q9 and their tests.
  */
 export function isValidBid(a: Auction, b: Bid): boolean {
   return b.dateTime >= a.dateTime && b.dateTime < a.expires && b.price >= a.reserve;
 }
 
 /**
+ * Whether bid `b` beats the best so far: a higher price, or the same price placed earlier (Beam's
+ * q9 order). On the same price and time the first seen stays.
+ */
+export function beats(b: Bid, best: Bid | undefined): boolean {
+  return best === undefined || b.price > best.price || (b.price === best.price && b.dateTime < best.dateTime);
+}
+
+/**
  * q4: average price per category — for each auction that closed with a valid bid, its highest one;
  * then per category the running average of those winning prices (a changelog, latest per category).
  *
- * The winning bid is a keyed `process` over auctions and bids by auction id, with an event-time timer
- * at `expires`. No window kind fits: each auction has its own lifetime. Bids that arrive before their
- * auction (the generator bids on auctions up to 10 ids ahead: 17 ms ahead at 10,000 events/s) wait in
- * a list for up to 60 s of event time; bids on an auction that closed are dropped (a marker kept for
- * 60 s after closing says so; later ones wait in the list and expire with it).
+ * The winning bid ({@link winningBids}, shared with q6 and q9) is a keyed `process` over auctions and
+ * bids by auction id, with an event-time timer at `expires`. No window kind fits: each auction has its
+ * own lifetime. Bids that arrive before their auction (the generator bids on auctions up to 10 ids
+ * ahead: 17 ms ahead at 10,000 events/s) wait in a list for up to 60 s of event time; bids on an
+ * auction that closed are dropped (a marker kept for 60 s after closing says so; later ones wait in
+ * the list and expire with it).
  */
 export const q4: PipelineDefinition = definePipeline({
   name: 'nexmark-q4',
   setup(app) {
     winningBids(events(app))
-      .keyBy((w) => w.category)
-      .aggregate({ avg: avg((w: WinningBid) => w.price) })
+      .keyBy((w) => w.auction.category)
+      .aggregate({ avg: avg((w: WinningBid) => w.bid.price) })
       .to('q4');
   },
 });
 
 /**
- * The winning bid of each auction that closed with a valid bid, at its `expires`.
+ * The winning bid of each auction that closed with a valid bid, at its `expires` (event time): the
+ * highest valid bid, the earliest of equal ones ({@link beats}). q4, q6 and q9 read it.
  *
  * Auctions and bids are taken from the stream by one filter, so they reach the keyed `process` in
  * event order. Two filtered branches merged with `union` would not do: the engine hands a source's
@@ -163,15 +173,15 @@ export function winningBids(all: Stream<NexmarkEvent>): Stream<WinningBid> {
     .process({
       state: {
         auction: valueState<Auction>(),
-        best: valueState<number>(),
+        best: valueState<Bid>(),
         /** Set when the auction closed: later bids on it are not valid (dropped, not kept as early). */
         closed: valueState<true>({ ttl: '60s' }),
         early: listState<Bid>({ ttl: '60s' }),
       },
       onEvent(e, ctx) {
         if (e.type === 'auction') {
-          let best: number | undefined;
-          for (const b of ctx.state.early.get()) if (isValidBid(e, b) && (best === undefined || b.price > best)) best = b.price;
+          let best: Bid | undefined;
+          for (const b of ctx.state.early.get()) if (isValidBid(e, b) && beats(b, best)) best = b;
           ctx.state.early.clear();
           ctx.state.auction.set(e);
           if (best !== undefined) ctx.state.best.set(best);
@@ -184,20 +194,79 @@ export function winningBids(all: Stream<NexmarkEvent>): Stream<WinningBid> {
           if (ctx.state.closed.get() === undefined) ctx.state.early.add(e);
           return;
         }
-        if (!isValidBid(a, e)) return;
-        const best = ctx.state.best.get();
-        if (best === undefined || e.price > best) ctx.state.best.set(e.price);
+        if (isValidBid(a, e) && beats(e, ctx.state.best.get())) ctx.state.best.set(e);
       },
       onTimer(_t, ctx) {
-        const a = ctx.state.auction.get();
-        const best = ctx.state.best.get();
-        if (a !== undefined && best !== undefined) ctx.emit({ auction: a.id, category: a.category, price: best });
+        const auction = ctx.state.auction.get();
+        const bid = ctx.state.best.get();
+        if (auction !== undefined && bid !== undefined) ctx.emit({ auction, bid });
         ctx.state.auction.clear();
         ctx.state.best.clear();
         ctx.state.closed.set(true);
       },
     });
 }
+
+/** A row of q6: a seller's average winning price over its last (up to) 10 closed auctions, after `auction` closed. */
+export interface Q6Row { seller: number; auction: number; avg: number }
+
+/** How many of a seller's closed auctions q6 averages over. */
+export const Q6_LAST = 10;
+
+/**
+ * q6: average selling price by seller — on each auction that closed with a winning bid, the average
+ * winning price of its seller's last {@link Q6_LAST} such auctions (fewer at first). Auctions without
+ * a valid bid are not counted (Beam's q6 reads the winning bids).
+ *
+ * "Last" is the order in which auctions close: by `expires`, and by auction id among auctions that
+ * close in the same millisecond (common: a hot seller has dozens of auctions open at once). The winning
+ * bids of one millisecond reach the keyed `process` in no defined order (timers of equal time fire in
+ * heap order), so they wait in a list for an event-time timer at their close time — which fires once
+ * all of them have arrived, since they were emitted under a watermark before it — and are taken in
+ * auction-id order. Without that step the intermediate averages would depend on timer order.
+ */
+export const q6: PipelineDefinition = definePipeline({
+  name: 'nexmark-q6',
+  setup(app) {
+    winningBids(events(app))
+      .keyBy((w) => w.auction.seller)
+      .process({
+        state: { pending: listState<WinningBid>(), last: valueState<number[]>() },
+        onEvent(w, ctx) {
+          ctx.state.pending.add(w);
+          ctx.timers.atEventTime(w.auction.expires);
+        },
+        onTimer(t, ctx) {
+          const due: WinningBid[] = [];
+          const rest: WinningBid[] = [];
+          for (const w of ctx.state.pending.get()) (w.auction.expires <= t.time ? due : rest).push(w);
+          if (rest.length > 0) ctx.state.pending.set(rest);
+          else ctx.state.pending.clear();
+          due.sort((x, y) => x.auction.expires - y.auction.expires || x.auction.id - y.auction.id);
+          let last = ctx.state.last.get() ?? [];
+          for (const w of due) {
+            last = last.length < Q6_LAST ? [...last, w.bid.price] : [...last.slice(1), w.bid.price];
+            let sum = 0;
+            for (const p of last) sum += p;
+            ctx.emit({ seller: w.auction.seller, auction: w.auction.id, avg: sum / last.length } satisfies Q6Row);
+          }
+          ctx.state.last.set(last);
+        },
+      })
+      .to('q6');
+  },
+});
+
+/**
+ * q9: winning bids — for each auction that closed with a valid bid, the auction and its winning bid
+ * (highest price, earliest on equal price), emitted when the auction closes ({@link winningBids}).
+ */
+export const q9: PipelineDefinition = definePipeline({
+  name: 'nexmark-q9',
+  setup(app) {
+    winningBids(events(app)).to('q9');
+  },
+});
 
 /** A row of q5: an auction with the most bids of a window. */
 export interface Q5Row { auction: number; count: number; start: number; end: number }
@@ -324,5 +393,5 @@ export const q12: PipelineDefinition = definePipeline({
 });
 
 /** The queries by name. */
-export const queries = { q0, q1, q2, q3, q4, q5, q7, q8, q11, q12 } as const;
+export const queries = { q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q11, q12 } as const;
 export type QueryName = keyof typeof queries;
