@@ -272,19 +272,27 @@ export const q9: PipelineDefinition = definePipeline({
 export interface Q5Row { auction: number; count: number; start: number; end: number }
 
 interface CountRow { key: number; start: number; end: number; n: number }
-type TopAcc = [max: number, rows: CountRow[]];
+/**
+ * The rows of a window with the largest `score`, ties included (a user-defined {@link Aggregate}; the
+ * engine's `topN` keeps a fixed number instead).
+ */
+function allWithMax<T>(score: (row: T) => number): Aggregate<T, [max: number, rows: T[]], T[]> {
+  return {
+    // An empty accumulator has no maximum (and stays JSON: no -Infinity in checkpoints).
+    create: () => [0, []],
+    add: (acc, r) => {
+      const x = score(r);
+      if (acc[1].length === 0 || x > acc[0]) return [x, [r]];
+      if (x === acc[0]) acc[1].push(r);
+      return acc;
+    },
+    merge: (a, b) => (a[1].length === 0 ? b : b[1].length === 0 ? a : a[0] > b[0] ? a : b[0] > a[0] ? b : [a[0], [...a[1], ...b[1]]]),
+    result: (acc) => acc[1],
+  };
+}
 
-/** The rows of a window with the largest `n`, ties included (a user-defined {@link Aggregate}). */
-const topCounts: Aggregate<CountRow, TopAcc, CountRow[]> = {
-  create: () => [0, []],
-  add: (acc, r) => {
-    if (r.n > acc[0]) return [r.n, [r]];
-    if (r.n === acc[0]) acc[1].push(r);
-    return acc;
-  },
-  merge: (a, b) => (a[0] > b[0] ? a : b[0] > a[0] ? b : [a[0], [...a[1], ...b[1]]]),
-  result: (acc) => acc[1],
-};
+/** The rows of a window with the most bids, ties included. */
+const topCounts = allWithMax((r: CountRow) => r.n);
 
 /**
  * q5: hot items — bids per auction in hopping windows of 10 s every 2 s, and per window the auctions
@@ -306,19 +314,8 @@ export const q5: PipelineDefinition = definePipeline({
   },
 });
 
-type MaxBidsAcc = [max: number, bids: Bid[]];
-
-/** The bids with the highest price in the window (a user-defined {@link Aggregate}). */
-const highestBids: Aggregate<Bid, MaxBidsAcc, Bid[]> = {
-  create: () => [-1, []],
-  add: (acc, b) => {
-    if (b.price > acc[0]) return [b.price, [b]];
-    if (b.price === acc[0]) acc[1].push(b);
-    return acc;
-  },
-  merge: (a, b) => (a[0] > b[0] ? a : b[0] > a[0] ? b : [a[0], [...a[1], ...b[1]]]),
-  result: (acc) => acc[1],
-};
+/** The bids with the highest price in the window. */
+const highestBids = allWithMax((b: Bid) => b.price);
 
 /** A row of q7. */
 export interface Q7Row { auction: number; price: number; bidder: number; dateTime: number; extra: string; start: number; end: number }

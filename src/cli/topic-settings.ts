@@ -1,4 +1,4 @@
-import { durationMs, type Duration } from '../core/duration.js';
+import { durationMs, formatDuration, type Duration } from '../core/duration.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { TOPIC_DEFAULTS } from '../log/topic-config.js';
 
@@ -6,7 +6,6 @@ import { TOPIC_DEFAULTS } from '../log/topic-config.js';
 export const SETTING_NAMES = Object.keys(TOPIC_DEFAULTS);
 
 const SIZE_UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
-const DURATION_UNITS: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
 const NUMBER = /^-?\d+(?:\.\d+)?$/;
 
 function parseDuration(key: string, text: string): number {
@@ -53,11 +52,6 @@ export function parseSettings(args: readonly string[]): Record<string, unknown> 
     out[key] = parseValue(key, arg.slice(eq + 1).trim());
   }
   return out;
-}
-
-function formatDuration(ms: number): string {
-  for (const [unit, size] of DURATION_UNITS) if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
-  return `${ms}ms`;
 }
 
 function formatSize(bytes: number): string {

@@ -25,3 +25,12 @@ export function durationMs(d: Duration, what = 'duration'): number {
   if (!m) throw new InvalidArgumentError(`${what}: expected a duration such as '500ms', '5s', '1m', '2h' or '1d', got '${String(d)}'`);
   return Math.round(Number(m[1]) * (UNIT_MS[m[2] as string] as number));
 }
+
+/** Milliseconds as the largest whole unit that fits (`7d`, `90s`, `250ms`): the inverse of {@link durationMs}. */
+export function formatDuration(ms: number): string {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    const size = UNIT_MS[unit]!;
+    if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}

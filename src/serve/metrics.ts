@@ -39,44 +39,31 @@ export function createMetrics(log: Log): ServerMetrics {
   };
   counter('rivulet_log_corrupt_reads_total', 'Reads refused because a stored batch failed its CRC check.', (s) => s.corruptReads);
   counter('rivulet_log_fsyncs_total', "fdatasync calls of the log (with fsync: 'always', concurrent appends share them).", (s) => s.fsyncs);
-  new Gauge({
-    name: 'rivulet_log_damaged_batches',
-    help: 'Batches found failing their CRC between intact ones when the log was opened (kept, never served).',
+  /** A gauge of one figure of the log's stats. */
+  const gauge = (name: string, help: string, read: (s: LogStats) => number) => new Gauge({
+    name,
+    help,
     registers,
     collect() {
       const stats = statsOf(log);
-      if (stats) this.set(stats.damagedBatches);
+      if (stats) this.set(read(stats));
     },
   });
-  new Gauge({
-    name: 'rivulet_log_recovered_truncated_bytes',
-    help: 'Bytes of torn or corrupt segment tails cut off when the log was opened.',
-    registers,
-    collect() {
-      const stats = statsOf(log);
-      if (stats) this.set(stats.recoveredTruncatedBytes);
-    },
-  });
-  new Gauge({
-    name: 'rivulet_log_topic_bytes',
-    help: 'Bytes stored by a topic over all its partitions.',
+  gauge('rivulet_log_damaged_batches', 'Batches found failing their CRC between intact ones when the log was opened (kept, never served).', (s) => s.damagedBatches);
+  gauge('rivulet_log_recovered_truncated_bytes', 'Bytes of torn or corrupt segment tails cut off when the log was opened.', (s) => s.recoveredTruncatedBytes);
+  /** A gauge per topic of one figure of the log's stats. */
+  const perTopic = (name: string, help: string, read: (t: LogStats['topics'][number]) => number) => new Gauge({
+    name,
+    help,
     labelNames: ['topic'] as const,
     registers,
     collect() {
       this.reset();
-      for (const t of statsOf(log)?.topics ?? []) this.set({ topic: t.name }, t.bytes);
+      for (const t of statsOf(log)?.topics ?? []) this.set({ topic: t.name }, read(t));
     },
   });
-  new Gauge({
-    name: 'rivulet_log_topic_segments',
-    help: 'Segment files of a topic over all its partitions.',
-    labelNames: ['topic'] as const,
-    registers,
-    collect() {
-      this.reset();
-      for (const t of statsOf(log)?.topics ?? []) this.set({ topic: t.name }, t.segments);
-    },
-  });
+  perTopic('rivulet_log_topic_bytes', 'Bytes stored by a topic over all its partitions.', (t) => t.bytes);
+  perTopic('rivulet_log_topic_segments', 'Segment files of a topic over all its partitions.', (t) => t.segments);
   const perPartition = (name: string, help: string, offsets: (topic: string) => number[]) => new Gauge({
     name,
     help,

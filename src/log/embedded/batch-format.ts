@@ -179,17 +179,9 @@ export function batchIsValid(buf: Buffer, at: number, h: BatchHeader): boolean {
 
 /**
  * Decodes the records of a batch with offset ≥ `fromOffset`, at most `max` of them, into `out`.
+ * The caller has checked the batch with {@link batchIsValid} (readers and `Segment.batches` do, once).
  * `decodeValues: false` leaves values out (for compaction, which needs only keys and offsets).
- * Throws {@link CorruptDataError} when the CRC does not match.
  */
-export function decodeBatch(buf: Buffer, at: number, h: BatchHeader, partition: number, fromOffset: number, max: number, out: LogRecord[], where: string, decodeValues = true): void {
-  if (!batchIsValid(buf, at, h)) {
-    throw new CorruptDataError(`batch at offset ${h.baseOffset} of ${where} fails its CRC check; its records are not served`);
-  }
-  decodeCheckedBatch(buf, at, h, partition, fromOffset, max, out, where, decodeValues);
-}
-
-/** {@link decodeBatch} for a batch whose CRC the caller has just checked with {@link batchIsValid}. */
 export function decodeCheckedBatch(buf: Buffer, at: number, h: BatchHeader, partition: number, fromOffset: number, max: number, out: LogRecord[], where: string, decodeValues = true): void {
   const end = at + h.length;
   let p = at + BATCH_HEADER;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LogRecord } from '../../core/record.js';
-import { decodeBatch, encodeBatch } from './batch-format.js';
+import { decodeCheckedBatch, encodeBatch } from './batch-format.js';
 import type { Partition } from './partition.js';
 import { fsyncDirectory } from './durable-fs.js';
 import { Segment, segmentName } from './segment.js';
@@ -41,7 +41,7 @@ export async function compactPartition(partition: Partition, now: number, delete
   for (const seg of partition.allSegments()) {
     for (const { header, buf } of seg.batches()) {
       const keys: LogRecord[] = [];
-      decodeBatch(buf, 0, header, partition.index, 0, Infinity, keys, seg.logPath, false);
+      decodeCheckedBatch(buf, 0, header, partition.index, 0, Infinity, keys, seg.logPath, false);
       for (const r of keys) if (r.key !== null) latest.set(r.key, r.offset);
       await pace();
       if (partition.closed) return result;
@@ -58,7 +58,7 @@ export async function compactPartition(partition: Partition, now: number, delete
     let kept = 0;
     for (const { header, buf } of seg.batches()) {
       const records: LogRecord[] = [];
-      decodeBatch(buf, 0, header, partition.index, 0, Infinity, records, seg.logPath, false);
+      decodeCheckedBatch(buf, 0, header, partition.index, 0, Infinity, records, seg.logPath, false);
       total += records.length;
       for (const r of records) if (keep(r)) kept++;
       await pace();
@@ -89,7 +89,7 @@ export async function compactPartition(partition: Partition, now: number, delete
       };
       for (const { header, buf } of seg.batches()) {
         const records: LogRecord[] = [];
-        decodeBatch(buf, 0, header, partition.index, 0, Infinity, records, seg.logPath);
+        decodeCheckedBatch(buf, 0, header, partition.index, 0, Infinity, records, seg.logPath);
         for (const r of records) if (keep(r)) pending.push(r);
         if (pending.length >= BATCH_RECORDS) flush();
         await pace();

@@ -284,8 +284,7 @@ export class EmbeddedLog implements Log {
       throw storageError(`deleting topic '${name}' in`, path.join(this.dir, name), cause);
     }
     this.groups.forgetTopic(name);
-    for (const wake of t.waiters) wake();
-    t.waiters.clear();
+    wakeReaders(t);
   }
 
   async append(topic: string, records: readonly AppendRecord[]): Promise<RecordPosition[]> {
@@ -495,7 +494,7 @@ export class EmbeddedLog implements Log {
     let failure: unknown;
     for (const t of this.topics.values()) {
       if (t.syncTimer) clearInterval(t.syncTimer);
-      for (const wake of t.waiters) wake();
+      wakeReaders(t);
       for (const p of t.partitions) {
         try {
           p.close();

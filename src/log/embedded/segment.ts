@@ -62,7 +62,6 @@ export class Segment {
   intactEnd: number;
   /** Batches that failed their CRC in the middle of the segment when it was opened, with intact batches after them. */
   readonly damagedBatches: DamagedBatch[] = [];
-  dirty = false;
   private closed = false;
   private syncsRunning = 0;
   private idxOffsets: number[] = [];
@@ -300,7 +299,6 @@ export class Segment {
       throw storageError('appending to', this.logPath, cause);
     }
     this.size += batch.length;
-    this.dirty = true;
   }
 
   /** Byte position from which to scan for `offset`. */
@@ -442,7 +440,6 @@ export class Segment {
   syncNow(): void {
     if (this.closed) return;
     fs.fdatasyncSync(this.fd);
-    this.dirty = false;
   }
 
   /**
@@ -455,7 +452,6 @@ export class Segment {
     this.syncsRunning++;
     try {
       await new Promise<void>((resolve, reject) => fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
-      this.dirty = false;
     } finally {
       if (--this.syncsRunning === 0 && this.closed) this.closeDescriptors();
     }
