@@ -11,6 +11,8 @@ export { tumbling, hopping, sliding, session, countWindow } from './engine/windo
 export type { WindowSpec, TumblingWindow, HoppingWindow, SlidingWindow, SessionWindow, CountWindow, WindowOptions, EmitMode } from './engine/windows.js';
 export { runBounded } from './engine/bounded.js';
 export type { BoundedRunOptions, BoundedRunResult, OutputRecord } from './engine/bounded.js';
+export { runParallel } from './engine/parallel/run-parallel.js';
+export type { ParallelRunOptions, ParallelRunResult, ModuleExport, InputsExport } from './engine/parallel/run-parallel.js';
 export { valueState, mapState, listState } from './engine/keyed-state.js';
 export type {
   StateOptions, ValueState, MapState, ListState, StateAccessors, StateDescriptor,
@@ -49,5 +51,6 @@ export {
   StorageError,
   LogLockedError,
   PipelineDefinitionError,
+  TaskFailedError,
 } from './core/errors.js';
 export type { CorruptRange } from './core/errors.js';

@@ -356,6 +356,18 @@ export function generateEvents(count: number, config: GeneratorConfig = {}, from
   return new NexmarkGenerator(config).fill(from, count, []);
 }
 
+/**
+ * One task's share of a Nexmark run split over `tasks` tasks: the events whose number is `task` modulo
+ * `tasks` (each share in event-time order, as Beam splits its generator), generated into an array, as
+ * the `inputs` of `runParallel`: `{ module: …generator.js, export: 'nexmarkShare', args: { events: 1e6 } }`.
+ */
+export function nexmarkShare(task: number, tasks: number, args: { events: number; config?: GeneratorConfig; topic?: string }): Record<string, NexmarkEvent[]> {
+  const gen = new NexmarkGenerator(args.config);
+  const out: NexmarkEvent[] = [];
+  for (let n = task; n < args.events; n += tasks) out.push(gen.event(n));
+  return { [args.topic ?? 'nexmark']: out };
+}
+
 /** Measures the generator alone: events/s over `count` events into one array (run this file with tsx). */
 export function measureGenerator(count = 2_000_000, config: GeneratorConfig = {}): { events: number; seconds: number; eventsPerSecond: number } {
   const gen = new NexmarkGenerator(config);

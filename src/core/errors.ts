@@ -157,3 +157,14 @@ export class PipelineDefinitionError extends RivuletError {
     super('invalid_pipeline', message, options);
   }
 }
+
+/**
+ * A task of a parallel run failed (`task_failed`): `task` is its number, `cause` the error it raised
+ * (with that error's `name`, `code` and stack, rebuilt from the worker thread's report).
+ */
+export class TaskFailedError extends RivuletError {
+  override name = 'TaskFailedError';
+  constructor(readonly task: number, message: string, options?: { cause?: unknown }) {
+    super('task_failed', `task ${task}: ${message}`, options);
+  }
+}

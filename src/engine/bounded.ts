@@ -1,6 +1,6 @@
 import { PipelineDefinitionError } from '../core/errors.js';
 import { toEpochMillis } from '../core/time.js';
-import { compileChildren } from './compile.js';
+import { compileChildren, type KeyByCompiler } from './compile.js';
 import { extract } from './graph.js';
 import type { Element, Operator, OperatorMetrics, Outputs } from './operators/operator.js';
 import { SinkOperator } from './operators/sink.js';
@@ -44,9 +44,123 @@ interface Input {
 }
 
 /**
+ * The operators of one pipeline over finite inputs, stepped one input batch at a time: what
+ * {@link runBounded} runs in this thread and each task of {@link runParallel} runs in its worker.
+ * `keyBy` lets a parallel task put its exchanges where the graph keys the stream.
+ */
+export class BoundedRun {
+  readonly operators = new Map<string, Operator>();
+  readonly sinks: SinkOperator[];
+  eventsIn = 0;
+  private readonly sources: Input[];
+  private readonly name: string;
+  private wm = -Infinity;
+  private readonly now = Date.now();
+
+  constructor(definition: PipelineDefinition, inputs: Record<string, Iterable<unknown>>, private readonly batchSize = 1000,
+    keyBy?: KeyByCompiler) {
+    const builder = new PipelineBuilder(definition.name);
+    definition.setup(builder);
+    const graph = builder.graph;
+    this.name = graph.name;
+    this.sources = graph.sources.map((node) => {
+      const events = inputs[node.topic];
+      if (events === undefined) throw new PipelineDefinitionError(`no input given for topic '${node.topic}' of pipeline '${graph.name}'`);
+      const time = node.time;
+      return {
+        out: compileChildren(node, this.operators, keyBy),
+        time: time === undefined ? undefined : (v: unknown) => toEpochMillis(extract(time, v as never)),
+        outOfOrderness: node.outOfOrderness,
+        iterator: events[Symbol.iterator](),
+        maxTs: -Infinity,
+        done: false,
+      };
+    });
+    this.sinks = [...this.operators.values()].filter((op): op is SinkOperator => op instanceof SinkOperator);
+  }
+
+  /** Every input has been read to its end. */
+  get done(): boolean {
+    return this.sources.every((s) => s.done);
+  }
+
+  /**
+   * Reads the next batch of each input in turn and pushes it through the operators, each batch
+   * followed by the watermark on every source edge. False once every input has ended.
+   */
+  step(): boolean {
+    let any = false;
+    for (const src of this.sources) {
+      if (src.done) continue;
+      const batch = this.read(src);
+      if (batch.length === 0) continue;
+      any = true;
+      this.eventsIn += batch.length;
+      for (const o of src.out) o.op.process(batch, o.input);
+      this.broadcast(this.wm);
+    }
+    return any || !this.done;
+  }
+
+  /** Advances every source edge to `wm`; `Infinity` at the end of input fires every window. */
+  broadcast(wm: number): void {
+    for (const s of this.sources) for (const o of s.out) o.op.watermark(wm, o.input);
+  }
+
+  /** Takes the records the sinks gathered since the last call. */
+  drain(onRecords: (topic: string, records: OutputRecord[]) => void): void {
+    for (const sink of this.sinks) {
+      if (sink.pending.length === 0) continue;
+      const records = sink.pending.map((r) => ({ key: r.key ?? null, value: r.value, timestamp: r.timestamp! }));
+      sink.pending = [];
+      onRecords(sink.topic, records);
+    }
+  }
+
+  /** Events the operators found late, summed. */
+  lateEvents(): number {
+    let late = 0;
+    for (const op of this.operators.values()) late += (op as { metrics?: OperatorMetrics }).metrics?.lateEvents ?? 0;
+    return late;
+  }
+
+  private read(src: Input): Element[] {
+    const batch: Element[] = [];
+    while (batch.length < this.batchSize) {
+      const next = src.iterator.next();
+      if (next.done) {
+        src.done = true;
+        break;
+      }
+      const value = next.value;
+      const ts = src.time ? src.time(value) : this.now;
+      if (ts === undefined) throw new PipelineDefinitionError(`an event of pipeline '${this.name}' has no valid event time: ${JSON.stringify(value)}`);
+      batch.push({ value, ts, key: undefined, wm: this.wm });
+      if (ts > src.maxTs) {
+        src.maxTs = ts;
+        const w = this.watermark();
+        if (w > this.wm) this.wm = w;
+      }
+    }
+    return batch;
+  }
+
+  /** The smallest (largest event time − out-of-orderness) over the inputs; −∞ until each has an event. */
+  private watermark(): number {
+    let m = Infinity;
+    for (const s of this.sources) {
+      if (s.maxTs === -Infinity) return -Infinity;
+      m = Math.min(m, s.maxTs - s.outOfOrderness);
+    }
+    return m;
+  }
+}
+
+/**
  * Runs a pipeline over finite inputs in this thread, without a log: the same operators, watermarks and
  * results as a live run, as one function call. Use it to unit-test a pipeline, to compute the batch
- * answer of a query over a file, or to measure the engine alone.
+ * answer of a query over a file, or to measure the engine alone; {@link runParallel} runs it on
+ * several threads.
  *
  * Each input is read in batches, the inputs in turn; the watermark is the smallest (largest event time
  * − out-of-orderness) over the inputs, as if each were one partition (−∞ until each has produced an event).
@@ -58,82 +172,21 @@ interface Input {
  * ```
  */
 export function runBounded(definition: PipelineDefinition, inputs: Record<string, Iterable<unknown>>, options: BoundedRunOptions = {}): BoundedRunResult {
-  const batchSize = options.batchSize ?? 1000;
-  const builder = new PipelineBuilder(definition.name);
-  definition.setup(builder);
-  const graph = builder.graph;
-  const operators = new Map<string, Operator>();
-  const sources: Input[] = graph.sources.map((node) => {
-    const events = inputs[node.topic];
-    if (events === undefined) throw new PipelineDefinitionError(`runBounded: no input given for topic '${node.topic}' of pipeline '${graph.name}'`);
-    const time = node.time;
-    return {
-      out: compileChildren(node, operators),
-      time: time === undefined ? undefined : (v: unknown) => toEpochMillis(extract(time, v as never)),
-      outOfOrderness: node.outOfOrderness,
-      iterator: events[Symbol.iterator](),
-      maxTs: -Infinity,
-      done: false,
-    };
-  });
-  const sinks = [...operators.values()].filter((op): op is SinkOperator => op instanceof SinkOperator);
+  let run: BoundedRun;
+  try {
+    run = new BoundedRun(definition, inputs, options.batchSize ?? 1000);
+  } catch (err) {
+    if (err instanceof PipelineDefinitionError) throw new PipelineDefinitionError(`runBounded: ${err.message}`, { cause: err });
+    throw err;
+  }
   const outputs = new Map<string, OutputRecord[]>();
-  const drain = () => {
-    for (const sink of sinks) {
-      if (sink.pending.length === 0) continue;
-      const records = sink.pending.map((r) => ({ key: r.key ?? null, value: r.value, timestamp: r.timestamp! }));
-      sink.pending = [];
-      if (options.onOutput) options.onOutput(sink.topic, records);
-      else {
-        const list = outputs.get(sink.topic) ?? [];
-        for (const r of records) list.push(r);
-        outputs.set(sink.topic, list);
-      }
-    }
-  };
-  let wm = -Infinity;
-  const watermark = () => {
-    let m = Infinity;
-    for (const s of sources) {
-      if (s.maxTs === -Infinity) return -Infinity;
-      m = Math.min(m, s.maxTs - s.outOfOrderness);
-    }
-    return m;
-  };
-  let eventsIn = 0;
-  const now = Date.now();
-  while (sources.some((s) => !s.done)) {
-    for (const src of sources) {
-      if (src.done) continue;
-      const batch: Element[] = [];
-      while (batch.length < batchSize) {
-        const next = src.iterator.next();
-        if (next.done) {
-          src.done = true;
-          break;
-        }
-        const value = next.value;
-        const ts = src.time ? src.time(value) : now;
-        if (ts === undefined) throw new PipelineDefinitionError(`runBounded: an event of pipeline '${graph.name}' has no valid event time: ${JSON.stringify(value)}`);
-        batch.push({ value, ts, key: undefined, wm });
-        if (ts > src.maxTs) {
-          src.maxTs = ts;
-          const w = watermark();
-          if (w > wm) wm = w;
-        }
-      }
-      if (batch.length === 0) continue;
-      eventsIn += batch.length;
-      for (const o of src.out) o.op.process(batch, o.input);
-      for (const s of sources) for (const o of s.out) o.op.watermark(wm, o.input);
-      drain();
-    }
-  }
-  if ((options.atEnd ?? 'flush') === 'flush') {
-    for (const s of sources) for (const o of s.out) o.op.watermark(Infinity, o.input);
-    drain();
-  }
-  let lateEvents = 0;
-  for (const op of operators.values()) lateEvents += (op as { metrics?: OperatorMetrics }).metrics?.lateEvents ?? 0;
-  return { outputs, eventsIn, lateEvents };
+  const collect = options.onOutput ?? ((topic: string, records: OutputRecord[]) => {
+    const list = outputs.get(topic);
+    if (list === undefined) outputs.set(topic, records);
+    else for (const r of records) list.push(r);
+  });
+  while (run.step()) run.drain(collect);
+  if ((options.atEnd ?? 'flush') === 'flush') run.broadcast(Infinity);
+  run.drain(collect);
+  return { outputs, eventsIn: run.eventsIn, lateEvents: run.lateEvents() };
 }

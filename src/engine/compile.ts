@@ -39,14 +39,23 @@ function inputOf(child: GraphNode, parentId: string, nth: number): number {
   throw new Error(`graph node ${child.id} does not list ${parentId} as an input`);
 }
 
+/** A `keyBy` node of the graph. */
+export type KeyByNode = Extract<GraphNode, { kind: 'keyBy' }>;
+
+/**
+ * Builds the operator of a `keyBy` node when the stream is split over several tasks: one that also
+ * sends each event to the task that owns its key (see `parallel/exchange.ts`).
+ */
+export type KeyByCompiler = (node: KeyByNode, out: Outputs) => Operator;
+
 /**
  * Turns the graph below a node into operators and returns where the node's output goes. Every
  * operator is registered in `all` by id; a node reached from several parents is built once.
  */
-export function compileChildren(node: GraphNode, all: Map<string, Operator>): Outputs {
+export function compileChildren(node: GraphNode, all: Map<string, Operator>, keyBy?: KeyByCompiler): Outputs {
   return node.children.map((child, j) => {
     const nth = node.children.slice(0, j).filter((c) => c === child).length;
-    return { op: compileNode(child, all), input: inputOf(child, node.id, nth) };
+    return { op: compileNode(child, all, keyBy), input: inputOf(child, node.id, nth) };
   });
 }
 
@@ -58,10 +67,10 @@ function lateSink(ownerId: string, topic: string | undefined, all: Map<string, O
   return [{ op: sink, input: 0 }];
 }
 
-function compileNode(node: GraphNode, all: Map<string, Operator>): Operator {
+function compileNode(node: GraphNode, all: Map<string, Operator>, keyBy: KeyByCompiler | undefined): Operator {
   const existing = all.get(node.id);
   if (existing) return existing;
-  const out = compileChildren(node, all);
+  const out = compileChildren(node, all, keyBy);
   let op: Operator;
   switch (node.kind) {
     case 'source':
@@ -76,7 +85,7 @@ function compileNode(node: GraphNode, all: Map<string, Operator>): Operator {
       op = new FlatMapOperator(node.id, out, node.fn);
       break;
     case 'keyBy':
-      op = new KeyByOperator(node.id, out, node.fn);
+      op = keyBy ? keyBy(node, out) : new KeyByOperator(node.id, out, node.fn);
       break;
     case 'union':
       op = new UnionOperator(node.id, out, node.inputs.length);

@@ -1,0 +1,155 @@
+import type { Element, Operator, Outputs } from '../operators/operator.js';
+import { InputWatermarks, keyString } from '../operators/operator.js';
+import { decodeBatch, encodeBatch, type EncodedBatch } from './codec.js';
+import type { LinkPart, PartSource } from './links.js';
+
+/** Spreads a 32-bit integer's bits (murmur3's finalizer), so that keys with a pattern spread evenly. */
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** The task (0 … tasks − 1) that owns a group key. Integers hash by value, anything else by its string form. */
+export function taskForKey(key: unknown, tasks: number): number {
+  if (tasks === 1) return 0;
+  if (typeof key === 'number' && Number.isInteger(key) && Math.abs(key) <= 0x7fffffff) return mix(key | 0) % tasks;
+  const s = keyString(key);
+  let h = 0x811c9dc5; // FNV-1a over UTF-16 code units
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return mix(h) % tasks;
+}
+
+/** Events waiting to be sent to one task. */
+interface Outgoing {
+  values: unknown[];
+  times: number[];
+  keys: unknown[];
+  numericKeys: boolean;
+}
+
+/** Below this many bytes a typed array is copied with its message rather than moved: moving costs more. */
+const TRANSFER_MIN_BYTES = 4096;
+
+/**
+ * A `keyBy` of a pipeline split over several tasks: keys each event and sends it to the task that
+ * owns the key (kept here when that is this task), and receives the events other tasks send it.
+ *
+ * Downstream of the exchange an operator sees the events of every task, so its watermark is the
+ * smallest of the watermarks the tasks sent along this exchange (each task sends its own after every
+ * batch). An event that crossed is judged by that watermark, not by its source's: a task that reads
+ * ahead must not fire the windows that another task's events still belong to.
+ *
+ * Outgoing events wait here until the task flushes its links ({@link take}); a watermark waiting
+ * with them goes after them, so it never overtakes an event sent before it.
+ */
+export class ExchangeOperator implements Operator, PartSource {
+  private readonly wms: InputWatermarks;
+  private readonly outgoing: Outgoing[] = [];
+  /** The last watermark passed to this exchange; sent to each task at its next take. */
+  private wm = -Infinity;
+  private readonly wmSent: number[];
+  /** Events waiting to be sent, over all tasks. */
+  waiting = 0;
+  /** Events sent to other tasks. */
+  eventsSent = 0;
+
+  constructor(
+    readonly id: string,
+    /** The exchange's number within the pipeline, the same in every task. */
+    readonly index: number,
+    private readonly key: (v: unknown) => unknown,
+    private readonly out: Outputs,
+    private readonly links: { task: number; tasks: number },
+  ) {
+    this.wms = new InputWatermarks(links.tasks);
+    this.wmSent = new Array<number>(links.tasks).fill(-Infinity);
+    for (let p = 0; p < links.tasks; p++) this.outgoing.push({ values: [], times: [], keys: [], numericKeys: true });
+  }
+
+  /** Every task has sent its final (+∞) watermark: nothing more will arrive. */
+  get finished(): boolean {
+    return this.wms.value === Infinity;
+  }
+
+  process(batch: Element[]): void {
+    const { task, tasks } = this.links;
+    const local: Element[] = [];
+    for (const e of batch) {
+      const key = this.key(e.value);
+      const to = taskForKey(key, tasks);
+      if (to === task) local.push({ value: e.value, ts: e.ts, key, wm: e.wm });
+      else {
+        const o = this.outgoing[to]!;
+        o.values.push(e.value);
+        o.times.push(e.ts);
+        o.keys.push(key);
+        if (typeof key !== 'number') o.numericKeys = false;
+        this.waiting++;
+      }
+    }
+    this.receive(local);
+  }
+
+  watermark(wm: number): void {
+    if (wm <= this.wm) return;
+    this.wm = wm;
+    this.receiveWatermark(this.links.task, wm);
+  }
+
+  take(peer: number, parts: LinkPart[], transfer: ArrayBuffer[]): number {
+    const o = this.outgoing[peer]!;
+    const n = o.values.length;
+    if (n > 0) {
+      const t = Float64Array.from(o.times);
+      const k = o.numericKeys ? Float64Array.from(o.keys as number[]) : o.keys;
+      if (t.byteLength >= TRANSFER_MIN_BYTES) {
+        transfer.push(t.buffer);
+        if (k instanceof Float64Array) transfer.push(k.buffer);
+      }
+      parts.push({ x: this.index, v: encodeBatch(o.values, t.byteLength >= TRANSFER_MIN_BYTES ? transfer : []), t, k });
+      this.outgoing[peer] = { values: [], times: [], keys: [], numericKeys: true };
+      this.waiting -= n;
+      this.eventsSent += n;
+    }
+    if (this.wm > this.wmSent[peer]!) {
+      this.wmSent[peer] = this.wm;
+      parts.push({ x: this.index, w: this.wm });
+    }
+    return n;
+  }
+
+  /** Events another task sent on this exchange. */
+  receiveRemote(encoded: EncodedBatch, times: Float64Array, keys: Float64Array | unknown[]): void {
+    const values = decodeBatch(encoded);
+    const batch: Element[] = new Array(values.length);
+    for (let i = 0; i < values.length; i++) batch[i] = { value: values[i], ts: times[i]!, key: keys[i], wm: 0 };
+    this.receive(batch);
+  }
+
+  /** A task's watermark on this exchange. */
+  receiveWatermark(from: number, wm: number): void {
+    const before = this.wms.value;
+    const now = this.wms.seen(from, wm);
+    if (now > before) for (const o of this.out) o.op.watermark(now, o.input);
+  }
+
+  tick(now: number): void {
+    for (const o of this.out) o.op.tick?.(now);
+  }
+
+  snapshot(): unknown {
+    return undefined;
+  }
+
+  restore(): void {}
+
+  private receive(batch: Element[]): void {
+    if (batch.length === 0) return;
+    const wm = this.wms.value;
+    for (const e of batch) e.wm = wm;
+    for (const o of this.out) o.op.process(batch, o.input);
+  }
+}

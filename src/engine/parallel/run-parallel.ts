@@ -1,0 +1,177 @@
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { InvalidArgumentError, TaskFailedError } from '../../core/errors.js';
+import type { OutputRecord } from '../bounded.js';
+import type { InputsExport, ModuleExport, TaskReport, TaskSetup, WorkerMessage } from './protocol.js';
+
+export type { InputsExport, ModuleExport } from './protocol.js';
+
+/** Options of {@link runParallel}. */
+export interface ParallelRunOptions {
+  /** The module export that is the pipeline (`definePipeline(…)`): each task's thread imports it. */
+  pipeline: ModuleExport;
+  /**
+   * The input of every source topic. Arrays are dealt to the tasks round robin (event `i` to task
+   * `i % tasks`), each task's share in the array's order. A module export is a function
+   * `(task, tasks, args) => Record<topic, Iterable>` that each task calls for its own share, so that
+   * large or generated inputs never cross threads.
+   */
+  inputs: Record<string, readonly unknown[]> | InputsExport;
+  /** Tasks, each on its own worker thread. Default: the machine's available parallelism. */
+  tasks?: number;
+  /** Events a task takes from one input at a time. Default 1000. */
+  batchSize?: number;
+  /** Return the output records (`'records'`, default) or only how many each topic received (`'count'`). */
+  outputs?: 'records' | 'count';
+}
+
+/** What {@link runParallel} returns. */
+export interface ParallelRunResult {
+  /** Output records per topic: each task's in its order, the tasks one after the other (empty in `'count'` mode). */
+  outputs: Map<string, OutputRecord[]>;
+  /** Output records per topic, summed over the tasks. */
+  counts: Map<string, number>;
+  eventsIn: number;
+  lateEvents: number;
+  /** Seconds from the moment every task was ready (inputs prepared) until the last finished. */
+  seconds: number;
+  /** Per task: events read from its input and events it sent to other tasks at a `keyBy`. */
+  tasks: { eventsIn: number; sent: number }[];
+}
+
+function moduleUrl(m: string | URL): string {
+  if (m instanceof URL) return m.href;
+  return /^(file|data):/.test(m) ? m : pathToFileURL(path.resolve(m)).href;
+}
+
+function checkExport(value: unknown, what: string): ModuleExport {
+  const m = value as ModuleExport | undefined;
+  if (m === null || typeof m !== 'object' || (typeof m.module !== 'string' && !(m.module instanceof URL))) {
+    throw new InvalidArgumentError(`runParallel: ${what} must be { module, export? } naming a module (a worker thread imports it), got ${typeof value}`);
+  }
+  return m;
+}
+
+const isTypeScript = (url: string) => /\.[cm]?tsx?$/.test(new URL(url).pathname);
+
+/**
+ * Starts a task's worker. Under TypeScript (development, or a pipeline written in TypeScript) the
+ * worker first registers tsx's loader, which worker threads do not inherit.
+ */
+function startWorker(setup: TaskSetup, transfer: MessagePort[]): Worker {
+  const self = import.meta.url;
+  const entry = new URL(`./worker${self.endsWith('.ts') ? '.ts' : '.js'}`, self).href;
+  const urls = [entry, setup.pipeline.url, ...(setup.inputs.kind === 'module' ? [setup.inputs.url] : [])];
+  if (!urls.some(isTypeScript)) return new Worker(new URL(entry), { workerData: setup, transferList: transfer });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(code, { eval: true, workerData: setup, transferList: transfer });
+}
+
+/**
+ * Runs a pipeline over finite inputs on several threads: one task per thread, each reading its share
+ * of the input with its own operators. At every `keyBy` the tasks exchange events so that each key is
+ * held by exactly one task, and the operators after it advance to the smallest watermark of all the
+ * tasks — the answer is the one {@link runBounded} gives for the same events (see docs/semantics.md
+ * for where order may differ). Use it to use every core on a batch job, or to measure the engine's scaling.
+ *
+ * The pipeline and a generated input are named by module and export, since code cannot be sent to
+ * a thread: every task imports them itself.
+ *
+ * @example
+ * ```ts
+ * const { counts, seconds } = await runParallel({
+ *   pipeline: { module: new URL('./pipelines.js', import.meta.url), export: 'cardStats' },
+ *   inputs: { payments: loadPayments() },
+ *   tasks: 2,
+ *   outputs: 'count',
+ * });
+ * ```
+ */
+export async function runParallel(options: ParallelRunOptions): Promise<ParallelRunResult> {
+  const tasks = options.tasks ?? os.availableParallelism();
+  if (!Number.isInteger(tasks) || tasks < 1 || tasks > 256) throw new InvalidArgumentError(`runParallel: tasks must be an integer from 1 to 256, got ${tasks}`);
+  const batchSize = options.batchSize ?? 1000;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidArgumentError(`runParallel: batchSize must be a positive integer, got ${batchSize}`);
+  const pipeline = checkExport(options.pipeline, 'pipeline');
+  const inputs = options.inputs;
+  const byModule = inputs !== null && typeof inputs === 'object' && 'module' in inputs && !Array.isArray(inputs.module);
+  if (!byModule) {
+    for (const [topic, events] of Object.entries(inputs)) {
+      if (!Array.isArray(events)) throw new InvalidArgumentError(`runParallel: the input of topic '${topic}' must be an array (or give inputs as { module, export })`);
+    }
+  }
+
+  const ports: (MessagePort | null)[][] = Array.from({ length: tasks }, () => new Array<MessagePort | null>(tasks).fill(null));
+  for (let a = 0; a < tasks; a++) {
+    for (let b = a + 1; b < tasks; b++) {
+      const { port1, port2 } = new MessageChannel();
+      ports[a]![b] = port1;
+      ports[b]![a] = port2;
+    }
+  }
+  const bells = new SharedArrayBuffer(4 * tasks);
+  const workers: Worker[] = [];
+  for (let t = 0; t < tasks; t++) {
+    const share = byModule
+      ? { kind: 'module' as const, url: moduleUrl((inputs as InputsExport).module), export: (inputs as InputsExport).export ?? 'default', args: (inputs as InputsExport).args }
+      : { kind: 'arrays' as const, data: Object.fromEntries(Object.entries(inputs as Record<string, readonly unknown[]>).map(([topic, events]) => [topic, events.filter((_, i) => i % tasks === t)])) };
+    const setup: TaskSetup = {
+      task: t, tasks, ports: ports[t]!, bells,
+      pipeline: { url: moduleUrl(pipeline.module), export: pipeline.export ?? 'default' },
+      inputs: share, batchSize, outputs: options.outputs ?? 'records',
+    };
+    workers.push(startWorker(setup, ports[t]!.filter((p): p is MessagePort => p !== null)));
+  }
+
+  try {
+    let started = 0;
+    const reports = await new Promise<TaskReport[]>((resolve, reject) => {
+      const done: TaskReport[] = new Array(tasks);
+      let ready = 0;
+      let finished = 0;
+      workers.forEach((w, t) => {
+        w.on('error', (err) => reject(new TaskFailedError(t, err.message, { cause: err })));
+        w.on('exit', (code) => reject(new TaskFailedError(t, `its thread exited (code ${code}) before it finished`)));
+        w.on('message', (m: WorkerMessage) => {
+          if ('ready' in m) {
+            if (++ready === tasks) {
+              started = performance.now();
+              for (const x of workers) x.postMessage({ go: true });
+            }
+          } else if ('done' in m) {
+            done[t] = m.done;
+            if (++finished === tasks) resolve(done);
+          } else {
+            const cause = Object.assign(new Error(m.failed.message), { name: m.failed.name, code: m.failed.code, stack: m.failed.stack });
+            reject(new TaskFailedError(t, m.failed.message, { cause }));
+          }
+        });
+      });
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const outputs = new Map<string, OutputRecord[]>();
+    const counts = new Map<string, number>();
+    for (const r of reports) {
+      for (const [topic, records] of r.records) {
+        const list = outputs.get(topic);
+        if (list === undefined) outputs.set(topic, records);
+        else for (const rec of records) list.push(rec);
+        counts.set(topic, (counts.get(topic) ?? 0) + records.length);
+      }
+      for (const [topic, n] of r.counts) counts.set(topic, (counts.get(topic) ?? 0) + n);
+    }
+    return {
+      outputs,
+      counts,
+      eventsIn: reports.reduce((n, r) => n + r.eventsIn, 0),
+      lateEvents: reports.reduce((n, r) => n + r.lateEvents, 0),
+      seconds,
+      tasks: reports.map((r) => ({ eventsIn: r.eventsIn, sent: r.sent })),
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { decodeBatch, encodeBatch } from '../../src/engine/parallel/codec.js';
+import { taskForKey } from '../../src/engine/parallel/exchange.js';
+import { prng } from '../helpers/prng.js';
+
+/** What a batch becomes after the trip between threads: encoded, cloned as postMessage does, decoded. */
+function trip(values: unknown[]): unknown[] {
+  const transfer: ArrayBuffer[] = [];
+  const encoded = encodeBatch(values, transfer);
+  return decodeBatch(structuredClone(encoded, { transfer }));
+}
+
+test('a batch decodes to what structured clone of the batch gives, over random shapes and field types', () => {
+  const rand = prng(21);
+  const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l'];
+  const field = (): unknown => {
+    const r = rand();
+    if (r < 0.3) return Math.floor(rand() * 1000) - 500;
+    if (r < 0.4) return rand() * 1e12;
+    if (r < 0.45) return [-0, NaN, -Infinity, 2 ** 31, -(2 ** 31)][Math.floor(rand() * 5)];
+    if (r < 0.7) return ['x', 'y', '', 'üñí', `w${Math.floor(rand() * 100)}`][Math.floor(rand() * 5)];
+    if (r < 0.75) return null;
+    if (r < 0.8) return undefined;
+    if (r < 0.85) return { inner: Math.floor(rand() * 10) };
+    if (r < 0.9) return [1, 'two'];
+    return rand() < 0.5;
+  };
+  for (let round = 0; round < 200; round++) {
+    // Few shapes in some batches (columns), more than the codec keeps apart in others (sent as they are).
+    const shapes = Array.from({ length: 1 + Math.floor(rand() * 12) }, () => names.filter(() => rand() < 0.4));
+    const values = Array.from({ length: Math.floor(rand() * 300) }, () => {
+      if (rand() < 0.05) return field();
+      const keys = shapes[Math.floor(rand() * shapes.length)]!;
+      return Object.fromEntries(keys.map((k) => [k, field()]));
+    });
+    assert.deepStrictEqual(trip(values), structuredClone(values), `round ${round}`);
+  }
+});
+
+test('integers arrive as integers and -0 stays -0', () => {
+  const out = trip([{ n: 1 }, { n: -0 }, { n: 2 ** 31 - 1 }, { n: 2 ** 31 }]) as { n: number }[];
+  assert.ok(Object.is(out[1]!.n, -0));
+  assert.deepEqual(out.map((o) => o.n), [1, -0, 2 ** 31 - 1, 2 ** 31]);
+});
+
+test('keys spread evenly over tasks, whatever their pattern', () => {
+  for (const tasks of [2, 3, 8]) {
+    for (const keys of [
+      Array.from({ length: 8000 }, (_, i) => i * 100), // hot Nexmark auctions: multiples of 100
+      Array.from({ length: 8000 }, (_, i) => `user-${i}`),
+    ]) {
+      const counts = new Array<number>(tasks).fill(0);
+      for (const k of keys) counts[taskForKey(k, tasks)]!++;
+      const even = keys.length / tasks;
+      for (const c of counts) assert.ok(Math.abs(c - even) < even * 0.1, `${tasks} tasks: ${counts.join(', ')}`);
+    }
+  }
+  assert.equal(taskForKey('a', 1), 0);
+  assert.equal(taskForKey(7, 5), taskForKey(7, 5));
+});
