@@ -1,12 +1,18 @@
 /**
- * `npm run bench -- nexmark [--quick] [q…]`: Nexmark q0 – q9 and q11 through `runBounded` on one core,
- * over events generated beforehand into memory (examples/nexmark/generator.ts), against a hand-written
- * plain TypeScript loop computing the same answer over the same events (bench/nexmark/baselines.ts).
+ * `npm run bench -- nexmark [--quick] [--events N] [--parallel-events N] [--rounds N] [--cores-only | --no-cores] [q…]`:
+ *
+ * - One core: Nexmark q0 – q9 and q11 through `runBounded`, over events generated beforehand into
+ *   memory (examples/nexmark/generator.ts), against a hand-written plain TypeScript loop computing the
+ *   same answer over the same events (bench/nexmark/baselines.ts).
+ * - All cores: the same queries through `runParallel` on 1 task and on one task per core (worker
+ *   threads; each task generates its share of the events before the clock starts), the one-task run
+ *   being the baseline of the scaling ratio.
  *
  * Every query counts all events of the stream (persons, auctions and bids), as Nexmark does. Each
  * system runs the query `rounds` times, alternating; the best round counts. See docs/benchmarks.md.
  */
-import { runBounded, type PipelineDefinition } from '../src/mod.js';
+import os from 'node:os';
+import { runBounded, runParallel, type PipelineDefinition } from '../src/mod.js';
 import type { NexmarkEvent } from '../examples/nexmark/events.js';
 import { measureGenerator, NexmarkGenerator } from '../examples/nexmark/generator.js';
 import { NEXMARK_TOPIC, queries } from '../examples/nexmark/queries.js';
@@ -48,18 +54,66 @@ function timeLoop(name: CaseName, events: NexmarkEvent[]): { seconds: number; ou
   return { seconds: (performance.now() - started) / 1000, outputs: size(answer) };
 }
 
-/** Parses `--events N` (default 1,000,000; 200,000 with `--quick`) and `--rounds N` (default 3; 1 with `--quick`). */
+/** Parses `--events N` (default 1,000,000; 200,000 with `--quick`), `--parallel-events N` (2,000,000; 400,000) and `--rounds N` (3; 1). */
 function flag(args: readonly string[], name: string, fallback: number): number {
   const i = args.indexOf(name);
   const v = i >= 0 ? Number(args[i + 1]) : NaN;
   return Number.isFinite(v) && v > 0 ? v : fallback;
 }
 
+const queriesModule = new URL('../examples/nexmark/queries.ts', import.meta.url);
+const generatorModule = new URL('../examples/nexmark/generator.ts', import.meta.url);
+
+/** Events/s of a query on `tasks` worker threads, the best of `rounds` runs (each on new threads). */
+async function timeParallel(name: CaseName, count: number, tasks: number, rounds: number): Promise<{ value: number; outputs: number; sent: number }> {
+  let best = 0;
+  let outputs = 0;
+  let sent = 0;
+  for (let r = 0; r < rounds; r++) {
+    const res = await runParallel({
+      pipeline: { module: queriesModule, export: name },
+      inputs: { module: generatorModule, export: 'nexmarkShare', args: { events: count } },
+      tasks,
+      outputs: 'count',
+    });
+    if (res.eventsIn !== count) throw new Error(`${name} on ${tasks} tasks read ${res.eventsIn} events, not ${count}`);
+    best = Math.max(best, count / res.seconds);
+    outputs = res.counts.get(name) ?? 0;
+    sent = res.tasks.reduce((n, t) => n + t.sent, 0);
+  }
+  return { value: best, outputs, sent };
+}
+
+/** Each query on one task and on one task per core: the scaling of the parallel runtime. */
+async function runCores(count: number, rounds: number, only: readonly string[]): Promise<void> {
+  const cores = os.availableParallelism();
+  if (cores < 2) {
+    progress(`one core only: no scaling figures`);
+    return;
+  }
+  for (const c of CASES) {
+    if (only.length > 0 && !only.includes(c.name)) continue;
+    const one = await timeParallel(c.name, count, 1, rounds);
+    const all = await timeParallel(c.name, count, cores, rounds);
+    if (c.name !== 'q4' && one.outputs !== all.outputs) throw new Error(`${c.name}: ${one.outputs} records on 1 task, ${all.outputs} on ${cores}`);
+    emit({
+      name: `nexmark.${c.name}.cores_${cores}`, value: all.value, unit: 'events/s', baseline: one.value, target: 1.7, target_of: 'ratio',
+      baseline_is: 'the same query on 1 task (runParallel, one worker thread)', events: count, rounds, cores,
+      exchanged: all.sent, outputs: all.outputs,
+    });
+    progress(`${c.name}: ${Math.round(one.value).toLocaleString('en')} events/s on 1 task, ${Math.round(all.value).toLocaleString('en')} on ${cores} (${(all.value / one.value).toFixed(2)}×), ${all.sent.toLocaleString('en')} events exchanged`);
+  }
+}
+
 export async function run(options: BenchOptions): Promise<void> {
   const count = flag(options.args, '--events', options.quick ? 200_000 : 1_000_000);
   const rounds = flag(options.args, '--rounds', options.quick ? 1 : 3);
   const only = options.args.filter((a) => /^q\d+$/.test(a));
+  if (!options.args.includes('--cores-only')) runOneCore(count, rounds, only);
+  if (!options.args.includes('--no-cores')) await runCores(flag(options.args, '--parallel-events', options.quick ? 400_000 : 2_000_000), rounds, only);
+}
 
+function runOneCore(count: number, rounds: number, only: readonly string[]): void {
   const gen = measureGenerator(count);
   emit({ name: 'nexmark.generator.events', value: gen.eventsPerSecond, unit: 'events/s', events: count, into: 'one array (kept)' });
   progress(`generator: ${Math.round(gen.eventsPerSecond).toLocaleString('en')} events/s`);

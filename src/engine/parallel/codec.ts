@@ -44,6 +44,8 @@ type Writer = (o: Record<string, unknown>, n: number, strings: StringColumn[], c
 
 /** Distinct strings stop being looked up once a column has this many in a batch: it is not repetitive. */
 const DICTIONARY_LIMIT = 64;
+/** Strings longer than this are never looked up. */
+const DICTIONARY_MAX_LENGTH = 32;
 
 /** A string column being built: distinct strings looked up while few, else every string listed. */
 class StringColumn {
@@ -55,7 +57,8 @@ class StringColumn {
   code(s: string): number {
     if (s === this.last) return this.lastCode;
     let c: number | undefined;
-    if (this.dict !== undefined) {
+    // Long strings are rarely repeated and costly to hash: listed as they come.
+    if (this.dict !== undefined && s.length <= DICTIONARY_MAX_LENGTH) {
       c = this.dict.get(s);
       if (c === undefined) {
         c = this.list.push(s) - 1;

@@ -22,6 +22,12 @@ export function taskForKey(key: unknown, tasks: number): number {
   return mix(h) % tasks;
 }
 
+function toFloat64(xs: readonly number[]): Float64Array<ArrayBuffer> {
+  const out = new Float64Array(xs.length);
+  for (let i = 0; i < xs.length; i++) out[i] = xs[i]!;
+  return out;
+}
+
 /** Events waiting to be sent to one task. */
 interface Outgoing {
   values: unknown[];
@@ -103,13 +109,12 @@ export class ExchangeOperator implements Operator, PartSource {
     const o = this.outgoing[peer]!;
     const n = o.values.length;
     if (n > 0) {
-      const t = Float64Array.from(o.times);
-      const k = o.numericKeys ? Float64Array.from(o.keys as number[]) : o.keys;
-      if (t.byteLength >= TRANSFER_MIN_BYTES) {
-        transfer.push(t.buffer);
-        if (k instanceof Float64Array) transfer.push(k.buffer);
-      }
-      parts.push({ x: this.index, v: encodeBatch(o.values, t.byteLength >= TRANSFER_MIN_BYTES ? transfer : []), t, k });
+      const t = toFloat64(o.times);
+      const numericKeys = o.numericKeys ? toFloat64(o.keys as number[]) : undefined;
+      const move = t.byteLength >= TRANSFER_MIN_BYTES ? transfer : [];
+      move.push(t.buffer);
+      if (numericKeys !== undefined) move.push(numericKeys.buffer);
+      parts.push({ x: this.index, v: encodeBatch(o.values, move), t, k: numericKeys ?? o.keys });
       this.outgoing[peer] = { values: [], times: [], keys: [], numericKeys: true };
       this.waiting -= n;
       this.eventsSent += n;
