@@ -360,9 +360,19 @@ export function generateEvents(count: number, config: GeneratorConfig = {}, from
  * One task's share of a Nexmark run split over `tasks` tasks: the events whose number is `task` modulo
  * `tasks` (each share in event-time order, as Beam splits its generator), generated into an array, as
  * the `inputs` of `runParallel`: `{ module: …generator.js, export: 'nexmarkShare', args: { events: 1e6 } }`.
+ * With `lazy` the events are generated as the task reads them (the generator runs in the measured time).
  */
-export function nexmarkShare(task: number, tasks: number, args: { events: number; config?: GeneratorConfig; topic?: string }): Record<string, NexmarkEvent[]> {
+export function nexmarkShare(task: number, tasks: number, args: { events: number; config?: GeneratorConfig; topic?: string; lazy?: boolean }): Record<string, Iterable<NexmarkEvent>> {
   const gen = new NexmarkGenerator(args.config);
+  if (args.lazy) {
+    return {
+      [args.topic ?? 'nexmark']: {
+        *[Symbol.iterator]() {
+          for (let n = task; n < args.events; n += tasks) yield gen.event(n);
+        },
+      },
+    };
+  }
   const out: NexmarkEvent[] = [];
   for (let n = task; n < args.events; n += tasks) out.push(gen.event(n));
   return { [args.topic ?? 'nexmark']: out };

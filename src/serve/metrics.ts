@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { TaskStatus } from '../engine/task.js';
 import type { Log } from '../log/log.js';
 import { statsOf, type LogStats } from './log-stats.js';
 
@@ -14,9 +15,10 @@ export interface ServerMetrics {
  * Creates the metrics of a server on its own registry (never prom-client's global one, so that two
  * servers in one process do not mix): the process metrics prom-client collects by default, and the
  * log's figures read at scrape time — end offsets from any {@link Log}, storage and integrity counters
- * from logs that keep them (the embedded log). Names and labels are listed in docs/api.md, "Metrics".
+ * from logs that keep them (the embedded log), and each running pipeline's progress (events in, records
+ * out, late events, watermark). Names and labels are listed in docs/api.md, "Metrics".
  */
-export function createMetrics(log: Log): ServerMetrics {
+export function createMetrics(log: Log, pipelines: () => TaskStatus[] = () => []): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -78,6 +80,38 @@ export function createMetrics(log: Log): ServerMetrics {
   });
   perPartition('rivulet_log_end_offset', 'The offset the next record appended to a partition will get.', (t) => log.endOffsets(t));
   perPartition('rivulet_log_start_offset', 'The offset of the oldest record still stored in a partition.', (t) => log.startOffsets(t));
+
+  // A pipeline's totals survive restarts (they are checkpointed); a counter follows them per pipeline.
+  const perPipeline = (name: string, help: string, read: (t: TaskStatus) => number) => {
+    const last = new Map<string, number>();
+    return new Counter({
+      name,
+      help,
+      labelNames: ['pipeline'] as const,
+      registers,
+      collect() {
+        for (const t of pipelines()) {
+          const now = read(t);
+          const before = last.get(t.pipeline) ?? 0;
+          this.inc({ pipeline: t.pipeline }, Math.max(0, now - before));
+          last.set(t.pipeline, Math.max(now, before));
+        }
+      },
+    });
+  };
+  perPipeline('rivulet_pipeline_events_in_total', 'Events a pipeline read from its source topics.', (t) => t.eventsIn);
+  perPipeline('rivulet_pipeline_records_out_total', 'Records a pipeline appended to its output topics.', (t) => t.recordsOut);
+  perPipeline('rivulet_pipeline_late_events_total', "Events that arrived after the windows or join state they belonged to had closed (sent to the operator's late output topic when it has one).", (t) => t.lateEvents);
+  new Gauge({
+    name: 'rivulet_pipeline_watermark_ms',
+    help: "A pipeline's event-time watermark, epoch milliseconds (absent before its first event).",
+    labelNames: ['pipeline'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const t of pipelines()) if (t.watermark !== null) this.set({ pipeline: t.pipeline }, t.watermark);
+    },
+  });
 
   return { contentType: registry.contentType, render: () => registry.metrics() };
 }

@@ -91,7 +91,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   app.get('/v1/pipelines', () => ({ pipelines: engine.status() }));
   registerTopicsApi(app, new LogTopicAdmin(log, { pipelinesUsing: (topic) => engine.pipelinesUsing(topic) }));
 
-  const metrics = createMetrics(log);
+  const metrics = createMetrics(log, () => engine.status());
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.render()));
 
   app.get<{ Params: { topic: string; partition: string } }>('/v1/topics/:topic/partitions/:partition/records', async (req) => {
