@@ -64,15 +64,20 @@ function flag(args: readonly string[], name: string, fallback: number): number {
 const queriesModule = new URL('../examples/nexmark/queries.ts', import.meta.url);
 const generatorModule = new URL('../examples/nexmark/generator.ts', import.meta.url);
 
-/** Events/s of a query on `tasks` worker threads, the best of `rounds` runs (each on new threads). */
-async function timeParallel(name: CaseName, count: number, tasks: number, rounds: number): Promise<{ value: number; outputs: number; sent: number }> {
+const ceilingModule = new URL('./nexmark/ceiling.ts', import.meta.url);
+
+/**
+ * Events/s of a query on `tasks` worker threads, the best of `rounds` runs (each on new threads).
+ * `lazy` generates the events as they are read, inside the measured time.
+ */
+async function timeParallel(name: CaseName | 'dropAll', count: number, tasks: number, rounds: number, lazy = false): Promise<{ value: number; outputs: number; sent: number }> {
   let best = 0;
   let outputs = 0;
   let sent = 0;
   for (let r = 0; r < rounds; r++) {
     const res = await runParallel({
-      pipeline: { module: queriesModule, export: name },
-      inputs: { module: generatorModule, export: 'nexmarkShare', args: { events: count } },
+      pipeline: { module: name === 'dropAll' ? ceilingModule : queriesModule, export: name },
+      inputs: { module: generatorModule, export: 'nexmarkShare', args: { events: count, lazy } },
       tasks,
       outputs: 'count',
     });
@@ -91,6 +96,15 @@ async function runCores(count: number, rounds: number, only: readonly string[]):
     progress(`one core only: no scaling figures`);
     return;
   }
+  // What the machine gives: the generator and the source loop alone, on 1 task and on all.
+  const genOne = await timeParallel('dropAll', count, 1, rounds, true);
+  const genAll = await timeParallel('dropAll', count, cores, rounds, true);
+  emit({
+    name: `nexmark.generate_and_read.cores_${cores}`, value: genAll.value, unit: 'events/s', baseline: genOne.value,
+    baseline_is: 'the same on 1 task', what: 'events generated while read, every one dropped: the scaling the machine allows before any query work',
+    events: count, rounds, cores,
+  });
+  progress(`generate and read: ${Math.round(genOne.value).toLocaleString('en')} events/s on 1 task, ${Math.round(genAll.value).toLocaleString('en')} on ${cores} (${(genAll.value / genOne.value).toFixed(2)}×)`);
   for (const c of CASES) {
     if (only.length > 0 && !only.includes(c.name)) continue;
     const one = await timeParallel(c.name, count, 1, rounds);
