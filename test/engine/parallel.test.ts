@@ -46,14 +46,18 @@ describe('runParallel', () => {
     assert.deepEqual(bag(got.outputs.get('sessions')), bag(expected.outputs.get('sessions')));
   });
 
-  test('an input made in each task from a module export, and output counts only', async () => {
+  test('an input made in each task from a module export, output counts only, three runs in the same threads', async () => {
     const got = await runParallel({
       pipeline: { module: fixtures, export: 'sensorTotals' },
       inputs: { module: fixtures, export: 'readingShares', args: { n: 4000, seed: 5 } },
       tasks: 2,
       outputs: 'count',
+      runs: 3,
     });
     const expected = runBounded(sensorTotals, { readings: readings(4000, 5) });
+    // Three runs one after the other in the same threads; the counts are those of one run.
+    assert.equal(got.runSeconds.length, 3);
+    assert.equal(got.seconds, got.runSeconds[2]);
     assert.equal(got.outputs.size, 0);
     assert.equal(got.counts.get('per-zone'), expected.outputs.get('per-zone')!.length);
     assert.equal(got.counts.get('per-sensor'), expected.outputs.get('per-sensor')!.length);
@@ -87,6 +91,7 @@ describe('runParallel', () => {
   test('bad options and modules are refused with the reason', async () => {
     const inputs = { readings: [] };
     await assert.rejects(runParallel({ pipeline: { module: fixtures, export: 'sensorTotals' }, inputs, tasks: 0 }), InvalidArgumentError);
+    await assert.rejects(runParallel({ pipeline: { module: fixtures, export: 'sensorTotals' }, inputs, tasks: 1, runs: 0 }), /runs must be a positive integer, got 0/);
     await assert.rejects(runParallel({ pipeline: { module: fixtures, export: 'sensorTotals' }, inputs: { readings: 'no' as never }, tasks: 1 }),
       /the input of topic 'readings' must be an array/);
     await assert.rejects(runParallel({ pipeline: 'fixtures.ts' as never, inputs, tasks: 1 }), /pipeline must be \{ module, export\? \}/);

@@ -25,6 +25,13 @@ export interface ParallelRunOptions {
   batchSize?: number;
   /** Return the output records (`'records'`, default) or only how many each topic received (`'count'`). */
   outputs?: 'records' | 'count';
+  /**
+   * For measuring: run the pipeline this many times over the same input in the same threads (fresh
+   * operators each time; compiled code and heaps kept warm), one run after the other. The result is
+   * the last run's; `runSeconds` has each run's time. Default 1. The input must be iterable again
+   * (arrays are; a module's iterables must be too).
+   */
+  runs?: number;
 }
 
 /** What {@link runParallel} returns. */
@@ -37,6 +44,8 @@ export interface ParallelRunResult {
   lateEvents: number;
   /** Seconds from the moment every task was ready (inputs prepared) until the last finished. */
   seconds: number;
+  /** Each run's seconds, when `runs` was given (the last is `seconds`). */
+  runSeconds: number[];
   /** Per task: events read from its input and events it sent to other tasks at a `keyBy`. */
   tasks: { eventsIn: number; sent: number }[];
 }
@@ -95,6 +104,8 @@ export async function runParallel(options: ParallelRunOptions): Promise<Parallel
   if (!Number.isInteger(tasks) || tasks < 1 || tasks > 256) throw new InvalidArgumentError(`runParallel: tasks must be an integer from 1 to 256, got ${tasks}`);
   const batchSize = options.batchSize ?? 1000;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidArgumentError(`runParallel: batchSize must be a positive integer, got ${batchSize}`);
+  const runs = options.runs ?? 1;
+  if (!Number.isInteger(runs) || runs < 1) throw new InvalidArgumentError(`runParallel: runs must be a positive integer, got ${runs}`);
   const pipeline = checkExport(options.pipeline, 'pipeline');
   const inputs = options.inputs;
   const byModule = inputs !== null && typeof inputs === 'object' && 'module' in inputs && !Array.isArray(inputs.module);
@@ -114,36 +125,45 @@ export async function runParallel(options: ParallelRunOptions): Promise<Parallel
   }
   const bells = new SharedArrayBuffer(4 * tasks);
   const workers: Worker[] = [];
-  for (let t = 0; t < tasks; t++) {
-    const share = byModule
-      ? { kind: 'module' as const, url: moduleUrl((inputs as InputsExport).module), export: (inputs as InputsExport).export ?? 'default', args: (inputs as InputsExport).args }
-      : { kind: 'arrays' as const, data: Object.fromEntries(Object.entries(inputs as Record<string, readonly unknown[]>).map(([topic, events]) => [topic, events.filter((_, i) => i % tasks === t)])) };
-    const setup: TaskSetup = {
-      task: t, tasks, ports: ports[t]!, bells,
-      pipeline: { url: moduleUrl(pipeline.module), export: pipeline.export ?? 'default' },
-      inputs: share, batchSize, outputs: options.outputs ?? 'records',
-    };
-    workers.push(startWorker(setup, ports[t]!.filter((p): p is MessagePort => p !== null)));
-  }
-
   try {
+    for (let t = 0; t < tasks; t++) {
+      const share = byModule
+        ? { kind: 'module' as const, url: moduleUrl((inputs as InputsExport).module), export: (inputs as InputsExport).export ?? 'default', args: (inputs as InputsExport).args }
+        : { kind: 'arrays' as const, data: Object.fromEntries(Object.entries(inputs as Record<string, readonly unknown[]>).map(([topic, events]) => [topic, events.filter((_, i) => i % tasks === t)])) };
+      const setup: TaskSetup = {
+        task: t, tasks, ports: ports[t]!, bells,
+        pipeline: { url: moduleUrl(pipeline.module), export: pipeline.export ?? 'default' },
+        inputs: share, batchSize, outputs: options.outputs ?? 'records',
+      };
+      workers.push(startWorker(setup, ports[t]!.filter((p): p is MessagePort => p !== null)));
+    }
+
     let started = 0;
+    const runSeconds: number[] = [];
     const reports = await new Promise<TaskReport[]>((resolve, reject) => {
-      const done: TaskReport[] = new Array(tasks);
+      let done: TaskReport[] = new Array(tasks);
       let ready = 0;
       let finished = 0;
+      // Every task starts a run only when all have finished the one before: the exchanges of two
+      // runs never share the links.
+      const go = () => {
+        finished = 0;
+        done = new Array(tasks);
+        started = performance.now();
+        for (const x of workers) x.postMessage({ go: true });
+      };
       workers.forEach((w, t) => {
         w.on('error', (err) => reject(new TaskFailedError(t, err.message, { cause: err })));
         w.on('exit', (code) => reject(new TaskFailedError(t, `its thread exited (code ${code}) before it finished`)));
         w.on('message', (m: WorkerMessage) => {
           if ('ready' in m) {
-            if (++ready === tasks) {
-              started = performance.now();
-              for (const x of workers) x.postMessage({ go: true });
-            }
+            if (++ready === tasks) go();
           } else if ('done' in m) {
             done[t] = m.done;
-            if (++finished === tasks) resolve(done);
+            if (++finished < tasks) return;
+            runSeconds.push((performance.now() - started) / 1000);
+            if (runSeconds.length < runs) go();
+            else resolve(done);
           } else {
             const cause = Object.assign(new Error(m.failed.message), { name: m.failed.name, code: m.failed.code, stack: m.failed.stack });
             reject(new TaskFailedError(t, m.failed.message, { cause }));
@@ -151,7 +171,7 @@ export async function runParallel(options: ParallelRunOptions): Promise<Parallel
         });
       });
     });
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = runSeconds.at(-1)!;
     const outputs = new Map<string, OutputRecord[]>();
     const counts = new Map<string, number>();
     for (const r of reports) {
@@ -169,6 +189,7 @@ export async function runParallel(options: ParallelRunOptions): Promise<Parallel
       eventsIn: reports.reduce((n, r) => n + r.eventsIn, 0),
       lateEvents: reports.reduce((n, r) => n + r.lateEvents, 0),
       seconds,
+      runSeconds,
       tasks: reports.map((r) => ({ eventsIn: r.eventsIn, sent: r.sent })),
     };
   } finally {

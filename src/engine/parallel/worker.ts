@@ -45,13 +45,23 @@ async function prepare(): Promise<() => TaskReport> {
   }
   const ports = setup.ports.map((p) => p ?? undefined);
   const links = new TaskLinks(setup.task, setup.tasks, ports, new Int32Array(setup.bells));
-  const exchanges: ExchangeOperator[] = [];
-  const run = new BoundedRun(def, inputs, setup.batchSize, (node, out) => {
-    const x = new ExchangeOperator(node.id, exchanges.length, node.fn, out, links);
-    exchanges.push(x);
-    return x;
-  });
-  return () => execute(run, links, exchanges);
+  /** A fresh run of the pipeline (new operators and exchanges) over the task's input. */
+  const build = () => {
+    const exchanges: ExchangeOperator[] = [];
+    const run = new BoundedRun(def, inputs, setup.batchSize, (node, out) => {
+      const x = new ExchangeOperator(node.id, exchanges.length, node.fn, out, links);
+      exchanges.push(x);
+      return x;
+    });
+    return () => execute(run, links, exchanges);
+  };
+  // The first run is built now, so that a pipeline that cannot run over these inputs fails before `ready`.
+  let next: (() => TaskReport) | undefined = build();
+  return () => {
+    const go = next ?? build();
+    next = undefined;
+    return go();
+  };
 }
 
 /** Runs the task's input to its end, then serves the exchanges until every task has finished them. */
