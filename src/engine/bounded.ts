@@ -38,7 +38,10 @@ interface Input {
   out: Outputs;
   time: ((v: unknown) => number | undefined) | undefined;
   outOfOrderness: number;
-  iterator: Iterator<unknown>;
+  /** The input when it is an array: read by index (no iterator result per event). */
+  array: readonly unknown[] | undefined;
+  next: number;
+  iterator: Iterator<unknown> | undefined;
   maxTs: number;
   done: boolean;
 }
@@ -71,7 +74,9 @@ export class BoundedRun {
         out: compileChildren(node, this.operators, keyBy),
         time: time === undefined ? undefined : (v: unknown) => toEpochMillis(extract(time, v as never)),
         outOfOrderness: node.outOfOrderness,
-        iterator: events[Symbol.iterator](),
+        array: Array.isArray(events) ? events : undefined,
+        next: 0,
+        iterator: Array.isArray(events) ? undefined : events[Symbol.iterator](),
         maxTs: -Infinity,
         done: false,
       };
@@ -111,7 +116,8 @@ export class BoundedRun {
   drain(onRecords: (topic: string, records: OutputRecord[]) => void): void {
     for (const sink of this.sinks) {
       if (sink.pending.length === 0) continue;
-      const records = sink.pending.map((r) => ({ key: r.key ?? null, value: r.value, timestamp: r.timestamp! }));
+      // A sink's records already have an output record's fields: handed over as they are.
+      const records: OutputRecord[] = sink.pending;
       sink.pending = [];
       onRecords(sink.topic, records);
     }
@@ -126,13 +132,23 @@ export class BoundedRun {
 
   private read(src: Input): Element[] {
     const batch: Element[] = [];
+    const { array } = src;
     while (batch.length < this.batchSize) {
-      const next = src.iterator.next();
-      if (next.done) {
-        src.done = true;
-        break;
+      let value: unknown;
+      if (array !== undefined) {
+        if (src.next >= array.length) {
+          src.done = true;
+          break;
+        }
+        value = array[src.next++];
+      } else {
+        const next = src.iterator!.next();
+        if (next.done) {
+          src.done = true;
+          break;
+        }
+        value = next.value;
       }
-      const value = next.value;
       const ts = src.time ? src.time(value) : this.now;
       if (ts === undefined) throw new PipelineDefinitionError(`an event of pipeline '${this.name}' has no valid event time: ${JSON.stringify(value)}`);
       batch.push({ value, ts, key: undefined, wm: this.wm });

@@ -57,7 +57,10 @@ export abstract class Chained implements Operator {
 
 /** The string form of a group key, for maps: strings as they are, anything else as JSON. */
 export function keyString(key: unknown): string {
-  return typeof key === 'string' ? key : JSON.stringify(key);
+  if (typeof key === 'string') return key;
+  // The same text as JSON for a finite number, from V8's number-to-string cache.
+  if (typeof key === 'number' && Number.isFinite(key)) return String(key);
+  return JSON.stringify(key);
 }
 
 /**
