@@ -1,5 +1,5 @@
 import type { Aggregate } from '../aggregates.js';
-import { windowStarts, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
+import { type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
 import { WindowOperatorBase } from './window-base.js';
 
@@ -40,7 +40,12 @@ export class TimeWindowOperator extends WindowOperatorBase {
     const { size } = this.spec;
     const { allowedLateness, emit } = this.options;
     let accepted = false;
-    for (const start of windowStarts(this.spec, e.ts)) {
+    // The windows containing e.ts (as `windowStarts` gives them; a hopping size is a multiple of its
+    // slide): computed inline, and the key's string once, since this runs per event and window.
+    const slide = this.spec.kind === 'tumbling' ? size : this.spec.slide;
+    const last = e.ts - (((e.ts % slide) + slide) % slide);
+    let k: string | undefined;
+    for (let start = last - size + slide; start <= last; start += slide) {
       const lastTs = start + size - 1;
       if (lastTs + allowedLateness <= this.wm) continue;
       accepted = true;
@@ -51,7 +56,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
         const at = lastTs > this.wm ? lastTs : lastTs + allowedLateness;
         if (at < this.nextEvent) this.nextEvent = at;
       }
-      const k = keyString(e.key);
+      k ??= keyString(e.key);
       let entry = byKey.get(k);
       if (!entry) {
         entry = { key: e.key, start, accs: this.aggs.create(), fired: false, dirty: false };
