@@ -95,7 +95,7 @@ export interface Q3Row { name: string; city: string; state: string; id: number }
 export const q3: PipelineDefinition = definePipeline({
   name: 'nexmark-q3',
   setup(app) {
-    // One filter for both sides, not two filtered branches and a union: see `winningBids` for why.
+    // One filter for both sides (see `winningBids`).
     (events(app).filter((e) => (e.type === 'person' && (e.state === 'OR' || e.state === 'ID' || e.state === 'CA'))
       || (e.type === 'auction' && e.category === 10)) as unknown as Stream<Person | Auction>)
       .keyBy((e) => (e.type === 'person' ? e.id : e.seller))
@@ -162,10 +162,8 @@ export const q4: PipelineDefinition = definePipeline({
  * highest valid bid, the earliest of equal ones ({@link beats}). q4, q6 and q9 read it.
  *
  * Auctions and bids are taken from the stream by one filter, so they reach the keyed `process` in
- * event order. Two filtered branches merged with `union` would not do: the engine hands a source's
- * batch to its branches one after the other, so the operator after the union sees all of the batch's
- * auctions — and advances its watermark and fires timers up to the batch's end — before the bids of
- * the same batch, which may belong to auctions already closed (see docs/benchmarks.md, Nexmark).
+ * event order. (Two filtered branches merged with `union` give the same answer — a union passes events
+ * on in the order of their watermarks — at the cost of holding each batch's events until its watermark.)
  */
 export function winningBids(all: Stream<NexmarkEvent>): Stream<WinningBid> {
   return (all.filter((e) => e.type !== 'person') as unknown as Stream<Auction | Bid>)

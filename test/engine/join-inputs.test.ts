@@ -52,3 +52,36 @@ test("a window's results joined with its own source: on time whichever branch wa
   assert.equal(answers[0]!.length, 12, 'three windows, each with the four readings');
   assert.deepEqual(answers[1], answers[0]);
 });
+
+test('a union of two branches of one source feeding a window and a process: as if there were one branch', () => {
+  interface Reading { k: string; kind: 'a' | 'b'; ts: number; v: number }
+  const make = (split: boolean) => definePipeline({
+    name: `union-window-${split}`,
+    setup(app) {
+      const s = app.stream<Reading>('in', { time: 'ts', outOfOrderness: 50, partitions: 1 });
+      const all = split ? s.filter((e) => e.kind === 'a').union(s.filter((e) => e.kind === 'b')) : s;
+      const keyed = all.keyBy((e) => e.k);
+      keyed.window(tumbling(1000), { lateOutput: 'late' }).aggregate({ n: count() }).to('counts', { partitions: 1 });
+      // A timer per event: fires in event-time order; an event seen after its own timer's time would be late.
+      keyed.process<string>({
+        onEvent(e, ctx) {
+          if (e.ts <= ctx.watermark) ctx.emit(`late ${e.kind}${e.ts}`);
+          ctx.timers.atEventTime(e.ts);
+        },
+      }).to('seen', { partitions: 1 });
+    },
+  });
+  // In order but for small disorder; a's and b's interleaved, so a batch holds both kinds.
+  let seed = 3;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const events: Reading[] = Array.from({ length: 400 }, (_, i) => ({ k: `k${i % 3}`, kind: rand() < 0.5 ? 'a' : 'b', ts: i * 20 + Math.floor(rand() * 40), v: i }));
+  const reference = runBounded(make(false), { in: events }, { batchSize: 1 });
+  assert.equal(reference.lateEvents, 0);
+  for (const batchSize of [1, 7, 64, 1000]) {
+    const r = runBounded(make(true), { in: events }, { batchSize });
+    assert.equal(r.lateEvents, 0, `batch size ${batchSize}`);
+    const rows = (topic: string, x: typeof r) => (x.outputs.get(topic) ?? []).map((o) => JSON.stringify(o.value)).sort();
+    assert.deepEqual(rows('counts', r), rows('counts', reference), `batch size ${batchSize}`);
+    assert.deepEqual(rows('seen', r), [], `batch size ${batchSize}: no event reached the process after its time had passed`);
+  }
+});

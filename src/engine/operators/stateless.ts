@@ -55,22 +55,58 @@ export class KeyByOperator extends Chained {
 }
 
 /**
- * Passes the events of several streams on as one (the inputs are merged in arrival order), and as its
- * watermark the smallest of its inputs'.
+ * Passes the events of several streams on as one, in the order of the watermarks they were read
+ * under, and as its watermark the smallest of its inputs'.
+ *
+ * Two branches of one source reach a union one after the other: all of a batch's events that took the
+ * first branch, then those that took the second. Passed on in that order, an operator after the union
+ * would advance its time through the first branch's events and then find the second branch's late. So
+ * the union holds what arrives until the next watermark (every input edge gets one after every batch)
+ * and then passes it on merged by the watermark each event was read under, inputs in order on equal
+ * watermarks: downstream, time never moves past an event before the event itself.
  */
 export class UnionOperator extends Chained {
   private readonly inputWms: InputWatermarks;
+  private readonly held: Element[][];
+  private holding = false;
 
   constructor(id: string, out: Outputs, inputs: number) {
     super(id, out);
     this.inputWms = new InputWatermarks(inputs);
+    this.held = Array.from({ length: Math.max(1, inputs) }, () => []);
   }
 
-  process(batch: Element[]): void {
-    this.emit(batch);
+  process(batch: Element[], input = 0): void {
+    const h = this.held[input]!;
+    for (const e of batch) h.push(e);
+    this.holding = true;
   }
 
   override watermark(wm: number, input = 0): void {
+    if (this.holding) this.release();
     super.watermark(this.inputWms.seen(input, wm));
+  }
+
+  /** Emits the held events merged by read watermark (stable across inputs). */
+  private release(): void {
+    this.holding = false;
+    const lists = this.held.filter((l) => l.length > 0);
+    for (let i = 0; i < this.held.length; i++) this.held[i] = [];
+    if (lists.length === 1) {
+      this.emit(lists[0]!);
+      return;
+    }
+    const merged: Element[] = [];
+    const at = new Array<number>(lists.length).fill(0);
+    for (;;) {
+      let best = -1;
+      for (let i = 0; i < lists.length; i++) {
+        const e = lists[i]![at[i]!];
+        if (e !== undefined && (best < 0 || e.wm < lists[best]![at[best]!]!.wm)) best = i;
+      }
+      if (best < 0) break;
+      merged.push(lists[best]![at[best]!++]!);
+    }
+    this.emit(merged);
   }
 }
