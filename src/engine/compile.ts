@@ -44,9 +44,11 @@ export type KeyByNode = Extract<GraphNode, { kind: 'keyBy' }>;
 
 /**
  * Builds the operator of a `keyBy` node when the stream is split over several tasks: one that also
- * sends each event to the task that owns its key (see `parallel/exchange.ts`).
+ * sends each event to the task that owns its key (see `parallel/exchange.ts`). `children` compiles
+ * what the node feeds; a compiler may build the node's child itself instead (a window aggregated in
+ * two phases) and register it in `all`. The operator's id is the node's.
  */
-export type KeyByCompiler = (node: KeyByNode, out: Outputs) => Operator;
+export type KeyByCompiler = (node: KeyByNode, all: Map<string, Operator>, children: () => Outputs) => Operator;
 
 /**
  * Turns the graph below a node into operators and returns where the node's output goes. Every
@@ -60,7 +62,7 @@ export function compileChildren(node: GraphNode, all: Map<string, Operator>, key
 }
 
 /** A sink for a late-output topic, registered with the operators, or no output. */
-function lateSink(ownerId: string, topic: string | undefined, all: Map<string, Operator>): Outputs {
+export function lateSink(ownerId: string, topic: string | undefined, all: Map<string, Operator>): Outputs {
   if (topic === undefined) return [];
   const sink = new SinkOperator(`${ownerId}-late`, topic);
   all.set(sink.id, sink);
@@ -70,6 +72,11 @@ function lateSink(ownerId: string, topic: string | undefined, all: Map<string, O
 function compileNode(node: GraphNode, all: Map<string, Operator>, keyBy: KeyByCompiler | undefined): Operator {
   const existing = all.get(node.id);
   if (existing) return existing;
+  if (node.kind === 'keyBy' && keyBy) {
+    const op = keyBy(node, all, () => compileChildren(node, all, keyBy));
+    all.set(op.id, op);
+    return op;
+  }
   const out = compileChildren(node, all, keyBy);
   let op: Operator;
   switch (node.kind) {
@@ -85,7 +92,7 @@ function compileNode(node: GraphNode, all: Map<string, Operator>, keyBy: KeyByCo
       op = new FlatMapOperator(node.id, out, node.fn);
       break;
     case 'keyBy':
-      op = keyBy ? keyBy(node, out) : new KeyByOperator(node.id, out, node.fn);
+      op = new KeyByOperator(node.id, out, node.fn);
       break;
     case 'union':
       op = new UnionOperator(node.id, out, node.inputs.length);

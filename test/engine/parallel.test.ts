@@ -6,7 +6,7 @@ import type { OutputRecord } from '../../src/engine/bounded.js';
 import { InvalidArgumentError, TaskFailedError } from '../../src/core/errors.js';
 import { generateEvents } from '../../examples/nexmark/generator.js';
 import { NEXMARK_TOPIC, queries, type QueryName } from '../../examples/nexmark/queries.js';
-import { readings, sensorSessions, sensorTotals } from '../fixtures/parallel-pipelines.js';
+import { lateSensors, readings, sensorSessions, sensorTotals, type Reading } from '../fixtures/parallel-pipelines.js';
 
 /**
  * A pipeline split over worker threads gives the answer of the same pipeline in one thread: the same
@@ -37,6 +37,39 @@ describe('runParallel', () => {
       // Keys really moved between tasks, and every task read its share.
       assert.ok(got.tasks.every((t) => t.sent > 0 && t.eventsIn > 0), JSON.stringify(got.tasks));
     }
+  });
+
+  test('windows aggregated in two phases: the same results, late events and replacements, far fewer events exchanged', async () => {
+    // In order (100 ms apart) but for every 25th reading 15 s behind (late for one window, within the
+    // 30 s allowed: a replacement) and every 40th 200 s behind (late for good: the late output).
+    // Four sensors: about 25 readings per sensor and window.
+    const input: Reading[] = readings(8000, 8, 0).map((r, i) => {
+      const ts = 1_700_000_000_000 + i * 100;
+      const sensor = `s${i % 4}`;
+      if (i % 40 === 39) return { ...r, sensor, ts: ts - 200_000 };
+      if (i % 25 === 24) return { ...r, sensor, ts: ts - 15_000 };
+      return { ...r, sensor, ts };
+    });
+    const expected = runBounded(lateSensors, { readings: input });
+    assert.ok(expected.lateEvents > 100);
+    /** The last result per key and window: replacements may come in other numbers, the final ones not. */
+    const finals = (rs: readonly OutputRecord[] | undefined) => {
+      const last = new Map<string, unknown>();
+      for (const r of rs ?? []) {
+        const v = r.value as { key: string; start: number };
+        last.set(`${v.key}@${v.start}`, v);
+      }
+      return [...last].sort(([a], [b]) => (a < b ? -1 : 1));
+    };
+    const runs = await Promise.all([true, false].map((combine) =>
+      runParallel({ pipeline: { module: fixtures, export: 'lateSensors' }, inputs: { readings: input }, tasks: 2, combine })));
+    for (const [i, got] of runs.entries()) {
+      assert.equal(got.lateEvents, expected.lateEvents, `combine ${i === 0}`);
+      assert.deepEqual(bag(got.outputs.get('too-late')), bag(expected.outputs.get('too-late')), `combine ${i === 0}`);
+      assert.deepEqual(finals(got.outputs.get('late-totals')), finals(expected.outputs.get('late-totals')), `combine ${i === 0}`);
+    }
+    const sent = runs.map((r) => r.tasks.reduce((n, t) => n + t.sent, 0));
+    assert.ok(sent[0]! * 5 < sent[1]!, `partials sent ${sent[0]}, events sent without combining ${sent[1]}`);
   });
 
   test('session windows merge events of one key read by different tasks', async () => {

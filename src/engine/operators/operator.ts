@@ -26,6 +26,22 @@ export interface Operator {
   restore(state: unknown): void;
 }
 
+/**
+ * An operator that keeps event time can take it from two places: the watermark each event carries
+ * (the one it was read under; the default, so that one thread's results do not depend on batch cuts),
+ * or only the watermarks sent along its input edges. A task of a parallel run sets `edgeTimed`: its
+ * operators also see other tasks' events, whose watermarks are those tasks', so they advance only
+ * on the smallest of the tasks' watermarks and use an event's own watermark only to judge it late.
+ */
+export interface EdgeTimed {
+  edgeTimed: boolean;
+}
+
+/** Whether an operator can be told to keep time by its input edges only. */
+export function isEdgeTimed(op: unknown): op is EdgeTimed {
+  return typeof (op as Partial<EdgeTimed>).edgeTimed === 'boolean';
+}
+
 /** What an operator counts. */
 export interface OperatorMetrics {
   /** Events that arrived after the state they belonged to was closed (sent to the late output when there is one). */

@@ -1,6 +1,6 @@
 import type { KeyedStateSnapshot, StateAccessors, StateDescriptor } from '../keyed-state.js';
 import { KeyedStateStore } from '../keyed-state.js';
-import { Chained, keyString, type Element, type Outputs } from './operator.js';
+import { Chained, keyString, type EdgeTimed, type Element, type Outputs } from './operator.js';
 import { TimerQueue } from './timer-queue.js';
 
 /** Registers timers for the current key. Event-time timers fire when the watermark reaches their time. */
@@ -73,7 +73,8 @@ interface Snapshot {
 }
 
 /** Runs a {@link ProcessFunction} per key: state, event-time and processing-time timers. */
-export class ProcessOperator extends Chained {
+export class ProcessOperator extends Chained implements EdgeTimed {
+  edgeTimed = false;
   private readonly store: KeyedStateStore;
   private readonly eventTimers = new TimerQueue();
   private readonly processingTimers = new TimerQueue();
@@ -127,7 +128,7 @@ export class ProcessOperator extends Chained {
 
   process(batch: Element[], _input = 0): void {
     for (const e of batch) {
-      if (e.wm > this.wm) this.advance(e.wm);
+      if (!this.edgeTimed && e.wm > this.wm) this.advance(e.wm);
       this.enter(keyString(e.key), e.key, e.ts);
       try {
         this.fn.onEvent(e.value, this.ctx as never);

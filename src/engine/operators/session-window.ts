@@ -65,7 +65,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
     if (st) while (first < st.sessions.length && st.sessions[first]!.end < start) first++;
     let last = first;
     if (st) while (last < st.sessions.length && st.sessions[last]!.start <= end) last++;
-    if (last === first && end - 1 + allowedLateness <= this.wm) return false;
+    if (last === first && end - 1 + allowedLateness <= this.lateWm) return false;
     if (!st) {
       st = { key: e.key, k, sessions: [], scheduledAt: Infinity };
       this.keys.set(k, st);

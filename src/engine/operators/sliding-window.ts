@@ -52,7 +52,7 @@ export class SlidingWindowOperator extends WindowOperatorBase {
     const { size } = this.spec;
     const { allowedLateness, emit } = this.options;
     // An event is late when the window it defines has closed.
-    if (e.ts + allowedLateness <= this.wm) return false;
+    if (e.ts + allowedLateness <= this.lateWm) return false;
     const k = keyString(e.key);
     let st = this.keys.get(k);
     if (!st) {

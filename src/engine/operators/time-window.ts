@@ -3,6 +3,12 @@ import { type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } f
 import { keyString, type Element, type Outputs } from './operator.js';
 import { WindowOperatorBase } from './window-base.js';
 
+/** The accumulators of one key and one window gathered by one task, sent to the task that owns the key. */
+export interface WindowPartial {
+  start: number;
+  accs: unknown[];
+}
+
 interface Entry {
   key: unknown;
   start: number;
@@ -32,11 +38,17 @@ export class TimeWindowOperator extends WindowOperatorBase {
   private nextEvent = Infinity;
 
   constructor(id: string, out: Outputs, late: Outputs, private readonly spec: TumblingWindow | HoppingWindow, options: WindowOptionsResolved,
-    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>) {
+    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>,
+    /**
+     * `'partials'`: the input is not events but {@link WindowPartial}s, the accumulators of one key and
+     * window that a task of a parallel run gathered before its exchange (`parallel/combine.ts`).
+     */
+    private readonly input: 'events' | 'partials' = 'events') {
     super(id, out, late, options, aggregates);
   }
 
   protected accept(e: Element): boolean {
+    if (this.input === 'partials') return this.acceptPartial(e);
     const { size } = this.spec;
     const { allowedLateness, emit } = this.options;
     let accepted = false;
@@ -47,7 +59,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
     let k: string | undefined;
     for (let start = last - size + slide; start <= last; start += slide) {
       const lastTs = start + size - 1;
-      if (lastTs + allowedLateness <= this.wm) continue;
+      if (lastTs + allowedLateness <= this.lateWm) continue;
       accepted = true;
       let byKey = this.windows.get(start);
       if (!byKey) {
@@ -70,6 +82,31 @@ export class TimeWindowOperator extends WindowOperatorBase {
       }
     }
     return accepted;
+  }
+
+  /** Merges a task's accumulators for one key and window (see `parallel/combine.ts`). */
+  private acceptPartial(e: Element): boolean {
+    const { start, accs } = e.value as WindowPartial;
+    const lastTs = start + this.spec.size - 1;
+    const { allowedLateness, emit } = this.options;
+    if (lastTs + allowedLateness <= this.wm) return false;
+    let byKey = this.windows.get(start);
+    if (!byKey) {
+      byKey = new Map();
+      this.windows.set(start, byKey);
+      const at = lastTs > this.wm ? lastTs : lastTs + allowedLateness;
+      if (at < this.nextEvent) this.nextEvent = at;
+    }
+    const k = keyString(e.key);
+    const entry = byKey.get(k);
+    if (!entry) byKey.set(k, { key: e.key, start, accs, fired: false, dirty: false });
+    else entry.accs = this.aggs.merge(entry.accs, accs);
+    const current = entry ?? byKey.get(k)!;
+    if (!current.dirty && (emit === 'update' || lastTs <= this.wm)) {
+      current.dirty = true;
+      this.dirty.push(current);
+    }
+    return true;
   }
 
   protected flushUpdates(): void {

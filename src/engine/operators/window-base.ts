@@ -1,6 +1,6 @@
 import type { Aggregate } from '../aggregates.js';
 import type { WindowOptionsResolved } from '../windows.js';
-import { Chained, type Element, type OperatorMetrics, type Outputs } from './operator.js';
+import { Chained, type EdgeTimed, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
 /** The aggregates of a window, applied field by field to an array of accumulators. */
 export class AggregateSet {
@@ -49,8 +49,11 @@ export class AggregateSet {
  * its metric, and the batch of results being built. Subclasses assign events to windows and decide
  * when windows fire and close.
  */
-export abstract class WindowOperatorBase extends Chained {
+export abstract class WindowOperatorBase extends Chained implements EdgeTimed {
   protected wm = -Infinity;
+  /** The watermark the event being accepted is judged late by: its own, or the operator's if later. */
+  protected lateWm = -Infinity;
+  edgeTimed = false;
   protected readonly aggs: AggregateSet;
   readonly metrics: OperatorMetrics = { lateEvents: 0 };
   /** Results waiting to be emitted at the end of the current batch or watermark step. */
@@ -71,7 +74,8 @@ export abstract class WindowOperatorBase extends Chained {
   process(batch: Element[], _input = 0): void {
     let lateBatch: Element[] | undefined;
     for (const e of batch) {
-      if (e.wm > this.wm) this.advanceTo(e.wm);
+      if (!this.edgeTimed && e.wm > this.wm) this.advanceTo(e.wm);
+      this.lateWm = e.wm > this.wm ? e.wm : this.wm;
       if (!this.accept(e)) {
         this.metrics.lateEvents++;
         if (this.late.length > 0) (lateBatch ??= []).push(e);

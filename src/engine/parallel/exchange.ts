@@ -32,6 +32,8 @@ function toFloat64(xs: readonly number[]): Float64Array<ArrayBuffer> {
 interface Outgoing {
   values: unknown[];
   times: number[];
+  /** The watermark each event was read under. */
+  wms: number[];
   keys: unknown[];
   numericKeys: boolean;
 }
@@ -45,8 +47,10 @@ const TRANSFER_MIN_BYTES = 4096;
  *
  * Downstream of the exchange an operator sees the events of every task, so its watermark is the
  * smallest of the watermarks the tasks sent along this exchange (each task sends its own after every
- * batch). An event that crossed is judged by that watermark, not by its source's: a task that reads
- * ahead must not fire the windows that another task's events still belong to.
+ * batch): a task that reads ahead must not fire the windows that another task's events still belong
+ * to. An event keeps the watermark it was read under, by which it is judged late, as in one thread
+ * over its task's events; the operators of a parallel run advance only on the exchange's watermarks
+ * (`EdgeTimed`).
  *
  * Outgoing events wait here until the task flushes its links ({@link take}); a watermark waiting
  * with them goes after them, so it never overtakes an event sent before it.
@@ -66,13 +70,14 @@ export class ExchangeOperator implements Operator, PartSource {
     readonly id: string,
     /** The exchange's number within the pipeline, the same in every task. */
     readonly index: number,
-    private readonly key: (v: unknown) => unknown,
+    /** The key of an element: the `keyBy` function of its value, or the key it already has. */
+    private readonly key: (e: Element) => unknown,
     private readonly out: Outputs,
     private readonly links: { task: number; tasks: number },
   ) {
     this.wms = new InputWatermarks(links.tasks);
     this.wmSent = new Array<number>(links.tasks).fill(-Infinity);
-    for (let p = 0; p < links.tasks; p++) this.outgoing.push({ values: [], times: [], keys: [], numericKeys: true });
+    for (let p = 0; p < links.tasks; p++) this.outgoing.push({ values: [], times: [], wms: [], keys: [], numericKeys: true });
   }
 
   /** Every task has sent its final (+∞) watermark: nothing more will arrive. */
@@ -84,13 +89,14 @@ export class ExchangeOperator implements Operator, PartSource {
     const { task, tasks } = this.links;
     const local: Element[] = [];
     for (const e of batch) {
-      const key = this.key(e.value);
+      const key = this.key(e);
       const to = taskForKey(key, tasks);
       if (to === task) local.push({ value: e.value, ts: e.ts, key, wm: e.wm });
       else {
         const o = this.outgoing[to]!;
         o.values.push(e.value);
         o.times.push(e.ts);
+        o.wms.push(e.wm);
         o.keys.push(key);
         if (typeof key !== 'number') o.numericKeys = false;
         this.waiting++;
@@ -110,27 +116,28 @@ export class ExchangeOperator implements Operator, PartSource {
     const n = o.values.length;
     if (n > 0) {
       const t = toFloat64(o.times);
+      const w = toFloat64(o.wms);
       const numericKeys = o.numericKeys ? toFloat64(o.keys as number[]) : undefined;
       const move = t.byteLength >= TRANSFER_MIN_BYTES ? transfer : [];
-      move.push(t.buffer);
+      move.push(t.buffer, w.buffer);
       if (numericKeys !== undefined) move.push(numericKeys.buffer);
-      parts.push({ x: this.index, v: encodeBatch(o.values, move), t, k: numericKeys ?? o.keys });
-      this.outgoing[peer] = { values: [], times: [], keys: [], numericKeys: true };
+      parts.push({ x: this.index, v: encodeBatch(o.values, move), t, w, k: numericKeys ?? o.keys });
+      this.outgoing[peer] = { values: [], times: [], wms: [], keys: [], numericKeys: true };
       this.waiting -= n;
       this.eventsSent += n;
     }
     if (this.wm > this.wmSent[peer]!) {
       this.wmSent[peer] = this.wm;
-      parts.push({ x: this.index, w: this.wm });
+      parts.push({ x: this.index, wm: this.wm });
     }
     return n;
   }
 
   /** Events another task sent on this exchange. */
-  receiveRemote(encoded: EncodedBatch, times: Float64Array, keys: Float64Array | unknown[]): void {
+  receiveRemote(encoded: EncodedBatch, times: Float64Array, wms: Float64Array, keys: Float64Array | unknown[]): void {
     const values = decodeBatch(encoded);
     const batch: Element[] = new Array(values.length);
-    for (let i = 0; i < values.length; i++) batch[i] = { value: values[i], ts: times[i]!, key: keys[i], wm: 0 };
+    for (let i = 0; i < values.length; i++) batch[i] = { value: values[i], ts: times[i]!, key: keys[i], wm: wms[i]! };
     this.receive(batch);
   }
 
@@ -153,8 +160,6 @@ export class ExchangeOperator implements Operator, PartSource {
 
   private receive(batch: Element[]): void {
     if (batch.length === 0) return;
-    const wm = this.wms.value;
-    for (const e of batch) e.wm = wm;
     for (const o of this.out) o.op.process(batch, o.input);
   }
 }

@@ -3,9 +3,12 @@ import type { EncodedBatch } from './codec.js';
 
 /** Part of a message between tasks: events for exchange `x`, or the sender's watermark on it. */
 export type LinkPart =
-  /** Values (in columns), event times and keys (a `Float64Array` when all are numbers), in order. */
-  | { x: number; v: EncodedBatch; t: Float64Array; k: Float64Array | unknown[] }
-  | { x: number; w: number };
+  /**
+   * Values (in columns), event times, the watermarks the events were read under and keys (a
+   * `Float64Array` when all are numbers), in order.
+   */
+  | { x: number; v: EncodedBatch; t: Float64Array; w: Float64Array; k: Float64Array | unknown[] }
+  | { x: number; wm: number };
 
 /** A message from one task to another: parts in order, and how many units of the receiver's messages it took. */
 export interface LinkMessage {

@@ -27,6 +27,8 @@ export interface TaskSetup {
   inputs: { kind: 'arrays'; data: Record<string, unknown[]> } | { kind: 'module'; url: string; export: string; args: unknown };
   batchSize: number;
   outputs: 'records' | 'count';
+  /** Aggregate tumbling and hopping windows in two phases (see `combine.ts`). */
+  combine: boolean;
 }
 
 /** What a task reports when it has run to the end. */

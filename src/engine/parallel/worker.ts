@@ -7,6 +7,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PipelineDefinitionError, RivuletError } from '../../core/errors.js';
 import { BoundedRun, type OutputRecord } from '../bounded.js';
 import type { PipelineDefinition } from '../pipeline.js';
+import { compileChildren, lateSink, type KeyByCompiler } from '../compile.js';
+import { isEdgeTimed } from '../operators/operator.js';
+import { TimeWindowOperator } from '../operators/time-window.js';
+import { combinableWindow, WindowCombineOperator } from './combine.js';
 import { ExchangeOperator } from './exchange.js';
 import { TaskLinks, type LinkPart } from './links.js';
 import type { TaskReport, TaskSetup, WorkerMessage } from './protocol.js';
@@ -48,11 +52,26 @@ async function prepare(): Promise<() => TaskReport> {
   /** A fresh run of the pipeline (new operators and exchanges) over the task's input. */
   const build = () => {
     const exchanges: ExchangeOperator[] = [];
-    const run = new BoundedRun(def, inputs, setup.batchSize, (node, out) => {
-      const x = new ExchangeOperator(node.id, exchanges.length, node.fn, out, links);
+    const keyBy: KeyByCompiler = (node, all, children) => {
+      const window = setup.combine ? combinableWindow(node) : undefined;
+      // Exchanges are numbered in the order they are built, the same in every task; the ones below
+      // this node are built first.
+      if (window === undefined) {
+        const out = children();
+        const x = new ExchangeOperator(node.id, exchanges.length, (e) => node.fn(e.value), out, links);
+        exchanges.push(x);
+        return x;
+      }
+      // Two phases: this task's accumulators per key and window, then the owner's window merges them.
+      const merge = new TimeWindowOperator(window.id, compileChildren(window, all, keyBy), [], window.spec, window.options, window.aggregates, 'partials');
+      all.set(merge.id, merge);
+      const x = new ExchangeOperator(`${node.id}-partials`, exchanges.length, (e) => e.key, [{ op: merge, input: 0 }], links);
       exchanges.push(x);
-      return x;
-    });
+      return new WindowCombineOperator(node.id, node.fn, window.spec, window.options, window.aggregates, [{ op: x, input: 0 }],
+        lateSink(window.id, window.options.lateOutput, all));
+    };
+    const run = new BoundedRun(def, inputs, setup.batchSize, keyBy);
+    for (const op of run.operators.values()) if (isEdgeTimed(op)) op.edgeTimed = true;
     return () => execute(run, links, exchanges);
   };
   // The first run is built now, so that a pipeline that cannot run over these inputs fails before `ready`.
@@ -78,8 +97,8 @@ function execute(run: BoundedRun, links: TaskLinks, exchanges: ExchangeOperator[
   let sent = 0;
   const deliver = (from: number, part: LinkPart) => {
     const x = exchanges[part.x]!;
-    if ('w' in part) x.receiveWatermark(from, part.w);
-    else x.receiveRemote(part.v, part.t, part.k);
+    if ('wm' in part) x.receiveWatermark(from, part.wm);
+    else x.receiveRemote(part.v, part.t, part.w, part.k);
   };
   // Outgoing events are sent once enough have gathered or a little time has passed, and always
   // before this task waits: fewer, larger messages.

@@ -1,0 +1,130 @@
+import type { Aggregate } from '../aggregates.js';
+import type { GraphNode } from '../graph.js';
+import type { Element, Operator, OperatorMetrics, Outputs } from '../operators/operator.js';
+import { keyString } from '../operators/operator.js';
+import type { WindowPartial } from '../operators/time-window.js';
+import { AggregateSet } from '../operators/window-base.js';
+import type { HoppingWindow, TumblingWindow, WindowOptionsResolved } from '../windows.js';
+
+/** A `window` node of the graph. */
+export type WindowNode = Extract<GraphNode, { kind: 'window' }>;
+
+/**
+ * The window a `keyBy` feeds, when its aggregation can be done in two phases: a tumbling or hopping
+ * window (an event's windows do not depend on other events, unlike sessions or counts) that emits
+ * final results only (an `update` stream would be delayed), under no other operator. Every
+ * `Aggregate` merges, so any aggregates qualify.
+ */
+export function combinableWindow(keyBy: GraphNode): (WindowNode & { spec: TumblingWindow | HoppingWindow }) | undefined {
+  if (keyBy.children.length !== 1) return undefined;
+  const w = keyBy.children[0]!;
+  if (w.kind !== 'window' || (w.spec.kind !== 'tumbling' && w.spec.kind !== 'hopping') || w.options.emit !== 'final') return undefined;
+  return w as WindowNode & { spec: TumblingWindow | HoppingWindow };
+}
+
+interface Gathered {
+  key: unknown;
+  accs: unknown[];
+}
+
+/**
+ * The first phase of a window aggregation split over tasks (Flink's local–global aggregation): a task
+ * adds its own events into accumulators per key and window, and sends each window's accumulators to
+ * the task that owns the key only when the watermark reaches the window's end — one partial per key
+ * and window per task instead of every event. The owner's window operator merges them
+ * (`TimeWindowOperator` with `'partials'` input) and fires as usual.
+ *
+ * Lateness is decided here, with the same rule and the same watermark as a window operator reading
+ * this task's events (the watermark each event was read under): a late event goes to the late output
+ * and the metric in this task. A partial is never late where it arrives: it is sent before this
+ * task's watermark passes its window, and the owner's watermark is the smallest of all tasks'.
+ */
+export class WindowCombineOperator implements Operator {
+  readonly metrics: OperatorMetrics = { lateEvents: 0 };
+  private readonly aggs: AggregateSet;
+  /** start → key string → accumulators. */
+  private windows = new Map<number, Map<string, Gathered>>();
+  private wm = -Infinity;
+  private readonly slide: number;
+
+  constructor(
+    readonly id: string,
+    private readonly key: (v: unknown) => unknown,
+    private readonly spec: TumblingWindow | HoppingWindow,
+    private readonly options: WindowOptionsResolved,
+    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>,
+    /** Where partials go: the exchange. */
+    private readonly out: Outputs,
+    /** Where late events go (a sink of the late-output topic), if anywhere. */
+    private readonly late: Outputs,
+  ) {
+    this.aggs = new AggregateSet(aggregates);
+    this.slide = spec.kind === 'tumbling' ? spec.size : spec.slide;
+  }
+
+  process(batch: Element[]): void {
+    const { size } = this.spec;
+    const slide = this.slide;
+    const lateness = this.options.allowedLateness;
+    let lateBatch: Element[] | undefined;
+    for (const e of batch) {
+      if (e.wm > this.wm) this.wm = e.wm;
+      const wm = this.wm;
+      const last = e.ts - (((e.ts % slide) + slide) % slide);
+      let key: unknown;
+      let k: string | undefined;
+      for (let start = last - size + slide; start <= last; start += slide) {
+        if (start + size - 1 + lateness <= wm) continue;
+        if (k === undefined) {
+          key = this.key(e.value);
+          k = keyString(key);
+        }
+        let byKey = this.windows.get(start);
+        if (!byKey) {
+          byKey = new Map();
+          this.windows.set(start, byKey);
+        }
+        let g = byKey.get(k);
+        if (!g) {
+          g = { key, accs: this.aggs.create() };
+          byKey.set(k, g);
+        }
+        this.aggs.add(g.accs, e.value);
+      }
+      if (k === undefined) {
+        this.metrics.lateEvents++;
+        if (this.late.length > 0) (lateBatch ??= []).push({ value: e.value, ts: e.ts, key: this.key(e.value), wm: e.wm });
+      }
+    }
+    if (lateBatch) for (const o of this.late) o.op.process(lateBatch, o.input);
+  }
+
+  watermark(wm: number): void {
+    if (wm > this.wm) this.wm = wm;
+    this.send(wm);
+    for (const o of this.out) o.op.watermark(wm, o.input);
+  }
+
+  /** Sends the partials of every window whose end the watermark `wm` has reached. */
+  private send(wm: number): void {
+    const size = this.spec.size;
+    const partials: Element[] = [];
+    for (const [start, byKey] of this.windows) {
+      const lastTs = start + size - 1;
+      if (lastTs > wm) continue;
+      for (const g of byKey.values()) partials.push({ value: { start, accs: g.accs } satisfies WindowPartial, ts: lastTs, key: g.key, wm });
+      this.windows.delete(start);
+    }
+    if (partials.length > 0) for (const o of this.out) o.op.process(partials, o.input);
+  }
+
+  tick(now: number): void {
+    for (const o of this.out) o.op.tick?.(now);
+  }
+
+  snapshot(): unknown {
+    return undefined;
+  }
+
+  restore(): void {}
+}
