@@ -4,6 +4,7 @@ import { startRivulet } from '../../src/cli/node.js';
 import { count } from '../../src/engine/aggregates.js';
 import { definePipeline } from '../../src/engine/pipeline.js';
 import { tumbling } from '../../src/engine/windows.js';
+import { samples } from '../helpers/prometheus.js';
 import { tempDir, waitFor } from '../helpers/tmp.js';
 
 interface Reading { sensor: string; ts: number }
@@ -19,15 +20,6 @@ const perSensor = definePipeline({
   },
 });
 
-/** The samples of one metric in Prometheus text: labels → value. */
-function samples(text: string, name: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (m && m[1] === name) out.set(m[2] ?? '', Number(m[3]));
-  }
-  return out;
-}
 
 test('GET /metrics: each pipeline\'s events in, records out, late events and watermark', async () => {
   const tmp = tempDir();

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { startRivulet, type RunningRivulet } from '../../src/cli/node.js';
 import { definePipeline } from '../../src/engine/pipeline.js';
 import type { TopicDescription } from '../../src/serve/topic-admin.js';
+import { samples } from '../helpers/prometheus.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const send = (method: string, body?: unknown): RequestInit =>
@@ -21,15 +22,6 @@ async function expectError(res: Response, status: number, code: string, message:
   assert.match(body.error.message, message);
 }
 
-/** The samples of one metric in a Prometheus text exposition, by their label text (`''` when none). */
-function samples(text: string, name: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (m && m[1] === name) out.set(m[2] ?? '', Number(m[3]));
-  }
-  return out;
-}
 
 const copy = definePipeline({
   name: 'copy',

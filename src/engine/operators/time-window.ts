@@ -50,7 +50,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
   protected accept(e: Element): boolean {
     if (this.input === 'partials') return this.acceptPartial(e);
     const { size } = this.spec;
-    const { allowedLateness, emit } = this.options;
+    const { allowedLateness } = this.options;
     let accepted = false;
     // The windows containing e.ts (as `windowStarts` gives them; a hopping size is a multiple of its
     // slide): computed inline, and the key's string once, since this runs per event and window.
@@ -61,13 +61,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
       const lastTs = start + size - 1;
       if (lastTs + allowedLateness <= this.lateWm) continue;
       accepted = true;
-      let byKey = this.windows.get(start);
-      if (!byKey) {
-        byKey = new Map();
-        this.windows.set(start, byKey);
-        const at = lastTs > this.wm ? lastTs : lastTs + allowedLateness;
-        if (at < this.nextEvent) this.nextEvent = at;
-      }
+      const byKey = this.window(start, lastTs);
       k ??= keyString(e.key);
       let entry = byKey.get(k);
       if (!entry) {
@@ -75,11 +69,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
         byKey.set(k, entry);
       }
       this.aggs.add(entry.accs, e.value);
-      // Within the allowed lateness a fired window emits a replacement; in update mode every change is emitted.
-      if (!entry.dirty && (emit === 'update' || lastTs <= this.wm)) {
-        entry.dirty = true;
-        this.dirty.push(entry);
-      }
+      this.changed(entry, lastTs);
     }
     return accepted;
   }
@@ -88,25 +78,39 @@ export class TimeWindowOperator extends WindowOperatorBase {
   private acceptPartial(e: Element): boolean {
     const { start, accs } = e.value as WindowPartial;
     const lastTs = start + this.spec.size - 1;
-    const { allowedLateness, emit } = this.options;
-    if (lastTs + allowedLateness <= this.wm) return false;
+    if (lastTs + this.options.allowedLateness <= this.wm) return false;
+    const byKey = this.window(start, lastTs);
+    const k = keyString(e.key);
+    let entry = byKey.get(k);
+    if (!entry) {
+      entry = { key: e.key, start, accs, fired: false, dirty: false };
+      byKey.set(k, entry);
+    } else entry.accs = this.aggs.merge(entry.accs, accs);
+    this.changed(entry, lastTs);
+    return true;
+  }
+
+  /** The entries of the window starting at `start`, created (and its firing scheduled) when new. */
+  private window(start: number, lastTs: number): Map<string, Entry> {
     let byKey = this.windows.get(start);
     if (!byKey) {
       byKey = new Map();
       this.windows.set(start, byKey);
-      const at = lastTs > this.wm ? lastTs : lastTs + allowedLateness;
+      const at = lastTs > this.wm ? lastTs : lastTs + this.options.allowedLateness;
       if (at < this.nextEvent) this.nextEvent = at;
     }
-    const k = keyString(e.key);
-    const entry = byKey.get(k);
-    if (!entry) byKey.set(k, { key: e.key, start, accs, fired: false, dirty: false });
-    else entry.accs = this.aggs.merge(entry.accs, accs);
-    const current = entry ?? byKey.get(k)!;
-    if (!current.dirty && (emit === 'update' || lastTs <= this.wm)) {
-      current.dirty = true;
-      this.dirty.push(current);
+    return byKey;
+  }
+
+  /**
+   * An entry changed: within the allowed lateness a fired window emits a replacement; in update mode
+   * every change is emitted.
+   */
+  private changed(entry: Entry, lastTs: number): void {
+    if (!entry.dirty && (this.options.emit === 'update' || lastTs <= this.wm)) {
+      entry.dirty = true;
+      this.dirty.push(entry);
     }
-    return true;
   }
 
   protected flushUpdates(): void {
