@@ -6,7 +6,7 @@ import type { OutputRecord } from '../../src/engine/bounded.js';
 import { InvalidArgumentError, TaskFailedError } from '../../src/core/errors.js';
 import { generateEvents } from '../../examples/nexmark/generator.js';
 import { NEXMARK_TOPIC, queries, type QueryName } from '../../examples/nexmark/queries.js';
-import { lateSensors, readings, sensorSessions, sensorTotals, type Reading } from '../fixtures/parallel-pipelines.js';
+import { everyWindow, lateSensors, readings, sensorSessions, sensorTotals, type Reading } from '../fixtures/parallel-pipelines.js';
 
 /**
  * A pipeline split over worker threads gives the answer of the same pipeline in one thread: the same
@@ -70,6 +70,23 @@ describe('runParallel', () => {
     }
     const sent = runs.map((r) => r.tasks.reduce((n, t) => n + t.sent, 0));
     assert.ok(sent[0]! * 5 < sent[1]!, `partials sent ${sent[0]}, events sent without combining ${sent[1]}`);
+  });
+
+  test('every window kind, random inputs, tasks and batch sizes: the single-thread results', async () => {
+    for (let round = 0; round < 4; round++) {
+      const seed = 100 + round;
+      const input = readings(3000 + round * 700, seed, 1500).map((r) => ({ ...r, sensor: `s${r.zone}` }));
+      const expected = runBounded(everyWindow, { readings: input });
+      assert.equal(expected.lateEvents, 0);
+      const tasks = 2 + (round % 2);
+      const batchSize = [13, 250, 1000, 64][round]!;
+      const got = await runParallel({ pipeline: { module: fixtures, export: 'everyWindow' }, inputs: { readings: input }, tasks, batchSize });
+      assert.equal(got.lateEvents, 0, `seed ${seed}`);
+      for (const topic of ['w-tumbling', 'w-hopping', 'w-sliding', 'w-session']) {
+        assert.ok((expected.outputs.get(topic)?.length ?? 0) > 20, topic);
+        assert.deepEqual(bag(got.outputs.get(topic)), bag(expected.outputs.get(topic)), `${topic}, seed ${seed}, ${tasks} tasks, batches of ${batchSize}`);
+      }
+    }
   });
 
   test('session windows merge events of one key read by different tasks', async () => {
