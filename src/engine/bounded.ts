@@ -3,6 +3,7 @@ import { toEpochMillis } from '../core/time.js';
 import { compileChildren, type KeyByCompiler } from './compile.js';
 import { extract } from './graph.js';
 import type { Element, Operator, OperatorMetrics, Outputs } from './operators/operator.js';
+import { FilterOperator } from './operators/stateless.js';
 import { SinkOperator } from './operators/sink.js';
 import { PipelineBuilder, type PipelineDefinition } from './pipeline.js';
 
@@ -34,8 +35,19 @@ export interface BoundedRunResult {
   lateEvents: number;
 }
 
-interface Input {
+/**
+ * One edge out of a source, with the filters that come first on it applied as events are read: an
+ * event they drop never becomes an element, and each branch gets only the events it keeps.
+ */
+interface Branch {
+  filters: ((v: unknown) => boolean)[];
+  /** Where the kept events go (past the filters). */
   out: Outputs;
+  batch: Element[];
+}
+
+interface Input {
+  branches: Branch[];
   time: ((v: unknown) => number | undefined) | undefined;
   outOfOrderness: number;
   /** The input when it is an array: read by index (no iterator result per event). */
@@ -44,6 +56,12 @@ interface Input {
   iterator: Iterator<unknown> | undefined;
   maxTs: number;
   done: boolean;
+}
+
+/** Whether a value passes every predicate. */
+function passes(filters: readonly ((v: unknown) => boolean)[], value: unknown): boolean {
+  for (let i = 0; i < filters.length; i++) if (!filters[i]!(value)) return false;
+  return true;
 }
 
 /**
@@ -70,8 +88,17 @@ export class BoundedRun {
       const events = inputs[node.topic];
       if (events === undefined) throw new PipelineDefinitionError(`no input given for topic '${node.topic}' of pipeline '${graph.name}'`);
       const time = node.time;
+      const branches = compileChildren(node, this.operators, keyBy).map((edge): Branch => {
+        let out: Outputs = [edge];
+        const filters: ((v: unknown) => boolean)[] = [];
+        while (out.length === 1 && out[0]!.op instanceof FilterOperator) {
+          filters.push(out[0]!.op.predicate);
+          out = out[0]!.op.outputs;
+        }
+        return { filters, out, batch: [] };
+      });
       return {
-        out: compileChildren(node, this.operators, keyBy),
+        branches,
         time: time === undefined ? undefined : (v: unknown) => toEpochMillis(extract(time, v as never)),
         outOfOrderness: node.outOfOrderness,
         array: Array.isArray(events) ? events : undefined,
@@ -97,11 +124,16 @@ export class BoundedRun {
     let any = false;
     for (const src of this.sources) {
       if (src.done) continue;
-      const batch = this.read(src);
-      if (batch.length === 0) continue;
+      const read = this.read(src);
+      if (read === 0) continue;
       any = true;
-      this.eventsIn += batch.length;
-      for (const o of src.out) o.op.process(batch, o.input);
+      this.eventsIn += read;
+      for (const b of src.branches) {
+        if (b.batch.length === 0) continue;
+        const batch = b.batch;
+        b.batch = [];
+        for (const o of b.out) o.op.process(batch, o.input);
+      }
       this.broadcast(this.wm);
     }
     return any || !this.done;
@@ -109,7 +141,7 @@ export class BoundedRun {
 
   /** Advances every source edge to `wm`; `Infinity` at the end of input fires every window. */
   broadcast(wm: number): void {
-    for (const s of this.sources) for (const o of s.out) o.op.watermark(wm, o.input);
+    for (const s of this.sources) for (const b of s.branches) for (const o of b.out) o.op.watermark(wm, o.input);
   }
 
   /** Takes the records the sinks gathered since the last call. */
@@ -130,10 +162,12 @@ export class BoundedRun {
     return late;
   }
 
-  private read(src: Input): Element[] {
-    const batch: Element[] = [];
+  /** Reads up to a batch of events into the branches' batches (each what its filters keep); returns how many were read. */
+  private read(src: Input): number {
+    const { branches } = src;
     const { array } = src;
-    while (batch.length < this.batchSize) {
+    let read = 0;
+    while (read < this.batchSize) {
       let value: unknown;
       if (array !== undefined) {
         if (src.next >= array.length) {
@@ -151,14 +185,20 @@ export class BoundedRun {
       }
       const ts = src.time ? src.time(value) : this.now;
       if (ts === undefined) throw new PipelineDefinitionError(`an event of pipeline '${this.name}' has no valid event time: ${JSON.stringify(value)}`);
-      batch.push({ value, ts, key: undefined, wm: this.wm });
+      read++;
+      // One element per event, shared by the branches that keep it (operators do not change elements).
+      let e: Element | undefined;
+      for (let b = 0; b < branches.length; b++) {
+        const branch = branches[b]!;
+        if (passes(branch.filters, value)) branch.batch.push(e ??= { value, ts, key: undefined, wm: this.wm });
+      }
       if (ts > src.maxTs) {
         src.maxTs = ts;
         const w = this.watermark();
         if (w > this.wm) this.wm = w;
       }
     }
-    return batch;
+    return read;
   }
 
   /** The smallest (largest event time − out-of-orderness) over the inputs; −∞ until each has an event. */

@@ -2,13 +2,17 @@ import { Chained, InputWatermarks, type Element, type Outputs } from './operator
 
 /** Keeps the events for which the predicate holds. */
 export class FilterOperator extends Chained {
-  constructor(id: string, out: Outputs, private readonly fn: (v: unknown) => boolean) {
+  constructor(id: string, out: Outputs, readonly predicate: (v: unknown) => boolean) {
     super(id, out);
   }
   process(batch: Element[]): void {
     const kept: Element[] = [];
-    for (const e of batch) if (this.fn(e.value)) kept.push(e);
+    for (const e of batch) if (this.predicate(e.value)) kept.push(e);
     this.emit(kept);
+  }
+  /** Where the kept events go. */
+  get outputs(): Outputs {
+    return this.out;
   }
 }
 
