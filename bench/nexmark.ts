@@ -65,16 +65,18 @@ const queriesModule = new URL('../examples/nexmark/queries.ts', import.meta.url)
 const generatorModule = new URL('../examples/nexmark/generator.ts', import.meta.url);
 
 const ceilingModule = new URL('./nexmark/ceiling.ts', import.meta.url);
+/** Queries whose first `keyBy` is by auction: also run over an input dealt to tasks by auction. */
+const BY_AUCTION = new Set<string>(['q4', 'q5', 'q6', 'q9']);
 
 /**
  * Events/s of a query on `tasks` worker threads, the best of `rounds` runs in the same threads after
  * one to warm up. `lazy` generates the events as they are read, inside the measured time.
  */
-async function timeParallel(name: CaseName | 'dropAll', count: number, tasks: number, rounds: number, lazy = false): Promise<{ value: number; outputs: number; sent: number }> {
+async function timeParallel(name: CaseName | 'dropAll', count: number, tasks: number, rounds: number, lazy = false, byAuction = false): Promise<{ value: number; outputs: number; sent: number }> {
   // A warm-up run, then `rounds` runs in the same threads; the fastest counts.
   const res = await runParallel({
     pipeline: { module: name === 'dropAll' ? ceilingModule : queriesModule, export: name },
-    inputs: { module: generatorModule, export: 'nexmarkShare', args: { events: count, lazy } },
+    inputs: { module: generatorModule, export: 'nexmarkShare', args: { events: count, lazy, byAuction } },
     tasks,
     outputs: 'count',
     runs: rounds + 1,
@@ -111,6 +113,16 @@ async function runCores(count: number, rounds: number, only: readonly string[]):
       exchanged: all.sent, outputs: all.outputs,
     });
     progress(`${c.name}: ${Math.round(one.value).toLocaleString('en')} events/s on 1 task, ${Math.round(all.value).toLocaleString('en')} on ${cores} (${(all.value / one.value).toFixed(2)}×), ${all.sent.toLocaleString('en')} events exchanged`);
+    if (!BY_AUCTION.has(c.name)) continue;
+    // The same query over an input partitioned by auction (a topic keyed by auction): its first keyBy sends nothing.
+    const co = await timeParallel(c.name, count, cores, rounds, false, true);
+    if (c.name !== 'q4' && co.outputs !== one.outputs) throw new Error(`${c.name}: ${one.outputs} records on 1 task, ${co.outputs} on ${cores} with the input by auction`);
+    emit({
+      name: `nexmark.${c.name}.cores_${cores}.by_auction`, value: co.value, unit: 'events/s', baseline: one.value, target: 1.7, target_of: 'ratio',
+      baseline_is: 'the same query on 1 task (runParallel, one worker thread)', input: 'dealt to tasks by auction (co-partitioned)',
+      events: count, rounds, cores, exchanged: co.sent, outputs: co.outputs,
+    });
+    progress(`${c.name}, input by auction: ${Math.round(co.value).toLocaleString('en')} on ${cores} (${(co.value / one.value).toFixed(2)}×), ${co.sent.toLocaleString('en')} exchanged`);
   }
 }
 

@@ -12,6 +12,7 @@ export type { WindowSpec, TumblingWindow, HoppingWindow, SlidingWindow, SessionW
 export { runBounded } from './engine/bounded.js';
 export type { BoundedRunOptions, BoundedRunResult, OutputRecord } from './engine/bounded.js';
 export { runParallel } from './engine/parallel/run-parallel.js';
+export { taskForKey } from './engine/parallel/exchange.js';
 export type { ParallelRunOptions, ParallelRunResult, ModuleExport, InputsExport } from './engine/parallel/run-parallel.js';
 export { valueState, mapState, listState } from './engine/keyed-state.js';
 export type {

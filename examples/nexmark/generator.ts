@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { taskForKey } from 'rivulet';
 import type { Auction, Bid, NexmarkEvent, Person } from './events.js';
 
 /** Settings of the generator; every one has Beam's default. */
@@ -361,9 +362,20 @@ export function generateEvents(count: number, config: GeneratorConfig = {}, from
  * `tasks` (each share in event-time order, as Beam splits its generator), generated into an array, as
  * the `inputs` of `runParallel`: `{ module: …generator.js, export: 'nexmarkShare', args: { events: 1e6 } }`.
  * With `lazy` the events are generated as the task reads them (the generator runs in the measured time).
+ * With `byAuction` the stream is dealt by auction ({@link auctionKey}) instead: a `keyBy` on the
+ * auction finds every event already at its task (as in a topic partitioned by auction).
  */
-export function nexmarkShare(task: number, tasks: number, args: { events: number; config?: GeneratorConfig; topic?: string; lazy?: boolean }): Record<string, Iterable<NexmarkEvent>> {
+export function nexmarkShare(task: number, tasks: number, args: { events: number; config?: GeneratorConfig; topic?: string; lazy?: boolean; byAuction?: boolean }): Record<string, Iterable<NexmarkEvent>> {
   const gen = new NexmarkGenerator(args.config);
+  if (args.byAuction) {
+    // Co-partitioned by auction: every event generated, kept by the task that owns its auction.
+    const out: NexmarkEvent[] = [];
+    for (let n = 0; n < args.events; n++) {
+      const e = gen.event(n);
+      if (taskForKey(auctionKey(e), tasks) === task) out.push(e);
+    }
+    return { [args.topic ?? 'nexmark']: out };
+  }
   if (args.lazy) {
     return {
       [args.topic ?? 'nexmark']: {
@@ -376,6 +388,11 @@ export function nexmarkShare(task: number, tasks: number, args: { events: number
   const out: NexmarkEvent[] = [];
   for (let n = task; n < args.events; n += tasks) out.push(gen.event(n));
   return { [args.topic ?? 'nexmark']: out };
+}
+
+/** The auction an event is about: an auction's id, a bid's auction; a person's id (persons belong to no auction). */
+export function auctionKey(e: NexmarkEvent): number {
+  return e.type === 'bid' ? e.auction : e.id;
 }
 
 /** Measures the generator alone: events/s over `count` events into one array (run this file with tsx). */

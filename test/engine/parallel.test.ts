@@ -94,6 +94,21 @@ describe('runParallel', () => {
     const expected = runBounded(sensorSessions, { readings: input });
     const got = await runParallel({ pipeline: { module: fixtures, export: 'sensorSessions' }, inputs: { readings: input }, tasks: 2 });
     assert.deepEqual(bag(got.outputs.get('sessions')), bag(expected.outputs.get('sessions')));
+    assert.ok(got.tasks.every((t) => t.sent > 0));
+  });
+
+  test('an input dealt by the key the pipeline keys by: nothing crosses, the same results', async () => {
+    const input = readings(5000, 13, 400);
+    const expected = runBounded(sensorSessions, { readings: input });
+    const got = await runParallel({
+      pipeline: { module: fixtures, export: 'sensorSessions' }, inputs: { readings: input }, tasks: 3,
+      dealBy: { readings: (r: Reading) => r.sensor },
+    });
+    assert.deepEqual(bag(got.outputs.get('sessions')), bag(expected.outputs.get('sessions')));
+    assert.deepEqual(got.tasks.map((t) => t.sent), [0, 0, 0]);
+    assert.equal(got.eventsIn, input.length);
+    // Every sensor's readings went to the task that owns the sensor.
+    assert.equal(got.tasks.reduce((n, t) => n + t.eventsIn, 0), input.length);
   });
 
   test('an input made in each task from a module export, output counts only, three runs in the same threads', async () => {

@@ -12,7 +12,16 @@ function mix(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** The task (0 … tasks − 1) that owns a group key. Integers hash by value, anything else by its string form. */
+/**
+ * The task (0 … tasks − 1) of a parallel run that owns a group key: where a `keyBy` sends the events
+ * of that key. Integers hash by value, anything else by its string form. Use it to deal an input
+ * to tasks by key (co-partitioned input: nothing then crosses at a `keyBy` on that key).
+ *
+ * @example
+ * ```ts
+ * const mine = orders.filter((o) => taskForKey(o.customer, tasks) === task);
+ * ```
+ */
 export function taskForKey(key: unknown, tasks: number): number {
   if (tasks === 1) return 0;
   if (typeof key === 'number' && Number.isInteger(key) && Math.abs(key) <= 0x7fffffff) return mix(key | 0) % tasks;

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { InvalidArgumentError, TaskFailedError } from '../../core/errors.js';
 import type { OutputRecord } from '../bounded.js';
+import { taskForKey } from './exchange.js';
 import type { InputsExport, ModuleExport, TaskReport, TaskSetup, WorkerMessage } from './protocol.js';
 
 export type { InputsExport, ModuleExport } from './protocol.js';
@@ -19,6 +20,13 @@ export interface ParallelRunOptions {
    * large or generated inputs never cross threads.
    */
   inputs: Record<string, readonly unknown[]> | InputsExport;
+  /**
+   * Deal an array input by key instead of round robin: each event to the task that owns its key
+   * ({@link taskForKey}). When a `keyBy` keys by the same key, every event is already where its key
+   * is kept and nothing crosses between tasks (the input is co-partitioned, as a topic partitioned by
+   * that key is). A module's input deals its shares itself, with `taskForKey`.
+   */
+  dealBy?: Record<string, (event: never) => unknown>;
   /** Tasks, each on its own worker thread. Default: the machine's available parallelism. */
   tasks?: number;
   /** Events a task takes from one input at a time. Default 1000. */
@@ -68,6 +76,12 @@ function checkExport(value: unknown, what: string): ModuleExport {
     throw new InvalidArgumentError(`runParallel: ${what} must be { module, export? } naming a module (a worker thread imports it), got ${typeof value}`);
   }
   return m;
+}
+
+/** Task `task`'s share of an array input: round robin, or by the key's owner. */
+function shareOf(events: readonly unknown[], task: number, tasks: number, key: ((event: never) => unknown) | undefined): unknown[] {
+  if (key === undefined) return events.filter((_, i) => i % tasks === task);
+  return events.filter((e) => taskForKey(key(e as never), tasks) === task);
 }
 
 const isTypeScript = (url: string) => /\.[cm]?tsx?$/.test(new URL(url).pathname);
@@ -136,7 +150,7 @@ export async function runParallel(options: ParallelRunOptions): Promise<Parallel
     for (let t = 0; t < tasks; t++) {
       const share = byModule
         ? { kind: 'module' as const, url: moduleUrl((inputs as InputsExport).module), export: (inputs as InputsExport).export ?? 'default', args: (inputs as InputsExport).args }
-        : { kind: 'arrays' as const, data: Object.fromEntries(Object.entries(inputs as Record<string, readonly unknown[]>).map(([topic, events]) => [topic, events.filter((_, i) => i % tasks === t)])) };
+        : { kind: 'arrays' as const, data: Object.fromEntries(Object.entries(inputs as Record<string, readonly unknown[]>).map(([topic, events]) => [topic, shareOf(events, t, tasks, options.dealBy?.[topic])])) };
       const setup: TaskSetup = {
         task: t, tasks, ports: ports[t]!, bells,
         pipeline: { url: moduleUrl(pipeline.module), export: pipeline.export ?? 'default' },
