@@ -38,6 +38,24 @@ test('a batch decodes to what structured clone of the batch gives, over random s
   }
 });
 
+test('nested plain objects go in columns of their own; deep and cyclic values still arrive', () => {
+  const bid = { auction: 1000, price: 5, channel: 'Google' };
+  const values = Array.from({ length: 50 }, (_, i) => ({ auction: { id: i, seller: { id: i % 7, name: `p${i % 7}` } }, bid: { ...bid, price: i } }));
+  const transfer: ArrayBuffer[] = [];
+  const encoded = encodeBatch(values, transfer);
+  assert.deepEqual(encoded.shapes[0]!.columns.map((c) => c.kind), ['o', 'o'], 'the two nested objects are columns');
+  assert.deepStrictEqual(decodeBatch(structuredClone(encoded, { transfer })), values);
+  const deep = [{ a: { b: { c: { d: { e: 1 } } } } }];
+  assert.deepStrictEqual(trip(deep), deep);
+  const cyclic: Record<string, unknown> = { name: 'loop' };
+  cyclic.self = cyclic;
+  const back = trip([cyclic])[0] as Record<string, unknown>;
+  assert.equal(back.name, 'loop');
+  let o = back;
+  for (let i = 0; i < 10; i++) o = o.self as Record<string, unknown>;
+  assert.equal(o.name, 'loop', 'the cycle can be followed');
+});
+
 test('integers arrive as integers and -0 stays -0', () => {
   const out = trip([{ n: 1 }, { n: -0 }, { n: 2 ** 31 - 1 }, { n: 2 ** 31 }]) as { n: number }[];
   assert.ok(Object.is(out[1]!.n, -0));

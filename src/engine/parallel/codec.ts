@@ -4,19 +4,25 @@
  * than the engine spends on it); events of a stream mostly share a few shapes, so this writes each
  * shape's field names once and its fields as columns: numbers into a `Float64Array` (sent by
  * transfer, not copied), strings as a list of distinct strings and a code per row (a field that repeats
- * — an event type, a channel — costs one string per batch), anything else as a list that structured
- * clone copies. Encoders and decoders are generated per shape, so that every field read and every
+ * — an event type, a channel — costs one string per batch), plain objects nested in a field (three
+ * levels deep) as columns of their own, anything else as a list that structured clone copies. Encoders and decoders are generated per shape, so that every field read and every
  * object literal is monomorphic. Decoded strings are copies, never slices of a shared buffer, so a
  * value kept in state does not keep its batch alive.
  *
  * Plain objects (prototype `Object.prototype`) take this path; everything else — primitives, arrays,
  * class instances, objects of a ninth shape in one batch, an object whose field changed type — goes
  * as itself through structured clone, in order, so the decoded batch is what structured clone of
- * the whole batch would give.
+ * the whole batch would give — except that an object reachable twice in one batch arrives as two
+ * equal copies, where structured clone keeps one (a cycle unrolls to three copies, then closes).
  */
 
 /** One field's values for the objects of a shape: numbers, strings (joined, with lengths) or anything. */
-export type Column = { kind: 'n'; data: Float64Array | Int32Array } | { kind: 's'; data: string[]; codes: Int32Array } | { kind: 'v'; data: unknown[] };
+export type Column =
+  | { kind: 'n'; data: Float64Array | Int32Array }
+  | { kind: 's'; data: string[]; codes: Int32Array }
+  /** Plain objects nested in a field, themselves in columns. */
+  | { kind: 'o'; data: EncodedBatch }
+  | { kind: 'v'; data: unknown[] };
 
 /** The objects of one shape in a batch. */
 export interface ShapeColumns {
@@ -38,7 +44,10 @@ export interface EncodedBatch {
 export const AS_IS = 255;
 const MAX_SHAPES = 8;
 
-type Kinds = ('n' | 's' | 'v')[];
+type Kind = 'n' | 's' | 'o' | 'v';
+type Kinds = Kind[];
+/** How deep nested plain objects are put in columns; deeper ones (and cycles) go through structured clone. */
+const MAX_DEPTH = 3;
 /** Appends an object's fields to the columns at row `n`; false (nothing written) if a field's type does not fit. */
 type Writer = (o: Record<string, unknown>, n: number, strings: StringColumn[], cols: unknown[], ints: Uint8Array) => boolean;
 
@@ -71,7 +80,7 @@ class StringColumn {
     return c;
   }
 }
-type Reader = (columns: Column[]) => () => Record<string, unknown>;
+type Reader = (columns: Column[], decode: (b: EncodedBatch) => unknown[]) => () => Record<string, unknown>;
 
 const writers = new Map<string, Writer>();
 const readers = new Map<string, Reader>();
@@ -80,8 +89,14 @@ function signature(keys: readonly string[], kinds: Kinds): string {
   return `${kinds.join('')}:${JSON.stringify(keys)}`;
 }
 
-function kindOf(x: unknown): 'n' | 's' | 'v' {
-  return typeof x === 'number' ? 'n' : typeof x === 'string' ? 's' : 'v';
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  return x !== null && typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype;
+}
+
+function kindOf(x: unknown, depth: number): Kind {
+  if (typeof x === 'number') return 'n';
+  if (typeof x === 'string') return 's';
+  return depth < MAX_DEPTH && isPlainObject(x) ? 'o' : 'v';
 }
 
 function writerFor(keys: readonly string[], kinds: Kinds): Writer {
@@ -89,7 +104,8 @@ function writerFor(keys: readonly string[], kinds: Kinds): Writer {
   let w = writers.get(sig);
   if (w !== undefined) return w;
   const reads = keys.map((k, j) => `const f${j} = o[${JSON.stringify(k)}];`).join(' ');
-  const checks = kinds.map((k, j) => (k === 'n' ? `typeof f${j} !== 'number'` : k === 's' ? `typeof f${j} !== 'string'` : '')).filter(Boolean);
+  const checks = kinds.map((k, j) => (k === 'n' ? `typeof f${j} !== 'number'` : k === 's' ? `typeof f${j} !== 'string'`
+    : k === 'o' ? `f${j} === null || typeof f${j} !== 'object' || Object.getPrototypeOf(f${j}) !== Object.prototype` : '')).filter(Boolean);
   // A number column stays "integers" while every value is a 32-bit integer other than -0 (see encodeBatch).
   const writes = kinds.map((k, j) => (k === 'n' ? `cols[${j}][n] = f${j}; if ((f${j} | 0) !== f${j} || (f${j} === 0 && 1 / f${j} < 0)) ints[${j}] = 0;` : k === 's' ? `cols[${j}][n] = strings[${j}].code(f${j});` : `cols[${j}][n] = f${j};`)).join(' ');
   w = new Function('o', 'n', 'strings', 'cols', 'ints', `${reads} ${checks.length > 0 ? `if (${checks.join(' || ')}) return false;` : ''} ${writes} return true;`) as Writer;
@@ -103,9 +119,10 @@ function readerFor(keys: readonly string[], kinds: Kinds): Reader {
   if (r !== undefined) return r;
   const decls = kinds.map((k, j) => (k === 's'
     ? `const s${j} = columns[${j}].data, k${j} = columns[${j}].codes;`
+    : k === 'o' ? `const c${j} = decode(columns[${j}].data);`
     : `const c${j} = columns[${j}].data;`)).join(' ');
   const fields = keys.map((key, j) => `${JSON.stringify(key)}: ${kinds[j] === 's' ? `s${j}[k${j}[i]]` : `c${j}[i]`}`).join(', ');
-  r = new Function('columns', `${decls} let i = 0; return () => { const r = { ${fields} }; i++; return r; };`) as Reader;
+  r = new Function('columns', 'decode', `${decls} let i = 0; return () => { const r = { ${fields} }; i++; return r; };`) as Reader;
   readers.set(sig, r);
   return r;
 }
@@ -128,7 +145,7 @@ function sameKeys(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** Puts a batch in columns. The buffers of number columns are listed in `transfer` for `postMessage`. */
-export function encodeBatch(values: readonly unknown[], transfer: ArrayBuffer[]): EncodedBatch {
+export function encodeBatch(values: readonly unknown[], transfer: ArrayBuffer[], depth = 0): EncodedBatch {
   const n = values.length;
   const shapeOf = new Uint8Array(n);
   const asIs: unknown[] = [];
@@ -136,16 +153,16 @@ export function encodeBatch(values: readonly unknown[], transfer: ArrayBuffer[])
   let last = -1;
   for (let i = 0; i < n; i++) {
     const v = values[i];
-    if (v === null || typeof v !== 'object' || Object.getPrototypeOf(v) !== Object.prototype) {
+    if (!isPlainObject(v)) {
       shapeOf[i] = AS_IS;
       asIs.push(v);
       continue;
     }
-    const o = v as Record<string, unknown>;
+    const o = v;
     const keys = Object.keys(o);
     let s = last >= 0 && sameKeys(building[last]!.keys, keys) ? last : building.findIndex((b) => sameKeys(b.keys, keys));
     if (s < 0 && building.length < MAX_SHAPES) {
-      const kinds = keys.map((k) => kindOf(o[k]));
+      const kinds = keys.map((k) => kindOf(o[k], depth));
       building.push({
         keys, kinds, write: writerFor(keys, kinds), count: 0,
         strings: kinds.map(() => new StringColumn()),
@@ -182,6 +199,7 @@ export function encodeBatch(values: readonly unknown[], transfer: ArrayBuffer[])
         transfer.push(codes.buffer);
         return { kind: 's', data: b.strings[j]!.list, codes };
       }
+      if (k === 'o') return { kind: 'o', data: encodeBatch((b.cols[j] as unknown[]).slice(0, b.count), transfer, depth + 1) };
       return { kind: 'v', data: (b.cols[j] as unknown[]).slice(0, b.count) };
     }),
   }));
@@ -191,7 +209,7 @@ export function encodeBatch(values: readonly unknown[], transfer: ArrayBuffer[])
 
 /** The values of an encoded batch, in their order. */
 export function decodeBatch(batch: EncodedBatch): unknown[] {
-  const next = batch.shapes.map((s) => readerFor(s.keys, s.columns.map((c) => c.kind))(s.columns));
+  const next = batch.shapes.map((s) => readerFor(s.keys, s.columns.map((c) => c.kind))(s.columns, decodeBatch));
   const out = new Array<unknown>(batch.shapeOf.length);
   let a = 0;
   for (let i = 0; i < out.length; i++) {
