@@ -4,6 +4,7 @@ import { count, sum } from '../../src/engine/aggregates.js';
 import { listState, mapState, valueState, type ValueStateDescriptor } from '../../src/engine/keyed-state.js';
 import type { Element, Operator } from '../../src/engine/operators/operator.js';
 import { ProcessOperator, type ProcessFunction } from '../../src/engine/operators/process.js';
+import { UnionOperator } from '../../src/engine/operators/stateless.js';
 import { definePipeline } from '../../src/engine/pipeline.js';
 import { feed, readAll, startEngine } from '../helpers/engine.js';
 import { tempDir, waitFor } from '../helpers/tmp.js';
@@ -88,6 +89,19 @@ describe('process operator', () => {
     op.tick(Date.now() + 2000);
     assert.deepEqual(out.map((e) => e.value), ['processing']);
     assert.equal(op.wantsTicks, false);
+  });
+
+  test('what a processing-time timer emits passes a union at once, without waiting for a watermark', () => {
+    const out: Element[] = [];
+    const union = new UnionOperator('u', [{ op: collector(out), input: 0 }], 2);
+    const fn: ProcessFunction<Reading, string, string> = {
+      onEvent(_r, ctx) { ctx.timers.atProcessingTime(ctx.now() + 1000); },
+      onTimer(t, ctx) { ctx.emit(t.domain); },
+    };
+    const op = new ProcessOperator('p', [{ op: union, input: 0 }], fn as never);
+    op.process([el({ sensor: 'a', ts: 0, temp: 1 }, -Infinity)], 0);
+    op.tick(Date.now() + 2000);
+    assert.deepEqual(out.map((e) => e.value), ['processing']);
   });
 });
 

@@ -91,6 +91,12 @@ export class UnionOperator extends Chained {
     super.watermark(this.inputWms.seen(input, wm));
   }
 
+  /** Processing time passed: what a timer emitted upstream goes on without waiting for the next watermark. */
+  override tick(now: number): void {
+    if (this.holding) this.release();
+    super.tick(now);
+  }
+
   /** Emits the held events merged by read watermark (stable across inputs). */
   private release(): void {
     this.holding = false;
