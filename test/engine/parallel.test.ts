@@ -6,7 +6,7 @@ import type { OutputRecord } from '../../src/engine/bounded.js';
 import { InvalidArgumentError, TaskFailedError } from '../../src/core/errors.js';
 import { generateEvents } from '../../examples/nexmark/generator.js';
 import { NEXMARK_TOPIC, queries, type QueryName } from '../../examples/nexmark/queries.js';
-import { everyWindow, lateSensors, readings, sensorSessions, sensorTotals, type Reading } from '../fixtures/parallel-pipelines.js';
+import { everyWindow, lateSensors, zoneTotals, readings, sensorSessions, sensorTotals, type Reading } from '../fixtures/parallel-pipelines.js';
 
 /**
  * A pipeline split over worker threads gives the answer of the same pipeline in one thread: the same
@@ -87,6 +87,18 @@ describe('runParallel', () => {
         assert.deepEqual(bag(got.outputs.get(topic)), bag(expected.outputs.get(topic)), `${topic}, seed ${seed}, ${tasks} tasks, batches of ${batchSize}`);
       }
     }
+  });
+
+  test('running aggregates in two phases: the same latest value per key, a fraction of the traffic', async () => {
+    const input = readings(9000, 17);
+    const expected = runBounded(zoneTotals, { readings: input });
+    const latest = (rs: readonly OutputRecord[] | undefined) => JSON.stringify([...new Map((rs ?? []).map((r) => [r.key, r.value]))].sort());
+    const runs = await Promise.all([true, false].map((combine) =>
+      runParallel({ pipeline: { module: fixtures, export: 'zoneTotals' }, inputs: { readings: input }, tasks: 2, batchSize: 500, combine })));
+    for (const got of runs) assert.equal(latest(got.outputs.get('zone-totals')), latest(expected.outputs.get('zone-totals')));
+    const sent = runs.map((r) => r.tasks.reduce((n, t) => n + t.sent, 0));
+    // 7 zones: at most one partial per zone per batch of 500, against every reading of a zone owned elsewhere.
+    assert.ok(sent[0]! * 20 < sent[1]!, `partials ${sent[0]}, events ${sent[1]}`);
   });
 
   test('session windows merge events of one key read by different tasks', async () => {

@@ -24,18 +24,29 @@ export class KeyedAggregateOperator extends Chained {
   private entries = new Map<string, Entry>();
   private dirty: Entry[] = [];
 
-  constructor(id: string, out: Outputs, aggregates: Record<string, Aggregate<unknown, unknown, unknown>>) {
+  constructor(id: string, out: Outputs, aggregates: Record<string, Aggregate<unknown, unknown, unknown>>,
+    /**
+     * `'partials'`: the input is each task's accumulators of a key since its last batch (an array per
+     * element, from `parallel/combine.ts`), merged instead of added.
+     */
+    private readonly input: 'events' | 'partials' = 'events') {
     super(id, out);
     this.aggs = new AggregateSet(aggregates);
   }
 
   process(batch: Element[]): void {
     let wm = -Infinity;
+    const partials = this.input === 'partials';
     for (const e of batch) {
       const k = keyString(e.key);
       let entry = this.entries.get(k);
-      if (!entry) this.entries.set(k, (entry = { key: e.key, accs: this.aggs.create(), ts: e.ts, dirty: false }));
-      this.aggs.add(entry.accs, e.value);
+      if (partials) {
+        if (!entry) this.entries.set(k, (entry = { key: e.key, accs: e.value as unknown[], ts: e.ts, dirty: false }));
+        else entry.accs = this.aggs.merge(entry.accs, e.value as unknown[]);
+      } else {
+        if (!entry) this.entries.set(k, (entry = { key: e.key, accs: this.aggs.create(), ts: e.ts, dirty: false }));
+        this.aggs.add(entry.accs, e.value);
+      }
       if (e.ts > entry.ts) entry.ts = e.ts;
       if (!entry.dirty) {
         entry.dirty = true;

@@ -41,10 +41,12 @@ export interface ParallelRunOptions {
    */
   runs?: number;
   /**
-   * Aggregate tumbling and hopping windows (final results) in two phases: each task adds its own
+   * Aggregate in two phases: for tumbling and hopping windows (final results) each task adds its own
    * events into accumulators per key and window and sends the owner of the key one partial per window
-   * when the window ends, instead of every event (Flink's local–global aggregation). The results are
-   * the same; the exchange carries far less. Default true.
+   * when the window ends; for running aggregates (`keyBy().aggregate()`) one partial per key it
+   * touched after each batch — instead of every event (Flink's local–global aggregation). The window
+   * results are the same; a running aggregate's changelog reaches the same values in fewer steps. The
+   * exchange carries far less. Default true.
    */
   combine?: boolean;
 }

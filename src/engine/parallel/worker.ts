@@ -10,7 +10,8 @@ import type { PipelineDefinition } from '../pipeline.js';
 import { compileChildren, lateSink, type KeyByCompiler } from '../compile.js';
 import { isEdgeTimed } from '../operators/operator.js';
 import { TimeWindowOperator } from '../operators/time-window.js';
-import { combinableWindow, WindowCombineOperator } from './combine.js';
+import { AggregateCombineOperator, combinableAggregate, combinableWindow, WindowCombineOperator } from './combine.js';
+import { KeyedAggregateOperator } from '../operators/keyed-aggregate.js';
 import { ExchangeOperator } from './exchange.js';
 import { TaskLinks, type LinkPart } from './links.js';
 import type { TaskReport, TaskSetup, WorkerMessage } from './protocol.js';
@@ -54,8 +55,16 @@ async function prepare(): Promise<() => TaskReport> {
     const exchanges: ExchangeOperator[] = [];
     const keyBy: KeyByCompiler = (node, all, children) => {
       const window = setup.combine ? combinableWindow(node) : undefined;
+      const aggregate = setup.combine ? combinableAggregate(node) : undefined;
       // Exchanges are numbered in the order they are built, the same in every task; the ones below
       // this node are built first.
+      if (aggregate !== undefined) {
+        const merge = new KeyedAggregateOperator(aggregate.id, compileChildren(aggregate, all, keyBy), aggregate.aggregates, 'partials');
+        all.set(merge.id, merge);
+        const x = new ExchangeOperator(`${node.id}-partials`, exchanges.length, (e) => e.key, [{ op: merge, input: 0 }], links);
+        exchanges.push(x);
+        return new AggregateCombineOperator(node.id, node.fn, aggregate.aggregates, [{ op: x, input: 0 }]);
+      }
       if (window === undefined) {
         const out = children();
         const x = new ExchangeOperator(node.id, exchanges.length, (e) => node.fn(e.value), out, links);
