@@ -7,13 +7,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PipelineDefinitionError, RivuletError } from '../../core/errors.js';
 import { BoundedRun, type OutputRecord } from '../bounded.js';
 import type { PipelineDefinition } from '../pipeline.js';
-import { compileChildren, lateSink, type KeyByCompiler } from '../compile.js';
 import { isEdgeTimed } from '../operators/operator.js';
-import { TimeWindowOperator } from '../operators/time-window.js';
-import { AggregateCombineOperator, combinableAggregate, combinableWindow, WindowCombineOperator } from './combine.js';
-import { KeyedAggregateOperator } from '../operators/keyed-aggregate.js';
-import { ExchangeOperator } from './exchange.js';
+import type { ExchangeOperator } from './exchange.js';
 import { TaskLinks, type LinkPart } from './links.js';
+import { taskKeyByCompiler } from './task-compiler.js';
 import type { TaskReport, TaskSetup, WorkerMessage } from './protocol.js';
 
 const setup = workerData as TaskSetup;
@@ -53,32 +50,7 @@ async function prepare(): Promise<() => TaskReport> {
   /** A fresh run of the pipeline (new operators and exchanges) over the task's input. */
   const build = () => {
     const exchanges: ExchangeOperator[] = [];
-    const keyBy: KeyByCompiler = (node, all, children) => {
-      const window = setup.combine ? combinableWindow(node) : undefined;
-      const aggregate = setup.combine ? combinableAggregate(node) : undefined;
-      // Exchanges are numbered in the order they are built, the same in every task; the ones below
-      // this node are built first.
-      if (aggregate !== undefined) {
-        const merge = new KeyedAggregateOperator(aggregate.id, compileChildren(aggregate, all, keyBy), aggregate.aggregates, 'partials');
-        all.set(merge.id, merge);
-        const x = new ExchangeOperator(`${node.id}-partials`, exchanges.length, (e) => e.key, [{ op: merge, input: 0 }], links);
-        exchanges.push(x);
-        return new AggregateCombineOperator(node.id, node.fn, aggregate.aggregates, [{ op: x, input: 0 }]);
-      }
-      if (window === undefined) {
-        const out = children();
-        const x = new ExchangeOperator(node.id, exchanges.length, (e) => node.fn(e.value), out, links);
-        exchanges.push(x);
-        return x;
-      }
-      // Two phases: this task's accumulators per key and window, then the owner's window merges them.
-      const merge = new TimeWindowOperator(window.id, compileChildren(window, all, keyBy), [], window.spec, window.options, window.aggregates, 'partials');
-      all.set(merge.id, merge);
-      const x = new ExchangeOperator(`${node.id}-partials`, exchanges.length, (e) => e.key, [{ op: merge, input: 0 }], links);
-      exchanges.push(x);
-      return new WindowCombineOperator(node.id, node.fn, window.spec, window.options, window.aggregates, [{ op: x, input: 0 }],
-        lateSink(window.id, window.options.lateOutput, all));
-    };
+    const keyBy = taskKeyByCompiler(links, setup.combine, exchanges);
     const run = new BoundedRun(def, inputs, setup.batchSize, keyBy);
     for (const op of run.operators.values()) if (isEdgeTimed(op)) op.edgeTimed = true;
     return () => execute(run, links, exchanges);
