@@ -56,6 +56,14 @@ test('nested plain objects go in columns of their own; deep and cyclic values st
   assert.equal(o.name, 'loop', 'the cycle can be followed');
 });
 
+test("a field named '__proto__' stays a field, as structured clone keeps it", () => {
+  const values = [JSON.parse('{"k":1,"__proto__":{"evil":true}}'), { k: 2, inner: JSON.parse('{"__proto__":"x","a":1}') }];
+  const back = trip(values) as Record<string, unknown>[];
+  assert.deepStrictEqual(back, structuredClone(values));
+  assert.equal(Object.getPrototypeOf(back[0]), Object.prototype);
+  assert.ok(Object.hasOwn(back[0]!, '__proto__'));
+});
+
 test('integers arrive as integers and -0 stays -0', () => {
   const out = trip([{ n: 1 }, { n: -0 }, { n: 2 ** 31 - 1 }, { n: 2 ** 31 }]) as { n: number }[];
   assert.ok(Object.is(out[1]!.n, -0));

@@ -6,7 +6,7 @@ import type { OutputRecord } from '../../src/engine/bounded.js';
 import { InvalidArgumentError, TaskFailedError } from '../../src/core/errors.js';
 import { generateEvents } from '../../examples/nexmark/generator.js';
 import { NEXMARK_TOPIC, queries, type QueryName } from '../../examples/nexmark/queries.js';
-import { everyWindow, lateSensors, zoneTotals, readings, sensorSessions, sensorTotals, type Reading } from '../fixtures/parallel-pipelines.js';
+import { everyWindow, firstPerSecond, lateSensors, mixedKeys, twoKeyings, zoneTotals, type Paced, readings, sensorSessions, sensorTotals, type Reading } from '../fixtures/parallel-pipelines.js';
 
 /**
  * A pipeline split over worker threads gives the answer of the same pipeline in one thread: the same
@@ -99,6 +99,33 @@ describe('runParallel', () => {
     const sent = runs.map((r) => r.tasks.reduce((n, t) => n + t.sent, 0));
     // 7 zones: at most one partial per zone per batch of 500, against every reading of a zone owned elsewhere.
     assert.ok(sent[0]! * 20 < sent[1]!, `partials ${sent[0]}, events ${sent[1]}`);
+  });
+
+  test('a task that reads ahead: its watermarks neither make the other task\'s events late nor run timers ahead of them', async () => {
+    // Even events are slow to read, so task 0 lags and task 1's events reach task 0 under later watermarks.
+    const paced: Paced[] = Array.from({ length: 8000 }, (_, i) => ({ k: `k${i % 8}`, zone: i % 4, ts: i * 10, slow: i % 2 === 0 }));
+    for (const [name, topic, def] of [['twoKeyings', 'zone-counts', twoKeyings], ['firstPerSecond', 'firsts', firstPerSecond]] as const) {
+      const expected = runBounded(def, { paced });
+      for (const combine of [true, false]) {
+        const got = await runParallel({ pipeline: { module: fixtures, export: name }, inputs: { paced }, tasks: 2, batchSize: 50, combine });
+        assert.equal(got.lateEvents, expected.lateEvents, `${name}, combine ${combine}`);
+        assert.deepEqual(bag(got.outputs.get(topic)), bag(expected.outputs.get(topic)), `${name}, combine ${combine}`);
+      }
+    }
+  });
+
+  test('keys of mixed types group as in one thread: 2 with \'2\', and undefined', async () => {
+    const keys = [2, '2', undefined, 'a', 7];
+    const paced: Paced[] = Array.from({ length: 500 }, (_, i) => ({ k: keys[i % keys.length], zone: 0, ts: i * 37, slow: false }));
+    const expected = runBounded(mixedKeys, { paced });
+    const got = await runParallel({ pipeline: { module: fixtures, export: 'mixedKeys' }, inputs: { paced }, tasks: 2 });
+    // A group shows the key it first saw, 2 or '2' (which comes first differs between runs): compared as text.
+    const groups = (rs: readonly OutputRecord[] | undefined) => (rs ?? []).map((r) => {
+      const v = r.value as { key: unknown; start: number; n: number };
+      return JSON.stringify([String(v.key), v.start, v.n]);
+    }).sort();
+    assert.deepEqual(groups(got.outputs.get('key-counts')), groups(expected.outputs.get('key-counts')));
+    assert.equal(new Set(groups(expected.outputs.get('key-counts')).map((g) => JSON.parse(g)[0])).size, 4, "groups '2', 'undefined', 'a', '7'");
   });
 
   test('session windows merge events of one key read by different tasks', async () => {

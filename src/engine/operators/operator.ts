@@ -71,12 +71,12 @@ export abstract class Chained implements Operator {
   restore(_state: unknown): void {}
 }
 
-/** The string form of a group key, for maps: strings as they are, anything else as JSON. */
+/** The string form of a group key, for maps: strings as they are, anything else as JSON (`undefined` as 'undefined'). */
 export function keyString(key: unknown): string {
   if (typeof key === 'string') return key;
   // The same text as JSON for a finite number, from V8's number-to-string cache.
   if (typeof key === 'number' && Number.isFinite(key)) return String(key);
-  return JSON.stringify(key);
+  return JSON.stringify(key) ?? 'undefined';
 }
 
 /**

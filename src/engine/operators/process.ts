@@ -75,6 +75,8 @@ interface Snapshot {
 /** Runs a {@link ProcessFunction} per key: state, event-time and processing-time timers. */
 export class ProcessOperator extends Chained implements EdgeTimed {
   edgeTimed = false;
+  /** Events waiting for the edges' watermark to reach the one they were read under (edge-timed only). */
+  private held: Element[] = [];
   private readonly store: KeyedStateStore;
   private readonly eventTimers = new TimerQueue();
   private readonly processingTimers = new TimerQueue();
@@ -128,23 +130,48 @@ export class ProcessOperator extends Chained implements EdgeTimed {
 
   process(batch: Element[], _input = 0): void {
     for (const e of batch) {
-      if (!this.edgeTimed && e.wm > this.wm) this.advance(e.wm);
-      this.enter(keyString(e.key), e.key, e.ts);
-      try {
-        this.fn.onEvent(e.value, this.ctx as never);
-      } finally {
-        this.store.release();
+      if (e.wm > this.wm) {
+        // An event is handled after every timer its read watermark passed. Keeping time by the
+        // input edges, the operator cannot fire those yet (another task's events may still come
+        // before them): the event waits until the edges' watermark reaches its own.
+        if (this.edgeTimed) {
+          this.held.push(e);
+          continue;
+        }
+        this.advance(e.wm);
       }
+      this.handle(e);
     }
     this.flush();
   }
 
   override watermark(wm: number): void {
     if (wm > this.wm) {
+      if (this.held.length > 0) this.release(wm);
       this.advance(wm);
       this.flush();
     }
     super.watermark(wm);
+  }
+
+  /** Handles the held events whose read watermark `wm` reaches, in watermark order, each after its timers. */
+  private release(wm: number): void {
+    const due = this.held.filter((e) => e.wm <= wm).sort((a, b) => a.wm - b.wm);
+    if (due.length === 0) return;
+    this.held = this.held.filter((e) => e.wm > wm);
+    for (const e of due) {
+      if (e.wm > this.wm) this.advance(e.wm);
+      this.handle(e);
+    }
+  }
+
+  private handle(e: Element): void {
+    this.enter(keyString(e.key), e.key, e.ts);
+    try {
+      this.fn.onEvent(e.value, this.ctx as never);
+    } finally {
+      this.store.release();
+    }
   }
 
   override tick(now: number): void {

@@ -121,7 +121,8 @@ function readerFor(keys: readonly string[], kinds: Kinds): Reader {
     ? `const s${j} = columns[${j}].data, k${j} = columns[${j}].codes;`
     : k === 'o' ? `const c${j} = decode(columns[${j}].data);`
     : `const c${j} = columns[${j}].data;`)).join(' ');
-  const fields = keys.map((key, j) => `${JSON.stringify(key)}: ${kinds[j] === 's' ? `s${j}[k${j}[i]]` : `c${j}[i]`}`).join(', ');
+  // A computed name defines an own field even for '__proto__' (a plain one would set the prototype).
+  const fields = keys.map((key, j) => `${key === '__proto__' ? `[${JSON.stringify(key)}]` : JSON.stringify(key)}: ${kinds[j] === 's' ? `s${j}[k${j}[i]]` : `c${j}[i]`}`).join(', ');
   r = new Function('columns', 'decode', `${decls} let i = 0; return () => { const r = { ${fields} }; i++; return r; };`) as Reader;
   readers.set(sig, r);
   return r;

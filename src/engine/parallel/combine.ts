@@ -77,8 +77,9 @@ export class WindowCombineOperator implements Operator {
     const lateness = this.options.allowedLateness;
     let lateBatch: Element[] | undefined;
     for (const e of batch) {
-      if (e.wm > this.wm) this.wm = e.wm;
-      const wm = this.wm;
+      // Judged by its own read watermark (or this task's, if later): after an earlier exchange, the
+      // events of a task that reads ahead carry higher watermarks than this task's own events.
+      const wm = e.wm > this.wm ? e.wm : this.wm;
       const last = e.ts - (((e.ts % slide) + slide) % slide);
       let key: unknown;
       let k: string | undefined;
@@ -154,8 +155,7 @@ interface Running {
  */
 export class AggregateCombineOperator implements Operator {
   private readonly aggs: AggregateSet;
-  private gathered = new Map<string, Running>();
-  private wm = -Infinity;
+  private gathered = new Map<string, Running & { wm: number }>();
 
   constructor(
     readonly id: string,
@@ -172,17 +172,17 @@ export class AggregateCombineOperator implements Operator {
       const key = this.key(e.value);
       const k = keyString(key);
       let g = this.gathered.get(k);
-      if (!g) this.gathered.set(k, (g = { key, accs: this.aggs.create(), ts: e.ts }));
+      if (!g) this.gathered.set(k, (g = { key, accs: this.aggs.create(), ts: e.ts, wm: e.wm }));
       this.aggs.add(g.accs, e.value);
       if (e.ts > g.ts) g.ts = e.ts;
-      if (e.wm > this.wm) this.wm = e.wm;
+      if (e.wm < g.wm) g.wm = e.wm; // a partial is as early as its earliest event
     }
   }
 
   watermark(wm: number): void {
     if (this.gathered.size > 0) {
       const partials: Element[] = [];
-      for (const g of this.gathered.values()) partials.push({ value: g.accs, ts: g.ts, key: g.key, wm: this.wm });
+      for (const g of this.gathered.values()) partials.push({ value: g.accs, ts: g.ts, key: g.key, wm: g.wm });
       this.gathered = new Map();
       for (const o of this.out) o.op.process(partials, o.input);
     }

@@ -14,8 +14,9 @@ function mix(h: number): number {
 
 /**
  * The task (0 … tasks − 1) of a parallel run that owns a group key: where a `keyBy` sends the events
- * of that key. Integers hash by value, anything else by its string form. Use it to deal an input
- * to tasks by key (co-partitioned input: nothing then crosses at a `keyBy` on that key).
+ * of that key. Keys hash by the string form that groups them (so `2` and `'2'`, one group, meet in
+ * one task). Use it to deal an input to tasks by key (co-partitioned input: nothing then crosses at a
+ * `keyBy` on that key).
  *
  * @example
  * ```ts
@@ -24,7 +25,6 @@ function mix(h: number): number {
  */
 export function taskForKey(key: unknown, tasks: number): number {
   if (tasks === 1) return 0;
-  if (typeof key === 'number' && Number.isInteger(key) && Math.abs(key) <= 0x7fffffff) return mix(key | 0) % tasks;
   const s = keyString(key);
   let h = 0x811c9dc5; // FNV-1a over UTF-16 code units
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
