@@ -1,6 +1,7 @@
 import type { KeyedStateSnapshot, StateAccessors, StateDescriptor } from '../keyed-state.js';
 import { KeyedStateStore } from '../keyed-state.js';
 import { Chained, keyString, type EdgeTimed, type Element, type Outputs } from './operator.js';
+import { HeldEvents } from './held-events.js';
 import { TimerQueue } from './timer-queue.js';
 
 /** Registers timers for the current key. Event-time timers fire when the watermark reaches their time. */
@@ -76,7 +77,7 @@ interface Snapshot {
 export class ProcessOperator extends Chained implements EdgeTimed {
   edgeTimed = false;
   /** Events waiting for the edges' watermark to reach the one they were read under (edge-timed only). */
-  private held: Element[] = [];
+  private readonly held = new HeldEvents();
   private readonly store: KeyedStateStore;
   private readonly eventTimers = new TimerQueue();
   private readonly processingTimers = new TimerQueue();
@@ -147,7 +148,7 @@ export class ProcessOperator extends Chained implements EdgeTimed {
 
   override watermark(wm: number): void {
     if (wm > this.wm) {
-      if (this.held.length > 0) this.release(wm);
+      if (this.held.size > 0) this.release(wm);
       this.advance(wm);
       this.flush();
     }
@@ -156,10 +157,8 @@ export class ProcessOperator extends Chained implements EdgeTimed {
 
   /** Handles the held events whose read watermark `wm` reaches, in watermark order, each after its timers. */
   private release(wm: number): void {
-    const due = this.held.filter((e) => e.wm <= wm).sort((a, b) => a.wm - b.wm);
-    if (due.length === 0) return;
-    this.held = this.held.filter((e) => e.wm > wm);
-    for (const e of due) {
+    let e: Element | undefined;
+    while ((e = this.held.pop(wm))) {
       if (e.wm > this.wm) this.advance(e.wm);
       this.handle(e);
     }
