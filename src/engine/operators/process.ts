@@ -1,7 +1,6 @@
 import type { KeyedStateSnapshot, StateAccessors, StateDescriptor } from '../keyed-state.js';
 import { KeyedStateStore } from '../keyed-state.js';
 import { Chained, keyString, type EdgeTimed, type Element, type Outputs } from './operator.js';
-import { HeldEvents } from './held-events.js';
 import { TimerQueue } from './timer-queue.js';
 
 /** Registers timers for the current key. Event-time timers fire when the watermark reaches their time. */
@@ -76,8 +75,11 @@ interface Snapshot {
 /** Runs a {@link ProcessFunction} per key: state, event-time and processing-time timers. */
 export class ProcessOperator extends Chained implements EdgeTimed {
   edgeTimed = false;
-  /** Events waiting for the edges' watermark to reach the one they were read under (edge-timed only). */
-  private readonly held = new HeldEvents();
+  /**
+   * Edge-timed only: each key's pending event-time timers, so that an event read under a later
+   * watermark than the operator's can first have its own key's timers fire (see `process`).
+   */
+  private readonly keyEventTimers = new Map<string, number[]>();
   private readonly store: KeyedStateStore;
   private readonly eventTimers = new TimerQueue();
   private readonly processingTimers = new TimerQueue();
@@ -102,9 +104,17 @@ export class ProcessOperator extends Chained implements EdgeTimed {
       watermark: -Infinity,
       state: this.store.accessors,
       timers: {
-        atEventTime: (t: number) => { if (this.eventTimers.add(t, ctx.keyString)) this.countTimer(ctx.keyString, ctx.key, 1); },
+        atEventTime: (t: number) => {
+          if (!this.eventTimers.add(t, ctx.keyString)) return;
+          this.countTimer(ctx.keyString, ctx.key, 1);
+          if (this.edgeTimed) this.indexTimer(ctx.keyString, t);
+        },
         atProcessingTime: (t: number) => { if (this.processingTimers.add(t, ctx.keyString)) this.countTimer(ctx.keyString, ctx.key, 1); },
-        cancelEventTime: (t: number) => { if (this.eventTimers.cancel(t, ctx.keyString)) this.countTimer(ctx.keyString, ctx.key, -1); },
+        cancelEventTime: (t: number) => {
+          if (!this.eventTimers.cancel(t, ctx.keyString)) return;
+          this.countTimer(ctx.keyString, ctx.key, -1);
+          if (this.edgeTimed) this.unindexTimer(ctx.keyString, t);
+        },
         cancelProcessingTime: (t: number) => { if (this.processingTimers.cancel(t, ctx.keyString)) this.countTimer(ctx.keyString, ctx.key, -1); },
       },
       emit: (value: unknown, ts?: number) => { this.results.push({ value, ts: ts ?? ctx.timestamp, key: ctx.key, wm: this.emitWm }); },
@@ -131,41 +141,58 @@ export class ProcessOperator extends Chained implements EdgeTimed {
 
   process(batch: Element[], _input = 0): void {
     for (const e of batch) {
+      const ks = keyString(e.key);
       if (e.wm > this.wm) {
-        // An event is handled after every timer its read watermark passed. Keeping time by the
-        // input edges, the operator cannot fire those yet (another task's events may still come
-        // before them): the event waits until the edges' watermark reaches its own.
-        if (this.edgeTimed) {
-          this.held.push(e);
-          continue;
-        }
-        this.advance(e.wm);
+        // An event is handled after every timer its read watermark passed. Keeping time by the input
+        // edges, the operator cannot advance to it (another task's events may still come before it),
+        // but the timers that matter are the event's own key's: those fire first.
+        if (this.edgeTimed) this.fireKeyTimers(ks, e.wm);
+        else this.advance(e.wm);
       }
-      this.handle(e);
+      this.handle(e, ks);
     }
     this.flush();
   }
 
   override watermark(wm: number): void {
     if (wm > this.wm) {
-      if (this.held.size > 0) this.release(wm);
       this.advance(wm);
       this.flush();
     }
     super.watermark(wm);
   }
 
-  /** Handles the held events whose read watermark `wm` reaches, in watermark order, each after its timers. */
-  private release(wm: number): void {
-    let e: Element | undefined;
-    while ((e = this.held.pop(wm))) {
-      if (e.wm > this.wm) this.advance(e.wm);
-      this.handle(e);
+  /** Fires key `ks`'s event-time timers at or before `wm`, in time order (edge-timed). */
+  private fireKeyTimers(ks: string, wm: number): void {
+    for (;;) {
+      const times = this.keyEventTimers.get(ks);
+      if (times === undefined) return;
+      let first = Infinity;
+      for (const t of times) if (t < first) first = t;
+      if (first > wm) return;
+      this.eventTimers.cancel(first, ks);
+      this.unindexTimer(ks, first);
+      this.fireTimer('event', first, ks, this.wm);
     }
   }
 
-  private handle(e: Element): void {
-    this.enter(keyString(e.key), e.key, e.ts);
+  private indexTimer(ks: string, t: number): void {
+    const times = this.keyEventTimers.get(ks);
+    if (times) times.push(t);
+    else this.keyEventTimers.set(ks, [t]);
+  }
+
+  private unindexTimer(ks: string, t: number): void {
+    const times = this.keyEventTimers.get(ks);
+    if (!times) return;
+    const i = times.indexOf(t);
+    if (i >= 0) times.splice(i, 1);
+    if (times.length === 0) this.keyEventTimers.delete(ks);
+  }
+
+  private handle(e: Element, ks: string): void {
+    this.enter(ks, e.key, e.ts);
+    if (e.wm > this.ctx.watermark) this.ctx.watermark = e.wm;
     try {
       this.fn.onEvent(e.value, this.ctx as never);
     } finally {
@@ -190,7 +217,10 @@ export class ProcessOperator extends Chained implements EdgeTimed {
     const before = this.wm;
     this.wm = wm;
     let t: [number, string] | undefined;
-    while ((t = this.eventTimers.pop(wm))) this.fireTimer('event', t[0], t[1], before);
+    while ((t = this.eventTimers.pop(wm))) {
+      if (this.edgeTimed) this.unindexTimer(t[1], t[0]);
+      this.fireTimer('event', t[0], t[1], before);
+    }
     this.store.expire(wm);
   }
 
