@@ -2,10 +2,10 @@ import { PipelineDefinitionError } from '../core/errors.js';
 import { toEpochMillis } from '../core/time.js';
 import { compileChildren, type KeyByCompiler } from './compile.js';
 import { extract } from './graph.js';
-import type { Element, Operator, OperatorMetrics, Outputs } from './operators/operator.js';
-import { FilterOperator } from './operators/stateless.js';
+import type { Operator, OperatorMetrics } from './operators/operator.js';
 import { SinkOperator } from './operators/sink.js';
 import { PipelineBuilder, type PipelineDefinition } from './pipeline.js';
+import { SourceEdges } from './source-edges.js';
 
 /** Options of {@link runBounded}. */
 export interface BoundedRunOptions {
@@ -35,19 +35,8 @@ export interface BoundedRunResult {
   lateEvents: number;
 }
 
-/**
- * One edge out of a source, with the filters that come first on it applied as events are read: an
- * event they drop never becomes an element, and each branch gets only the events it keeps.
- */
-interface Branch {
-  filters: ((v: unknown) => boolean)[];
-  /** Where the kept events go (past the filters). */
-  out: Outputs;
-  batch: Element[];
-}
-
 interface Input {
-  branches: Branch[];
+  edges: SourceEdges;
   time: ((v: unknown) => number | undefined) | undefined;
   outOfOrderness: number;
   /** The input when it is an array: read by index (no iterator result per event). */
@@ -56,12 +45,6 @@ interface Input {
   iterator: Iterator<unknown> | undefined;
   maxTs: number;
   done: boolean;
-}
-
-/** Whether a value passes every predicate. */
-function passes(filters: readonly ((v: unknown) => boolean)[], value: unknown): boolean {
-  for (let i = 0; i < filters.length; i++) if (!filters[i]!(value)) return false;
-  return true;
 }
 
 /**
@@ -88,17 +71,8 @@ export class BoundedRun {
       const events = inputs[node.topic];
       if (events === undefined) throw new PipelineDefinitionError(`no input given for topic '${node.topic}' of pipeline '${graph.name}'`);
       const time = node.time;
-      const branches = compileChildren(node, this.operators, keyBy).map((edge): Branch => {
-        let out: Outputs = [edge];
-        const filters: ((v: unknown) => boolean)[] = [];
-        while (out.length === 1 && out[0]!.op instanceof FilterOperator) {
-          filters.push(out[0]!.op.predicate);
-          out = out[0]!.op.outputs;
-        }
-        return { filters, out, batch: [] };
-      });
       return {
-        branches,
+        edges: new SourceEdges(compileChildren(node, this.operators, keyBy)),
         time: time === undefined ? undefined : (v: unknown) => toEpochMillis(extract(time, v as never)),
         outOfOrderness: node.outOfOrderness,
         array: Array.isArray(events) ? events : undefined,
@@ -128,12 +102,7 @@ export class BoundedRun {
       if (read === 0) continue;
       any = true;
       this.eventsIn += read;
-      for (const b of src.branches) {
-        if (b.batch.length === 0) continue;
-        const batch = b.batch;
-        b.batch = [];
-        for (const o of b.out) o.op.process(batch, o.input);
-      }
+      src.edges.flush();
       this.broadcast(this.wm);
     }
     return any || !this.done;
@@ -141,7 +110,7 @@ export class BoundedRun {
 
   /** Advances every source edge to `wm`; `Infinity` at the end of input fires every window. */
   broadcast(wm: number): void {
-    for (const s of this.sources) for (const b of s.branches) for (const o of b.out) o.op.watermark(wm, o.input);
+    for (const s of this.sources) s.edges.watermark(wm);
   }
 
   /** Takes the records the sinks gathered since the last call. */
@@ -162,9 +131,8 @@ export class BoundedRun {
     return late;
   }
 
-  /** Reads up to a batch of events into the branches' batches (each what its filters keep); returns how many were read. */
+  /** Reads up to a batch of events into the source's edges (each keeps what its filters pass); returns how many were read. */
   private read(src: Input): number {
-    const { branches } = src;
     const { array } = src;
     let read = 0;
     while (read < this.batchSize) {
@@ -186,12 +154,7 @@ export class BoundedRun {
       const ts = src.time ? src.time(value) : this.now;
       if (ts === undefined) throw new PipelineDefinitionError(`an event of pipeline '${this.name}' has no valid event time: ${JSON.stringify(value)}`);
       read++;
-      // One element per event, shared by the branches that keep it (operators do not change elements).
-      let e: Element | undefined;
-      for (let b = 0; b < branches.length; b++) {
-        const branch = branches[b]!;
-        if (passes(branch.filters, value)) branch.batch.push(e ??= { value, ts, key: undefined, wm: this.wm });
-      }
+      src.edges.offer(value, ts, this.wm);
       if (ts > src.maxTs) {
         src.maxTs = ts;
         const w = this.watermark();

@@ -6,9 +6,10 @@ import { describeValue, toEpochMillis } from '../core/time.js';
 import type { Log } from '../log/log.js';
 import { compileChildren } from './compile.js';
 import { extract, type Extractor } from './graph.js';
-import type { Element, Operator, OperatorMetrics, Outputs } from './operators/operator.js';
+import type { Operator, OperatorMetrics } from './operators/operator.js';
 import { ProcessOperator } from './operators/process.js';
 import { SinkOperator } from './operators/sink.js';
+import { SourceEdges } from './source-edges.js';
 import type { PipelineGraph } from './pipeline.js';
 
 /** How often processing-time timers are checked while some are pending. */
@@ -49,7 +50,7 @@ interface SourceRuntime {
   time?: Extractor<never, unknown>;
   outOfOrderness: number;
   idleTimeout: number | undefined;
-  out: Outputs;
+  edges: SourceEdges;
   positions: number[];
   /** Largest event time seen per partition. */
   maxTs: number[];
@@ -106,7 +107,7 @@ export class PipelineTask {
         time: node.time,
         outOfOrderness: node.outOfOrderness,
         idleTimeout: node.idleTimeout,
-        out: compileChildren(node, this.operators),
+        edges: new SourceEdges(compileChildren(node, this.operators)),
         positions: new Array(partitions).fill(0),
         maxTs: new Array(partitions).fill(-Infinity),
         nonEmpty: new Array(partitions).fill(false),
@@ -173,7 +174,6 @@ export class PipelineTask {
           const records = await log.read(src.topic, p, src.positions[p]!, this.readBatch);
           if (records.length === 0) continue;
           src.lastActive[p] = now;
-          const batch: Element[] = [];
           for (const r of records) {
             let ts = r.timestamp;
             if (src.time !== undefined) {
@@ -186,7 +186,7 @@ export class PipelineTask {
               }
               ts = t;
             }
-            batch.push({ value: r.value, ts, key: undefined, wm: this.wm });
+            src.edges.offer(r.value, ts, this.wm);
             if (ts > src.maxTs[p]!) {
               src.maxTs[p] = ts;
               const wm = this.computeWatermark(now);
@@ -195,7 +195,7 @@ export class PipelineTask {
           }
           src.positions[p] = records.at(-1)!.offset + 1;
           got += records.length;
-          for (const o of src.out) o.op.process(batch, o.input);
+          src.edges.flush();
         }
       }
       const wmBefore = this.wm;
@@ -207,7 +207,7 @@ export class PipelineTask {
       const ticking = this.processOperators.some((op) => op.wantsTicks);
       if (ticking) for (const op of this.processOperators) op.tick(Date.now());
       if (got > 0 || this.wm > wmBefore || (ticking && this.sinks.some((s) => s.pending.length > 0))) {
-        for (const src of this.sources) for (const o of src.out) o.op.watermark(this.wm, o.input);
+        for (const src of this.sources) src.edges.watermark(this.wm);
         await this.flushOutputs();
         // Counted after the outputs are appended, so that a reader seeing the count also sees its results.
         this.eventsIn += got;
