@@ -154,11 +154,25 @@ export function countWindow(size: number, slide: number = size): CountWindow {
 
 /** The start times of the fixed (tumbling or hopping) windows that contain event time `ts`, earliest first. */
 export function windowStarts(spec: TumblingWindow | HoppingWindow, ts: number): number[] {
-  if (spec.kind === 'tumbling') return [ts - mod(ts, spec.size)];
-  const last = ts - mod(ts, spec.slide);
+  const slide = windowSlide(spec);
+  const last = lastWindowStart(ts, slide);
   const starts: number[] = [];
-  for (let s = last - spec.size + spec.slide; s <= last; s += spec.slide) starts.push(s);
+  for (let s = last - spec.size + slide; s <= last; s += slide) starts.push(s);
   return starts;
+}
+
+/** How far apart the windows of a spec start: the slide, or the size of tumbling windows. */
+export function windowSlide(spec: TumblingWindow | HoppingWindow): number {
+  return spec.kind === 'tumbling' ? spec.size : spec.slide;
+}
+
+/**
+ * The start of the last window containing `ts`; the windows containing it start from there back to
+ * `last − size + slide` in steps of `slide` (a hopping size is a multiple of its slide). For loops on
+ * the per-event path that must not allocate {@link windowStarts}' array.
+ */
+export function lastWindowStart(ts: number, slide: number): number {
+  return ts - mod(ts, slide);
 }
 
 function mod(a: number, b: number): number {

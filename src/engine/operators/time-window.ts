@@ -1,5 +1,5 @@
 import type { Aggregate } from '../aggregates.js';
-import { type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
+import { lastWindowStart, windowSlide, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
 import { WindowOperatorBase } from './window-base.js';
 
@@ -52,10 +52,9 @@ export class TimeWindowOperator extends WindowOperatorBase {
     const { size } = this.spec;
     const { allowedLateness } = this.options;
     let accepted = false;
-    // The windows containing e.ts (as `windowStarts` gives them; a hopping size is a multiple of its
-    // slide): computed inline, and the key's string once, since this runs per event and window.
-    const slide = this.spec.kind === 'tumbling' ? size : this.spec.slide;
-    const last = e.ts - (((e.ts % slide) + slide) % slide);
+    // The windows containing e.ts without an array, and the key's string once: this runs per event and window.
+    const slide = windowSlide(this.spec);
+    const last = lastWindowStart(e.ts, slide);
     let k: string | undefined;
     for (let start = last - size + slide; start <= last; start += slide) {
       const lastTs = start + size - 1;

@@ -4,7 +4,7 @@ import type { Element, Operator, OperatorMetrics, Outputs } from '../operators/o
 import { keyString } from '../operators/operator.js';
 import type { WindowPartial } from '../operators/time-window.js';
 import { AggregateSet } from '../operators/window-base.js';
-import type { HoppingWindow, TumblingWindow, WindowOptionsResolved } from '../windows.js';
+import { lastWindowStart, windowSlide, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
 
 /** A `window` node of the graph. */
 export type WindowNode = Extract<GraphNode, { kind: 'window' }>;
@@ -68,7 +68,7 @@ export class WindowCombineOperator implements Operator {
     private readonly late: Outputs,
   ) {
     this.aggs = new AggregateSet(aggregates);
-    this.slide = spec.kind === 'tumbling' ? spec.size : spec.slide;
+    this.slide = windowSlide(spec);
   }
 
   process(batch: Element[]): void {
@@ -80,7 +80,7 @@ export class WindowCombineOperator implements Operator {
       // Judged by its own read watermark (or this task's, if later): after an earlier exchange, the
       // events of a task that reads ahead carry higher watermarks than this task's own events.
       const wm = e.wm > this.wm ? e.wm : this.wm;
-      const last = e.ts - (((e.ts % slide) + slide) % slide);
+      const last = lastWindowStart(e.ts, slide);
       let key: unknown;
       let k: string | undefined;
       for (let start = last - size + slide; start <= last; start += slide) {
@@ -144,6 +144,8 @@ interface Running {
   accs: unknown[];
   /** Largest event time added. */
   ts: number;
+  /** Smallest read watermark among the events added: a partial is as early as its earliest event. */
+  wm: number;
 }
 
 /**
@@ -155,7 +157,7 @@ interface Running {
  */
 export class AggregateCombineOperator implements Operator {
   private readonly aggs: AggregateSet;
-  private gathered = new Map<string, Running & { wm: number }>();
+  private gathered = new Map<string, Running>();
 
   constructor(
     readonly id: string,
@@ -175,7 +177,7 @@ export class AggregateCombineOperator implements Operator {
       if (!g) this.gathered.set(k, (g = { key, accs: this.aggs.create(), ts: e.ts, wm: e.wm }));
       this.aggs.add(g.accs, e.value);
       if (e.ts > g.ts) g.ts = e.ts;
-      if (e.wm < g.wm) g.wm = e.wm; // a partial is as early as its earliest event
+      if (e.wm < g.wm) g.wm = e.wm;
     }
   }
 

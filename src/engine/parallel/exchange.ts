@@ -1,16 +1,8 @@
+import { fmix } from '../aggregates/murmur3.js';
 import type { Element, Operator, Outputs } from '../operators/operator.js';
 import { InputWatermarks, keyString } from '../operators/operator.js';
 import { decodeBatch, encodeBatch, type EncodedBatch } from './codec.js';
 import type { LinkPart, PartSource } from './links.js';
-
-/** Spreads a 32-bit integer's bits (murmur3's finalizer), so that keys with a pattern spread evenly. */
-function mix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
 
 /**
  * The task (0 … tasks − 1) of a parallel run that owns a group key: where a `keyBy` sends the events
@@ -28,7 +20,7 @@ export function taskForKey(key: unknown, tasks: number): number {
   const s = keyString(key);
   let h = 0x811c9dc5; // FNV-1a over UTF-16 code units
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return mix(h) % tasks;
+  return (fmix(h) >>> 0) % tasks;
 }
 
 function toFloat64(xs: readonly number[]): Float64Array<ArrayBuffer> {
