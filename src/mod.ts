@@ -44,6 +44,7 @@ export {
   UnknownTopicError,
   TopicExistsError,
   TopicInUseError,
+  TopicOwnedError,
   ServerUnreachableError,
   ApiError,
   InvalidArgumentError,

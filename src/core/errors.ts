@@ -42,6 +42,17 @@ export class TopicInUseError extends RivuletError {
   }
 }
 
+/**
+ * Appending to a topic that a pipeline writes: its results are exactly-once because it is the topic's
+ * only writer, so nothing else may append there.
+ */
+export class TopicOwnedError extends RivuletError {
+  override name = 'TopicOwnedError';
+  constructor(readonly topic: string, readonly pipeline: string) {
+    super('topic_owned', `topic '${topic}' is written by pipeline '${pipeline}' and takes no other appends; write the events to another topic`);
+  }
+}
+
 /** The log directory is held by another process (a running Rivulet): one process at a time may open it. */
 export class LogLockedError extends RivuletError {
   override name = 'LogLockedError';

@@ -43,6 +43,7 @@ export class Engine {
     const builder = new PipelineBuilder(definition.name);
     definition.setup(builder);
     const graph = builder.graph;
+    this.checkWriters(graph);
     await this.options.log.createTopic(DEAD_LETTER_TOPIC);
     for (const t of graph.topics) {
       await this.options.log.createTopic(t.name, t.partitions === undefined ? {} : { partitions: t.partitions });
@@ -57,6 +58,34 @@ export class Engine {
     this.graphs.push(graph);
   }
 
+  /**
+   * A pipeline is the only writer of its output topics: that is what lets it repair its appends
+   * after a crash by offsets alone (see `checkpoint/epoch-outputs.ts`).
+   */
+  private checkWriters(graph: PipelineGraph): void {
+    for (const topic of graph.outputs) {
+      if (topic === DEAD_LETTER_TOPIC) throw new PipelineDefinitionError(`pipeline '${graph.name}' writes '${DEAD_LETTER_TOPIC}', which Rivulet writes itself; choose another topic`);
+      const other = this.writerOf(topic);
+      if (other !== undefined) {
+        throw new PipelineDefinitionError(`pipelines '${other}' and '${graph.name}' both write topic '${topic}': a topic has one writing pipeline (union the streams in one pipeline, or write two topics)`);
+      }
+    }
+    const all = [...this.graphs, graph];
+    for (const g of graph.generators) {
+      const writer = all.find((other) => other.outputs.includes(g.topic));
+      if (writer) throw new PipelineDefinitionError(`a generator of pipeline '${graph.name}' writes topic '${g.topic}', which pipeline '${writer.name}' writes`);
+    }
+    for (const topic of graph.outputs) {
+      const gen = this.graphs.find((other) => other.generators.some((x) => x.topic === topic));
+      if (gen) throw new PipelineDefinitionError(`pipeline '${graph.name}' writes topic '${topic}', which a generator of pipeline '${gen.name}' writes`);
+    }
+  }
+
+  /** The pipeline that writes `topic`, if one does: nothing else may append to it. */
+  writerOf(topic: string): string | undefined {
+    return this.graphs.find((g) => g.outputs.includes(topic))?.name;
+  }
+
   /** Starts every added pipeline. */
   start(): void {
     for (const graph of this.graphs) {
@@ -66,7 +95,7 @@ export class Engine {
         log: this.options.log,
         graph,
         checkpointDir: path.join(this.options.dataDir, 'checkpoints'),
-        checkpointIntervalMs: durationMs(def.checkpointInterval ?? '5s', `checkpointInterval of pipeline '${graph.name}'`),
+        checkpointIntervalMs: durationMs(def.checkpointInterval ?? '1s', `checkpointInterval of pipeline '${graph.name}'`),
         onFailure: (err) => this.options.onFailure?.(graph.name, err),
       });
       task.start();
@@ -74,7 +103,7 @@ export class Engine {
     }
   }
 
-  /** Stops every pipeline after its current batch, with a final checkpoint. */
+  /** Stops every pipeline after its current batch, with a final commit. */
   async stop(): Promise<void> {
     await Promise.all(this.tasks.map((t) => t.stop()));
   }

@@ -74,6 +74,8 @@ export interface PipelineGraph {
   name: string;
   sources: Extract<GraphNode, { kind: 'source' }>[];
   topics: TopicDeclaration[];
+  /** The topics the pipeline writes (its sinks and late outputs): it is their only writer. */
+  outputs: string[];
   views: string[];
   generators: GeneratorDeclaration[];
 }
@@ -102,7 +104,11 @@ export interface PipelineDefinition {
   /** Unique among the pipelines of one Rivulet process; names its checkpoint. */
   name: string;
   setup(app: PipelineBuilder): void;
-  /** How often the pipeline's progress and state are checkpointed. Default `'5s'`. */
+  /**
+   * The longest an epoch lasts while the pipeline is busy: its outputs become visible, and its progress
+   * and state durable, when the epoch commits. A pipeline that has caught up with its input commits
+   * within 100 ms. Default `'1s'`.
+   */
   checkpointInterval?: Duration;
 }
 
@@ -118,12 +124,18 @@ export class PipelineBuilder {
   readonly graph: PipelineGraph;
 
   constructor(name: string) {
-    this.graph = { name, sources: [], topics: [], views: [], generators: [] };
+    this.graph = { name, sources: [], topics: [], outputs: [], views: [], generators: [] };
   }
 
   /** @internal */
   id(kind: string): string {
     return `${kind}-${this.nextId++}`;
+  }
+
+  /** @internal Declares a topic the pipeline writes. */
+  output(name: string, partitions?: number): void {
+    this.graph.topics.push({ name, partitions });
+    if (!this.graph.outputs.includes(name)) this.graph.outputs.push(name);
   }
 
   /** Reads a topic as a stream of events of type `T`. The topic is created when missing. */
@@ -221,7 +233,7 @@ export class Stream<T> {
   to(topic: string, options: SinkOptions = {}): void {
     const view = options.view ?? this instanceof KeyedStream;
     this.add({ kind: 'sink', id: this.app.id('sink'), topic, view, children: [] });
-    this.app.graph.topics.push({ name: topic, partitions: options.partitions });
+    this.app.output(topic, options.partitions);
     if (view && !this.app.graph.views.includes(topic)) this.app.graph.views.push(topic);
   }
 }
@@ -284,7 +296,7 @@ export class KeyedStream<T, K> extends Stream<T> {
     const before = durationMs(bounds.before, 'intervalJoin before');
     const after = durationMs(bounds.after, 'intervalJoin after');
     if (before < 0 || after < 0) throw new PipelineDefinitionError('intervalJoin: before and after must not be negative');
-    if (bounds.lateOutput !== undefined) this.app.graph.topics.push({ name: bounds.lateOutput });
+    if (bounds.lateOutput !== undefined) this.app.output(bounds.lateOutput);
     return this.join(other as KeyedStream<unknown, K>, {
       kind: 'intervalJoin', id: this.app.id('intervalJoin'), inputs: [this.node.id, other.node.id], before, after,
       join: join as (l: unknown, r: unknown) => unknown, lateOutput: bounds.lateOutput, children: [],
@@ -304,7 +316,7 @@ export class KeyedStream<T, K> extends Stream<T> {
   windowJoin<U, R>(other: KeyedStream<U, K>, spec: TumblingWindow | HoppingWindow, join: (left: T, right: U, window: { start: number; end: number }) => R,
     options: { lateOutput?: string } = {}): KeyedStream<R, K> {
     if (spec.kind !== 'tumbling' && spec.kind !== 'hopping') throw new PipelineDefinitionError('windowJoin takes tumbling or hopping windows');
-    if (options.lateOutput !== undefined) this.app.graph.topics.push({ name: options.lateOutput });
+    if (options.lateOutput !== undefined) this.app.output(options.lateOutput);
     return this.join(other as KeyedStream<unknown, K>, {
       kind: 'windowJoin', id: this.app.id('windowJoin'), inputs: [this.node.id, other.node.id], spec,
       join: join as (l: unknown, r: unknown, w: { start: number; end: number }) => unknown, lateOutput: options.lateOutput, children: [],
@@ -327,7 +339,7 @@ export class KeyedStream<T, K> extends Stream<T> {
     const mode = { type: options.type ?? 'inner', version: options.version ?? 'latest' } as const;
     if (mode.type !== 'inner' && mode.type !== 'left') throw new PipelineDefinitionError(`joinTable type must be 'inner' or 'left', got ${JSON.stringify(mode.type)}`);
     if (mode.version !== 'latest' && mode.version !== 'event-time') throw new PipelineDefinitionError(`joinTable version must be 'latest' or 'event-time', got ${JSON.stringify(mode.version)}`);
-    if (options.lateOutput !== undefined) this.app.graph.topics.push({ name: options.lateOutput });
+    if (options.lateOutput !== undefined) this.app.output(options.lateOutput);
     return this.join(table as KeyedStream<unknown, K>, {
       kind: 'tableJoin', id: this.app.id('tableJoin'), inputs: [this.node.id, table.node.id], mode,
       join: join as (e: unknown, row: unknown) => unknown, lateOutput: options.lateOutput, children: [],
@@ -380,7 +392,7 @@ export class WindowedStream<T, K> {
     } catch (err) {
       throw new PipelineDefinitionError(`window of pipeline '${this.app.graph.name}': ${(err as Error).message}`, { cause: err });
     }
-    if (options.lateOutput !== undefined) this.app.graph.topics.push({ name: options.lateOutput });
+    if (options.lateOutput !== undefined) this.app.output(options.lateOutput);
     const node: GraphNode = {
       kind: 'window',
       id: this.app.id('window'),

@@ -1,9 +1,9 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { RivuletError } from '../core/errors.js';
 import type { AppendRecord } from '../core/record.js';
 import { describeValue, toEpochMillis } from '../core/time.js';
 import type { Log } from '../log/log.js';
+import { checkpointPath, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint/checkpoint-file.js';
+import { EpochOutputs, publishSealed, type SealedTopicOutputs } from './checkpoint/epoch-outputs.js';
 import { compileChildren } from './compile.js';
 import { extract, type Extractor } from './graph.js';
 import type { Operator, OperatorMetrics } from './operators/operator.js';
@@ -14,6 +14,10 @@ import type { PipelineGraph } from './pipeline.js';
 
 /** How often processing-time timers are checked while some are pending. */
 const TICK_MS = 50;
+/** A task that has read everything available commits what it did after at most this long (or its interval, if shorter). */
+const IDLE_COMMIT_MS = 100;
+/** Output records an epoch may gather before it commits early: bounds the memory of a busy task. */
+const MAX_EPOCH_RECORDS = 100_000;
 
 /** The topic that receives events Rivulet could not accept or process, with the reason. */
 export const DEAD_LETTER_TOPIC = '_deadletter';
@@ -24,6 +28,7 @@ export interface TaskOptions {
   graph: PipelineGraph;
   /** Directory of checkpoint files, one per pipeline. */
   checkpointDir: string;
+  /** The longest an epoch lasts while the task is busy; a task that caught up commits within 100 ms. */
   checkpointIntervalMs: number;
   /** Records read from one partition at a time. Default 1000. */
   readBatch?: number;
@@ -38,10 +43,15 @@ export interface TaskStatus {
   error?: string;
   /** The pipeline's event-time watermark in epoch ms, or null before any event. */
   watermark: number | null;
+  /** Events read and committed. */
   eventsIn: number;
+  /** Output records committed and appended. */
   recordsOut: number;
   lateEvents: number;
+  /** Next offset to read per partition of each source topic (read, not necessarily committed). */
   positions: Record<string, number[]>;
+  /** Epochs committed since the pipeline first ran. */
+  epoch: number;
 }
 
 interface SourceRuntime {
@@ -59,45 +69,50 @@ interface SourceRuntime {
   lastActive: number[];
 }
 
-interface Checkpoint {
-  version: 1;
-  pipeline: string;
-  watermark: number | null;
-  sources: Record<string, { positions: number[]; maxTs: (number | null)[] }>;
-  operators: Record<string, unknown>;
-  eventsIn: number;
-  recordsOut: number;
-}
-
 /**
  * Runs one pipeline: reads its source partitions in batches, tracks event time, pushes batches through
- * the operators, appends outputs to their topics and checkpoints its progress.
+ * the operators and commits its progress in epochs.
  *
  * The watermark of a source is the smallest (largest event time seen − out-of-orderness) over its
  * partitions that hold records; the pipeline's watermark is the smallest over its sources.
- * Checkpoints are taken at batch boundaries, after the outputs of the batch were appended: after a
- * crash the task resumes from the last checkpoint and may append some outputs again (at-least-once).
+ *
+ * Exactly-once: outputs are held back until the epoch commits. A commit writes one checkpoint holding
+ * the input positions, the operators' state and the epoch's outputs (with the partition and offset
+ * each will take), then appends the outputs. Readers of the output topics therefore see committed
+ * results only; after a crash the task restores the last checkpoint, appends whatever of its outputs
+ * the log does not hold yet, and reads on from its positions: nothing is lost, nothing written twice.
  */
 export class PipelineTask {
   private readonly sources: SourceRuntime[] = [];
   private readonly operators = new Map<string, Operator>();
   private readonly sinks: SinkOperator[] = [];
   private readonly processOperators: ProcessOperator[] = [];
-  private readonly deadLetters: AppendRecord[] = [];
   private readonly abort = new AbortController();
   private readonly readBatch: number;
   private readonly checkpointPath: string;
+  private readonly outputs: EpochOutputs;
+  private readonly idleCommitMs: number;
   private wm = -Infinity;
   private state: TaskStatus['state'] = 'created';
   private error: Error | undefined;
   private loop: Promise<void> | undefined;
+  /** Counters as of the last commit whose outputs are appended: what status() reports. */
   private eventsIn = 0;
   private recordsOut = 0;
-  private lastCheckpoint = 0;
+  /** Events read since the last commit. */
+  private epochEvents = 0;
+  private epoch = 0;
+  private lastCommit = 0;
+  /** Outputs of the restored checkpoint, to append (what is missing of them) before reading on. */
+  private recovered: SealedTopicOutputs[] = [];
+  /** Topics the last commit appended to: the next commit waits until they are on disk. */
+  private appendedTopics = new Set<string>();
 
   constructor(private readonly options: TaskOptions) {
     this.readBatch = options.readBatch ?? 1000;
-    this.checkpointPath = path.join(options.checkpointDir, `${options.graph.name}.json`);
+    this.checkpointPath = checkpointPath(options.checkpointDir, options.graph.name);
+    this.outputs = new EpochOutputs(options.log);
+    this.idleCommitMs = Math.min(IDLE_COMMIT_MS, options.checkpointIntervalMs);
     for (const node of options.graph.sources) {
       const partitions = options.log.describeTopic(node.topic)?.partitions;
       if (partitions === undefined) throw new RivuletError('unknown_topic', `pipeline '${options.graph.name}' reads topic '${node.topic}', which does not exist`);
@@ -122,7 +137,7 @@ export class PipelineTask {
   start(): void {
     this.restore();
     this.state = 'running';
-    this.lastCheckpoint = Date.now();
+    this.lastCommit = Date.now();
     this.loop = this.run().catch((err: unknown) => {
       this.error = err instanceof Error ? err : new Error(String(err));
       this.state = 'failed';
@@ -130,12 +145,12 @@ export class PipelineTask {
     });
   }
 
-  /** Stops after the batch in progress and writes a final checkpoint. */
+  /** Stops after the batch in progress and commits what was done. */
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop;
     if (this.state === 'running') {
-      this.checkpoint();
+      await this.commit();
       this.state = 'stopped';
     }
   }
@@ -155,20 +170,32 @@ export class PipelineTask {
       recordsOut: this.recordsOut,
       lateEvents,
       positions: Object.fromEntries(this.sources.map((s) => [s.topic, [...s.positions]])),
+      epoch: this.epoch,
     };
   }
 
   private async run(): Promise<void> {
     const { log } = this.options;
     const signal = this.abort.signal;
+    if (this.recovered.length > 0) {
+      await publishSealed(log, this.options.graph.name, this.recovered);
+      this.appendedTopics = new Set(this.recovered.map((t) => t.topic));
+      this.recovered = [];
+    }
     const idleTimeouts = this.sources.map((s) => s.idleTimeout).filter((t): t is number => t !== undefined);
     const idleCheckMs = idleTimeouts.length > 0 ? Math.max(10, Math.min(...idleTimeouts) / 4) : undefined;
     while (!signal.aborted) {
       let got = 0;
       const now = Date.now();
-      for (const src of this.sources) {
+      // Which partitions hold records, for every source before reading any: a source read later in the
+      // round must not be left out of the watermark of the events read before it.
+      const endsOf = this.sources.map((src) => {
         const ends = log.endOffsets(src.topic);
         for (let p = 0; p < ends.length; p++) src.nonEmpty[p] = ends[p]! > 0;
+        return ends;
+      });
+      for (const [i, src] of this.sources.entries()) {
+        const ends = endsOf[i]!;
         for (let p = 0; p < src.positions.length; p++) {
           if (ends[p]! <= src.positions[p]!) continue;
           const records = await log.read(src.topic, p, src.positions[p]!, this.readBatch);
@@ -180,8 +207,9 @@ export class PipelineTask {
               const raw = extract(src.time, r.value as never);
               const t = toEpochMillis(raw);
               if (t === undefined) {
-                this.deadLetters.push(deadLetter(src.topic, r.partition, r.offset, r.value, 'invalid_event_time',
-                  `event time ${typeof src.time === 'string' ? `'${src.time}' ` : ''}is ${describeValue(raw)}, not epoch milliseconds or an ISO-8601 string`));
+                this.outputs.add(DEAD_LETTER_TOPIC, [deadLetter(src.topic, r.partition, r.offset, r.value, 'invalid_event_time',
+                  `event time ${typeof src.time === 'string' ? `'${src.time}' ` : ''}is ${describeValue(raw)}, not epoch milliseconds or an ISO-8601 string`,
+                  this.options.graph.name, r.timestamp)], 'dead-letter');
                 continue;
               }
               ts = t;
@@ -208,21 +236,36 @@ export class PipelineTask {
       if (ticking) for (const op of this.processOperators) op.tick(Date.now());
       if (got > 0 || this.wm > wmBefore || (ticking && this.sinks.some((s) => s.pending.length > 0))) {
         for (const src of this.sources) src.edges.watermark(this.wm);
-        await this.flushOutputs();
-        // Counted after the outputs are appended, so that a reader seeing the count also sees its results.
-        this.eventsIn += got;
-        if (Date.now() - this.lastCheckpoint >= this.options.checkpointIntervalMs) this.checkpoint();
-      } else {
-        const ac = new AbortController();
-        const onAbort = () => ac.abort();
-        signal.addEventListener('abort', onAbort, { once: true });
-        const wakeMs = ticking ? Math.min(idleCheckMs ?? TICK_MS, TICK_MS) : idleCheckMs;
-        const timer = wakeMs === undefined ? undefined : setTimeout(() => ac.abort(), wakeMs);
-        await Promise.race(this.sources.map((s) => log.waitForRecords(s.topic, s.positions, ac.signal)));
-        clearTimeout(timer);
-        ac.abort();
-        signal.removeEventListener('abort', onAbort);
+        this.gatherOutputs();
+        this.epochEvents += got;
+        if (Date.now() - this.lastCommit >= this.options.checkpointIntervalMs || this.outputs.size >= MAX_EPOCH_RECORDS) await this.commit();
+        continue;
       }
+      // Caught up: commit soon, so that results show without waiting for the interval.
+      const uncommitted = this.epochEvents > 0 || this.outputs.size > 0;
+      const commitInMs = uncommitted ? this.lastCommit + this.idleCommitMs - Date.now() : undefined;
+      if (commitInMs !== undefined && commitInMs <= 0) {
+        await this.commit();
+        continue;
+      }
+      const ac = new AbortController();
+      const onAbort = () => ac.abort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      const wakeMs = [ticking ? TICK_MS : undefined, idleCheckMs, commitInMs].reduce<number | undefined>((a, b) => (b === undefined ? a : a === undefined ? b : Math.min(a, b)), undefined);
+      const timer = wakeMs === undefined ? undefined : setTimeout(() => ac.abort(), wakeMs);
+      await Promise.race(this.sources.map((s) => log.waitForRecords(s.topic, s.positions, ac.signal)));
+      clearTimeout(timer);
+      ac.abort();
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Moves what the sinks gathered into the epoch's outputs. */
+  private gatherOutputs(): void {
+    for (const sink of this.sinks) {
+      if (sink.pending.length === 0) continue;
+      this.outputs.add(sink.topic, sink.pending);
+      sink.pending = [];
     }
   }
 
@@ -251,48 +294,47 @@ export class PipelineTask {
     return wm === Infinity ? this.wm : wm;
   }
 
-  private async flushOutputs(): Promise<void> {
-    const { log } = this.options;
-    for (const sink of this.sinks) {
-      if (sink.pending.length === 0) continue;
-      const batch = sink.pending;
-      sink.pending = [];
-      await log.append(sink.topic, batch);
-      this.recordsOut += batch.length;
-    }
-    if (this.deadLetters.length > 0) {
-      await log.append(DEAD_LETTER_TOPIC, this.deadLetters.splice(0));
-    }
-  }
-
-  /** Writes positions, watermark and operator state atomically (write to a temporary file, then rename). */
-  private checkpoint(): void {
+  /**
+   * Commits the epoch: waits until the records it read and those the last commit appended are on disk,
+   * writes the checkpoint (positions, watermark, operator state, this epoch's outputs) atomically, then
+   * appends the outputs. The checkpoint write is the commit point.
+   */
+  private async commit(): Promise<void> {
+    const { log, graph } = this.options;
+    this.gatherOutputs();
+    await Promise.all([...new Set([...this.sources.map((s) => s.topic), ...this.appendedTopics])].map((t) => log.sync(t)));
+    const sealed = this.outputs.seal();
+    let produced = 0;
+    for (const t of sealed) for (const p of t.partitions) produced += p.records.length;
     const cp: Checkpoint = {
-      version: 1,
-      pipeline: this.options.graph.name,
+      version: 2,
+      pipeline: graph.name,
+      epoch: this.epoch + 1,
+      committedAt: Date.now(),
+      eventsIn: this.eventsIn + this.epochEvents,
+      recordsOut: this.recordsOut + produced,
       watermark: Number.isFinite(this.wm) ? this.wm : null,
-      sources: Object.fromEntries(this.sources.map((s) => [s.id, { positions: s.positions, maxTs: s.maxTs.map((t) => (Number.isFinite(t) ? t : null)) }])),
+      sources: Object.fromEntries(this.sources.map((s) => [s.id, { positions: [...s.positions], maxTs: s.maxTs.map((t) => (Number.isFinite(t) ? t : null)) }])),
+      placement: this.outputs.placement(),
       operators: Object.fromEntries([...this.operators].map(([id, op]) => [id, op.snapshot()]).filter(([, s]) => s !== undefined)),
-      eventsIn: this.eventsIn,
-      recordsOut: this.recordsOut,
+      outputs: sealed,
     };
-    fs.mkdirSync(this.options.checkpointDir, { recursive: true });
-    const tmp = `${this.checkpointPath}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, JSON.stringify(cp));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.checkpointPath);
-    this.lastCheckpoint = Date.now();
+    writeCheckpoint(this.checkpointPath, cp);
+    this.epoch = cp.epoch;
+    this.epochEvents = 0;
+    this.lastCommit = Date.now();
+    await publishSealed(log, graph.name, sealed);
+    this.appendedTopics = new Set(sealed.map((t) => t.topic));
+    // Counted once the outputs are in the log, so that a reader seeing the counts also sees the results.
+    this.eventsIn = cp.eventsIn;
+    this.recordsOut = cp.recordsOut;
   }
 
   private restore(): void {
-    if (!fs.existsSync(this.checkpointPath)) return;
-    const cp = JSON.parse(fs.readFileSync(this.checkpointPath, 'utf8')) as Checkpoint;
+    const cp = readCheckpoint(this.checkpointPath);
+    if (!cp) return;
     this.wm = cp.watermark ?? -Infinity;
+    this.epoch = cp.epoch;
     this.eventsIn = cp.eventsIn ?? 0;
     this.recordsOut = cp.recordsOut ?? 0;
     for (const src of this.sources) {
@@ -302,10 +344,17 @@ export class PipelineTask {
       s.maxTs.forEach((t, p) => { if (p < src.maxTs.length) src.maxTs[p] = t ?? -Infinity; });
     }
     for (const [id, state] of Object.entries(cp.operators)) this.operators.get(id)?.restore(state);
+    this.outputs.restorePlacement(cp.placement);
+    this.recovered = cp.outputs;
   }
 }
 
-/** A dead-letter record: the event, where it came from and why it was refused. */
-export function deadLetter(topic: string, partition: number | null, offset: number | null, event: unknown, code: string, error: string): AppendRecord {
-  return { key: topic, value: { topic, partition, offset, code, error, event } };
+/**
+ * A dead-letter record: the event, where it came from and why it was refused. `pipeline` names the
+ * pipeline that refused it (absent for events refused at ingest); `timestamp`, the refused record's
+ * (so that a replay makes the same dead letter), else the time of the append.
+ */
+export function deadLetter(topic: string, partition: number | null, offset: number | null, event: unknown, code: string, error: string,
+  pipeline?: string, timestamp?: number): AppendRecord {
+  return { key: topic, value: { ...(pipeline === undefined ? {} : { pipeline }), topic, partition, offset, code, error, event }, ...(timestamp === undefined ? {} : { timestamp }) };
 }

@@ -95,6 +95,12 @@ export interface Log {
   waitForRecords(topic: string, positions: readonly number[], signal?: AbortSignal): Promise<void>;
   /** Durably stores a consumer group's next offsets for a topic (`offsets[p]` for partition `p`; `undefined` leaves one as is). */
   commitOffsets(group: string, topic: string, offsets: readonly (number | undefined)[]): Promise<void>;
+  /**
+   * Resolves when every record of `topic` acknowledged before the call is on disk, whatever the topic's
+   * fsync policy: what a pipeline's checkpoint waits for, so that a commit never outlives the records it
+   * read or wrote (e.g. after a power loss).
+   */
+  sync(topic: string): Promise<void>;
   /** A consumer group's committed next offsets, `null` where it never committed. */
   committedOffsets(group: string, topic: string): Promise<(number | null)[]>;
   /** Flushes and releases everything. Calls after close fail. */

@@ -1,7 +1,7 @@
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { InvalidEventError, RivuletError, UnknownTopicError } from '../core/errors.js';
+import { InvalidEventError, RivuletError, TopicOwnedError, UnknownTopicError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
 import { DEAD_LETTER_TOPIC, deadLetter } from '../engine/task.js';
 import type { Log } from '../log/log.js';
@@ -44,6 +44,7 @@ const STATUS: Record<string, number> = {
   unknown_partition: 404,
   topic_exists: 409,
   topic_in_use: 409,
+  topic_owned: 409,
   body_too_large: 413,
   unsupported_media_type: 415,
   // Failures of the server's own storage, not of the request: the client may retry later.
@@ -114,6 +115,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     scope.post<{ Params: { topic: string }; Body: string }>('/v1/topics/:topic/events', async (req, reply) => {
       const topic = req.params.topic;
       if (!log.describeTopic(topic)) throw new UnknownTopicError(topic);
+      const writer = engine.writerOf(topic);
+      if (writer !== undefined) throw new TopicOwnedError(topic, writer);
       const text = typeof req.body === 'string' ? req.body : '';
       if (text.trim() === '') return sendError(reply, 400, 'empty_body', 'request body is empty: send a JSON object, a JSON array of events or NDJSON');
       let parsed: ReturnType<typeof parseBody>;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { LogRecord } from '../../core/record.js';
 import { decodeCheckedBatch, encodeBatch } from './batch-format.js';
 import type { Partition } from './partition.js';
-import { fsyncDirectory } from './durable-fs.js';
+import { fsyncDirectory } from '../../core/durable-fs.js';
 import { Segment, segmentName } from './segment.js';
 
 /** What one compaction pass did. */

@@ -7,7 +7,7 @@ import { partitionForKey } from '../partitioner.js';
 import { resolveTopicConfig } from '../topic-config.js';
 import { UnencodableValueError } from './batch-format.js';
 import { compactPartition, type CompactionResult } from './compaction.js';
-import { fsyncDirectory, writeFileDurably } from './durable-fs.js';
+import { fsyncDirectory, writeFileDurably } from '../../core/durable-fs.js';
 import { DirectoryLock } from './dir-lock.js';
 import { GroupOffsetStore } from './group-offsets.js';
 import { Partition } from './partition.js';
@@ -426,6 +426,12 @@ export class EmbeddedLog implements Log {
     const t = this.get(topic);
     if (offsets.length > t.info.partitions) throw new InvalidArgumentError(`topic '${topic}' has ${t.info.partitions} partitions; ${offsets.length} offsets were given`);
     this.groups.commit(group, topic, t.info.partitions, offsets);
+  }
+
+  async sync(topic: string): Promise<void> {
+    const t = this.get(topic);
+    for (const p of t.partitions) p.flushQueue();
+    await Promise.all(t.partitions.map((p) => p.sync()));
   }
 
   async committedOffsets(group: string, topic: string): Promise<(number | null)[]> {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, storageError } from '../../core/errors.js';
-import { writeFileDurably } from './durable-fs.js';
+import { writeFileDurably } from '../../core/durable-fs.js';
 
 /** Committed next offsets of one group: per topic, per partition (`null` where it never committed). */
 type GroupOffsets = Record<string, (number | null)[]>;

@@ -4,7 +4,7 @@ import { StorageError, storageError } from '../../core/errors.js';
 import type { LogRecord } from '../../core/record.js';
 import type { ResolvedTopicConfig } from '../log.js';
 import { encodeBatch, type EncodableRecord } from './batch-format.js';
-import { fsyncDirectory } from './durable-fs.js';
+import { fsyncDirectory } from '../../core/durable-fs.js';
 import { GroupSync } from './group-sync.js';
 import { Segment } from './segment.js';
 

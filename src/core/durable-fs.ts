@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { storageError } from '../../core/errors.js';
+import { storageError } from './errors.js';
 
 /**
  * fsync of a directory: makes the names created or renamed in it durable. A file's own fsync does not

@@ -1,0 +1,165 @@
+import { RivuletError } from '../../core/errors.js';
+import type { AppendRecord } from '../../core/record.js';
+import type { Log } from '../../log/log.js';
+import { partitionForKey } from '../../log/partitioner.js';
+
+/** An output record with its partition decided, so that a retry after a crash writes it to the same place. */
+export interface PlacedRecord {
+  key: string | null;
+  value: unknown;
+  timestamp: number;
+  partition: number;
+}
+
+/**
+ * The records of one epoch for one topic, as a checkpoint holds them: per partition, the offset the
+ * partition ended at when the epoch committed (`base`) and the records that go after it.
+ *
+ * `fence` says how a retry finds out what is already written:
+ * - `'offsets'`: the pipeline is the topic's only writer, so the partition's end offset tells how many
+ *   of the records are there (`base` … `base + records.length`);
+ * - `'dead-letter'`: a topic others write too; each record names the pipeline and the source position
+ *   of the event it refuses, and a retry skips those the partition already holds after `base`.
+ */
+export interface SealedTopicOutputs {
+  topic: string;
+  fence: 'offsets' | 'dead-letter';
+  partitions: { partition: number; base: number; records: PlacedRecord[] }[];
+}
+
+/** A retry found an output partition in a state that its writer alone cannot have left it in. */
+export class OutputFenceError extends RivuletError {
+  override name = 'OutputFenceError';
+  constructor(message: string) {
+    super('output_fence', message);
+  }
+}
+
+/**
+ * The output records a pipeline task produced since its last commit, per topic. They are not in the
+ * log yet: a commit writes them into the checkpoint first (with where each goes) and appends them
+ * after, so that readers of the topics only ever see committed results (read-committed), and a crash
+ * between the two is repaired from the checkpoint without writing anything twice.
+ */
+export class EpochOutputs {
+  private readonly topics = new Map<string, { fence: SealedTopicOutputs['fence']; records: PlacedRecord[] }>();
+  private readonly roundRobin = new Map<string, number>();
+  private count = 0;
+
+  constructor(private readonly log: Log) {}
+
+  /** Records waiting for the next commit. */
+  get size(): number {
+    return this.count;
+  }
+
+  /**
+   * Adds records for `topic`, placing each on a partition now: by key as the log would, keyless ones
+   * round robin per topic (counted from the task's start, so the order is the task's, not the log's).
+   */
+  add(topic: string, records: readonly AppendRecord[], fence: SealedTopicOutputs['fence'] = 'offsets'): void {
+    if (records.length === 0) return;
+    const partitions = this.log.describeTopic(topic)?.partitions;
+    if (partitions === undefined) throw new RivuletError('unknown_topic', `output topic '${topic}' does not exist`);
+    let entry = this.topics.get(topic);
+    if (!entry) {
+      entry = { fence, records: [] };
+      this.topics.set(topic, entry);
+    }
+    let rr = this.roundRobin.get(topic) ?? 0;
+    for (const r of records) {
+      const key = r.key ?? null;
+      const partition = key !== null ? partitionForKey(key, partitions) : rr++ % partitions;
+      entry.records.push({ key, value: r.value, timestamp: r.timestamp ?? Date.now(), partition });
+    }
+    this.roundRobin.set(topic, rr);
+    this.count += records.length;
+  }
+
+  /** Takes the epoch's records, grouped by partition with each partition's end offset as their base. */
+  seal(): SealedTopicOutputs[] {
+    const sealed: SealedTopicOutputs[] = [];
+    for (const [topic, { fence, records }] of this.topics) {
+      const ends = this.log.endOffsets(topic);
+      const byPartition = new Map<number, PlacedRecord[]>();
+      for (const r of records) {
+        let list = byPartition.get(r.partition);
+        if (!list) byPartition.set(r.partition, (list = []));
+        list.push(r);
+      }
+      sealed.push({
+        topic,
+        fence,
+        partitions: [...byPartition].sort((a, b) => a[0] - b[0]).map(([partition, list]) => ({ partition, base: ends[partition]!, records: list })),
+      });
+    }
+    this.topics.clear();
+    this.count = 0;
+    return sealed;
+  }
+
+  /** Restores the round-robin positions a checkpoint saved, so that keyless records keep spreading evenly. */
+  restorePlacement(state: Record<string, number> | undefined): void {
+    for (const [topic, n] of Object.entries(state ?? {})) this.roundRobin.set(topic, n);
+  }
+
+  placement(): Record<string, number> {
+    return Object.fromEntries(this.roundRobin);
+  }
+}
+
+/**
+ * Appends sealed outputs, skipping what the log already holds: after a crash between a commit and
+ * its appends, a retry writes exactly what is missing. Returns the number of records appended.
+ * `pipeline` names the writer, for errors and dead-letter identities.
+ */
+export async function publishSealed(log: Log, pipeline: string, sealed: readonly SealedTopicOutputs[]): Promise<number> {
+  let appended = 0;
+  for (const t of sealed) {
+    const missing: AppendRecord[] = [];
+    for (const part of t.partitions) {
+      const end = log.endOffsets(t.topic)[part.partition];
+      if (end === undefined) throw new OutputFenceError(`pipeline '${pipeline}': output topic '${t.topic}' has no partition ${part.partition}`);
+      const records = t.fence === 'offsets'
+        ? missingByOffset(pipeline, t.topic, part, end)
+        : await missingDeadLetters(log, pipeline, t.topic, part, end);
+      for (const r of records) missing.push(r);
+    }
+    if (missing.length > 0) await log.append(t.topic, missing);
+    appended += missing.length;
+  }
+  return appended;
+}
+
+function missingByOffset(pipeline: string, topic: string, part: SealedTopicOutputs['partitions'][number], end: number): PlacedRecord[] {
+  const written = end - part.base;
+  if (written < 0 || written > part.records.length) {
+    throw new OutputFenceError(`pipeline '${pipeline}' committed ${part.records.length} records for partition ${part.partition} of '${topic}' `
+      + `at offset ${part.base}, but the partition ends at ${end}: something else wrote to or truncated a topic that only this pipeline may write`);
+  }
+  return part.records.slice(written);
+}
+
+/** The identity of a pipeline's dead letter: the pipeline and the position of the refused event. */
+function deadLetterId(value: unknown): string | undefined {
+  const v = value as { pipeline?: unknown; topic?: unknown; partition?: unknown; offset?: unknown } | null;
+  if (v === null || typeof v !== 'object' || typeof v.pipeline !== 'string') return undefined;
+  return JSON.stringify([v.pipeline, v.topic, v.partition, v.offset]);
+}
+
+async function missingDeadLetters(log: Log, pipeline: string, topic: string, part: SealedTopicOutputs['partitions'][number], end: number): Promise<PlacedRecord[]> {
+  const present = new Set<string>();
+  for (let offset = part.base; offset < end;) {
+    const page = await log.read(topic, part.partition, offset, 1000);
+    if (page.length === 0) break;
+    for (const r of page) {
+      const id = deadLetterId(r.value);
+      if (id !== undefined && (r.value as { pipeline: string }).pipeline === pipeline) present.add(id);
+    }
+    offset = page.at(-1)!.offset + 1;
+  }
+  return part.records.filter((r) => {
+    const id = deadLetterId(r.value);
+    return id === undefined || !present.has(id);
+  });
+}
