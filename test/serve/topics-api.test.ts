@@ -128,6 +128,12 @@ describe('topics API', () => {
     assert.ok(rivulet.log.describeTopic('copy-in'));
   });
 
+  test('events cannot be written into a topic a pipeline writes (409 topic_owned); its input takes them', async () => {
+    await expectError(await fetch(`${url}/v1/topics/copy-out/events`, send('POST', [{ a: 1 }])), 409, 'topic_owned', /topic 'copy-out' is written by pipeline 'copy'/);
+    const accepted = await fetch(`${url}/v1/topics/copy-in/events`, send('POST', [{ a: 1 }]));
+    assert.equal(accepted.status, 200);
+  });
+
   test('GET /metrics: the log figures per topic and partition, and the process metrics', async () => {
     assert.equal((await fetch(`${url}/v1/topics`, send('POST', { name: 'metered', partitions: 2 }))).status, 201);
     assert.equal((await fetch(`${url}/v1/topics`, send('POST', { name: 'gone', partitions: 1 }))).status, 201);
