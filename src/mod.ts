@@ -56,3 +56,7 @@ export {
   TaskFailedError,
 } from './core/errors.js';
 export type { CorruptRange } from './core/errors.js';
+export type { StateBackendOptions } from './state/state-backend.js';
+export { StateMismatchError } from './state/state-backend.js';
+export { OutputFenceError } from './engine/checkpoint/epoch-outputs.js';
+export { CheckpointReadError } from './engine/checkpoint/checkpoint-file.js';

@@ -14,6 +14,8 @@ import { FilterOperator, FlatMapOperator, KeyByOperator, MapOperator, UnionOpera
 import { TimeWindowOperator } from './operators/time-window.js';
 import type { WindowOperatorBase } from './operators/window-base.js';
 import type { WindowOptionsResolved, WindowSpec } from './windows.js';
+import { MemoryStateBackend } from '../state/memory-backend.js';
+import type { StateBackend } from '../state/state-backend.js';
 
 /** The window operator for a window kind. */
 export function createWindowOperator(id: string, out: Outputs, late: Outputs, spec: WindowSpec, options: WindowOptionsResolved,
@@ -53,11 +55,12 @@ export type KeyByCompiler = (node: KeyByNode, all: Map<string, Operator>, childr
 /**
  * Turns the graph below a node into operators and returns where the node's output goes. Every
  * operator is registered in `all` by id; a node reached from several parents is built once.
+ * Operators that keep keyed state in tables take them from `state` (default: one in memory).
  */
-export function compileChildren(node: GraphNode, all: Map<string, Operator>, keyBy?: KeyByCompiler): Outputs {
+export function compileChildren(node: GraphNode, all: Map<string, Operator>, keyBy?: KeyByCompiler, state: StateBackend = new MemoryStateBackend()): Outputs {
   return node.children.map((child, j) => {
     const nth = node.children.slice(0, j).filter((c) => c === child).length;
-    return { op: compileNode(child, all, keyBy), input: inputOf(child, node.id, nth) };
+    return { op: compileNode(child, all, keyBy, state), input: inputOf(child, node.id, nth) };
   });
 }
 
@@ -69,15 +72,15 @@ export function lateSink(ownerId: string, topic: string | undefined, all: Map<st
   return [{ op: sink, input: 0 }];
 }
 
-function compileNode(node: GraphNode, all: Map<string, Operator>, keyBy: KeyByCompiler | undefined): Operator {
+function compileNode(node: GraphNode, all: Map<string, Operator>, keyBy: KeyByCompiler | undefined, state: StateBackend): Operator {
   const existing = all.get(node.id);
   if (existing) return existing;
   if (node.kind === 'keyBy' && keyBy) {
-    const op = keyBy(node, all, () => compileChildren(node, all, keyBy));
+    const op = keyBy(node, all, () => compileChildren(node, all, keyBy, state));
     all.set(op.id, op);
     return op;
   }
-  const out = compileChildren(node, all, keyBy);
+  const out = compileChildren(node, all, keyBy, state);
   let op: Operator;
   switch (node.kind) {
     case 'source':
@@ -101,10 +104,10 @@ function compileNode(node: GraphNode, all: Map<string, Operator>, keyBy: KeyByCo
       op = createWindowOperator(node.id, out, lateSink(node.id, node.options.lateOutput, all), node.spec, node.options, node.aggregates);
       break;
     case 'aggregate':
-      op = new KeyedAggregateOperator(node.id, out, node.aggregates);
+      op = new KeyedAggregateOperator(node.id, out, node.aggregates, 'events', state);
       break;
     case 'process':
-      op = new ProcessOperator(node.id, out, node.fn);
+      op = new ProcessOperator(node.id, out, node.fn, state);
       break;
     case 'intervalJoin':
       op = new IntervalJoinOperator(node.id, out, lateSink(node.id, node.lateOutput, all), node.before, node.after, node.join);

@@ -5,6 +5,9 @@ import type { Log } from '../log/log.js';
 import type { Extractor } from './graph.js';
 import { PipelineBuilder, type GeneratorDeclaration, type PipelineDefinition, type PipelineGraph } from './pipeline.js';
 import { DEAD_LETTER_TOPIC, PipelineTask, type TaskStatus } from './task.js';
+import { LmdbStateBackend } from '../state/lmdb-backend.js';
+import { MemoryStateBackend } from '../state/memory-backend.js';
+import type { StateBackend, StateBackendOptions } from '../state/state-backend.js';
 
 /** How events written into a topic from outside are checked and keyed, as declared by the pipelines that read it. */
 export interface IngestRules {
@@ -40,6 +43,10 @@ export class Engine {
       throw new PipelineDefinitionError('a pipeline must be an object with a string `name` and a `setup(app)` function (see definePipeline)');
     }
     if (this.definitions.has(definition.name)) throw new PipelineDefinitionError(`two pipelines are named '${definition.name}'`);
+    const stateKind = typeof definition.state === 'string' ? definition.state : definition.state?.kind ?? 'memory';
+    if (stateKind !== 'memory' && stateKind !== 'lmdb') {
+      throw new PipelineDefinitionError(`pipeline '${definition.name}': state must be 'memory' or 'lmdb', got ${JSON.stringify(stateKind)}`);
+    }
     const builder = new PipelineBuilder(definition.name);
     definition.setup(builder);
     const graph = builder.graph;
@@ -94,6 +101,7 @@ export class Engine {
       const task = new PipelineTask({
         log: this.options.log,
         graph,
+        state: createStateBackend(def, path.join(this.options.dataDir, 'state', graph.name)),
         checkpointDir: path.join(this.options.dataDir, 'checkpoints'),
         checkpointIntervalMs: durationMs(def.checkpointInterval ?? '1s', `checkpointInterval of pipeline '${graph.name}'`),
         onFailure: (err) => this.options.onFailure?.(graph.name, err),
@@ -131,5 +139,18 @@ export class Engine {
 
   status(): TaskStatus[] {
     return this.tasks.map((t) => t.status());
+  }
+}
+
+/** The state backend a pipeline asked for, with its directory under the data directory. */
+function createStateBackend(def: PipelineDefinition, dir: string): StateBackend {
+  const options: StateBackendOptions = typeof def.state === 'string' ? ({ kind: def.state } as StateBackendOptions) : (def.state ?? { kind: 'memory' });
+  switch (options.kind) {
+    case 'memory':
+      return new MemoryStateBackend();
+    case 'lmdb':
+      return new LmdbStateBackend({ dir, maxPendingChanges: options.maxPendingChanges });
+    default:
+      throw new PipelineDefinitionError(`pipeline '${def.name}': state must be 'memory' or 'lmdb', got ${JSON.stringify((options as { kind: unknown }).kind)}`);
   }
 }

@@ -1,4 +1,6 @@
 import { durationMs, type Duration } from '../core/duration.js';
+import type { JsonValue } from '../core/record.js';
+import type { StateCodec, StateTable } from '../state/state-backend.js';
 
 /** Options shared by every kind of keyed state. */
 export interface StateOptions {
@@ -106,23 +108,38 @@ export type StateAccessors<S extends Record<string, StateDescriptor>> = {
 type Slot = { v: unknown; t: number } | undefined;
 type MapSlot = Map<string, { k: string | number; v: unknown; t: number }>;
 
-interface KeyEntry {
+/** One key's states, as the operator's state table holds them. */
+export interface KeyEntry {
   key: unknown;
   /** One slot per declared state: value and list slots, or a map. */
   slots: (Slot | MapSlot)[];
 }
 
-/** JSON form of a {@link KeyedStateStore}. */
-export type KeyedStateSnapshot = [keyString: string, key: unknown, slots: (Slot | [string, string | number, unknown, number][] | null)[]][];
+type JsonSlot = Slot | [string, string | number, unknown, number][] | null;
+
+/** JSON form of a {@link KeyedStateStore} in checkpoints of Rivulet 0.1 (read when restoring one). */
+export type KeyedStateSnapshot = [keyString: string, key: unknown, slots: JsonSlot[]][];
+
+/** A key's entry in checkpoints and on disk: map slots as arrays of [stored key, key, value, time]. */
+export const keyEntryCodec: StateCodec<KeyEntry> = {
+  encode: (e) => ({
+    key: e.key,
+    slots: e.slots.map((s) => (s instanceof Map ? [...s].map(([mk, m]) => [mk, m.k, m.v, m.t]) : (s ?? null))),
+  }) as unknown as JsonValue,
+  decode: (json) => {
+    const j = json as unknown as { key: unknown; slots: JsonSlot[] };
+    return { key: j.key, slots: j.slots.map((s) => (Array.isArray(s) ? new Map(s.map(([mk, k, v, t]) => [mk, { k, v, t }])) : (s ?? undefined))) };
+  },
+};
 
 /**
- * The keyed state of one operator: for each key, the declared states. Accessors are built once and
- * read the current key, which the operator sets before each call into user code.
+ * The keyed state of one operator: for each key, the declared states, in a table of the task's state
+ * backend. Accessors are built once and read the current key, which the operator selects before each
+ * call into user code and releases after it (storing the entry when it holds anything).
  */
 export class KeyedStateStore {
   private readonly names: string[];
   private readonly descriptors: StateDescriptor[];
-  private entries = new Map<string, KeyEntry>();
   private current: KeyEntry | undefined;
   private currentKeyString = '';
   /** Event time of the call in progress: what writes are stamped with. */
@@ -132,7 +149,7 @@ export class KeyedStateStore {
   private lastSweep = -Infinity;
   readonly accessors: Record<string, unknown>;
 
-  constructor(declarations: Record<string, StateDescriptor>) {
+  constructor(declarations: Record<string, StateDescriptor>, private readonly entries: StateTable<KeyEntry>) {
     this.names = Object.keys(declarations);
     this.descriptors = Object.values(declarations);
     this.accessors = {};
@@ -158,9 +175,8 @@ export class KeyedStateStore {
   release(): void {
     const e = this.current;
     if (!e) return;
-    const empty = e.slots.every((s) => s === undefined || (s instanceof Map && s.size === 0));
-    if (empty) this.entries.delete(this.currentKeyString);
-    else this.entries.set(this.currentKeyString, e);
+    if (isEmpty(e)) this.entries.delete(this.currentKeyString);
+    else this.entries.put(this.currentKeyString, e);
     this.current = undefined;
   }
 
@@ -170,15 +186,24 @@ export class KeyedStateStore {
     const ttls = this.descriptors.map((d) => d.ttl).filter((t): t is number => t !== undefined);
     if (ttls.length === 0 || wm - this.lastSweep < Math.min(...ttls) / 2) return;
     this.lastSweep = wm;
-    for (const [k, e] of this.entries) {
+    const changed: [string, KeyEntry][] = [];
+    for (const [k, e] of this.entries.entries()) {
+      let touched = false;
       this.descriptors.forEach((d, i) => {
         if (d.ttl === undefined) return;
         const s = e.slots[i];
         if (s instanceof Map) {
-          for (const [mk, m] of s) if (m.t + d.ttl <= wm) s.delete(mk);
-        } else if (s !== undefined && s.t + d.ttl <= wm) e.slots[i] = undefined;
+          for (const [mk, m] of s) if (m.t + d.ttl <= wm) { s.delete(mk); touched = true; }
+        } else if (s !== undefined && s.t + d.ttl <= wm) {
+          e.slots[i] = undefined;
+          touched = true;
+        }
       });
-      if (e.slots.every((s) => s === undefined || (s instanceof Map && s.size === 0))) this.entries.delete(k);
+      if (touched) changed.push([k, e]);
+    }
+    for (const [k, e] of changed) {
+      if (isEmpty(e)) this.entries.delete(k);
+      else this.entries.put(k, e);
     }
   }
 
@@ -230,17 +255,13 @@ export class KeyedStateStore {
     } satisfies MapState<string | number, unknown>;
   }
 
-  snapshot(): KeyedStateSnapshot {
-    return [...this.entries].map(([k, e]) => [k, e.key, e.slots.map((s) => (s instanceof Map ? [...s].map(([mk, m]) => [mk, m.k, m.v, m.t] as [string, string | number, unknown, number]) : (s ?? null)))]);
-  }
-
-  restore(snapshot: KeyedStateSnapshot, wm: number): void {
+  /** The watermark a restored operator had; `legacy` is keyed state from a Rivulet 0.1 checkpoint, moved into the table. */
+  restore(wm: number, legacy?: KeyedStateSnapshot): void {
     this.wm = wm;
-    this.entries = new Map(snapshot.map(([k, key, slots]) => [k, {
-      key,
-      slots: slots.map((s, i) => (this.descriptors[i]!.kind === 'map'
-        ? new Map(((s ?? []) as [string, string | number, unknown, number][]).map(([mk, k2, v, t]) => [mk, { k: k2, v, t }]))
-        : ((s ?? undefined) as Slot))),
-    }]));
+    for (const [k, key, slots] of legacy ?? []) this.entries.put(k, keyEntryCodec.decode({ key, slots } as unknown as JsonValue));
   }
+}
+
+function isEmpty(e: KeyEntry): boolean {
+  return e.slots.every((s) => s === undefined || (s instanceof Map && s.size === 0));
 }

@@ -2,6 +2,7 @@ import { durationMs, type Duration } from '../core/duration.js';
 import { PipelineDefinitionError } from '../core/errors.js';
 import type { Aggregate, AggregateResults } from './aggregates.js';
 import type { StateDescriptor } from './keyed-state.js';
+import type { StateBackendOptions } from '../state/state-backend.js';
 import type { ProcessFunction } from './operators/process.js';
 import type { Extractor, GraphNode } from './graph.js';
 import { resolveWindowOptions, type HoppingWindow, type TumblingWindow, type WindowOptions, type WindowSpec } from './windows.js';
@@ -110,6 +111,12 @@ export interface PipelineDefinition {
    * within 100 ms. Default `'1s'`.
    */
   checkpointInterval?: Duration;
+  /**
+   * Where the pipeline keeps keyed state (running aggregates, `process` state): `'memory'` (default; every
+   * checkpoint holds all of it) or `'lmdb'` (on disk under the data directory, larger than memory;
+   * checkpoints hold what changed). See {@link StateBackendOptions}.
+   */
+  state?: 'memory' | 'lmdb' | StateBackendOptions;
 }
 
 /** Declares a pipeline; the identity function, there for type inference. */

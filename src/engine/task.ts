@@ -5,6 +5,8 @@ import type { Log } from '../log/log.js';
 import { checkpointPath, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint/checkpoint-file.js';
 import { EpochOutputs, publishSealed, type SealedTopicOutputs } from './checkpoint/epoch-outputs.js';
 import { compileChildren } from './compile.js';
+import { MemoryStateBackend } from '../state/memory-backend.js';
+import type { StateBackend } from '../state/state-backend.js';
 import { extract, type Extractor } from './graph.js';
 import type { Operator, OperatorMetrics } from './operators/operator.js';
 import { ProcessOperator } from './operators/process.js';
@@ -34,6 +36,8 @@ export interface TaskOptions {
   readBatch?: number;
   /** Called once if the task stops because of an error. */
   onFailure?: (error: Error) => void;
+  /** Where operators keep keyed state. Default: in memory. The task closes it when it stops. */
+  state?: StateBackend;
 }
 
 /** What a running pipeline reports. */
@@ -92,8 +96,9 @@ export class PipelineTask {
   private readonly checkpointPath: string;
   private readonly outputs: EpochOutputs;
   private readonly idleCommitMs: number;
+  private readonly state: StateBackend;
   private wm = -Infinity;
-  private state: TaskStatus['state'] = 'created';
+  private phase: TaskStatus['state'] = 'created';
   private error: Error | undefined;
   private loop: Promise<void> | undefined;
   /** Counters as of the last commit whose outputs are appended: what status() reports. */
@@ -103,8 +108,11 @@ export class PipelineTask {
   private epochEvents = 0;
   private epoch = 0;
   private lastCommit = 0;
+  /** How long the last commit took. */
+  private lastCommitMs = 0;
   /** Outputs of the restored checkpoint, to append (what is missing of them) before reading on. */
   private recovered: SealedTopicOutputs[] = [];
+  private recoveredAt = 0;
   /** Topics the last commit appended to: the next commit waits until they are on disk. */
   private appendedTopics = new Set<string>();
 
@@ -113,6 +121,7 @@ export class PipelineTask {
     this.checkpointPath = checkpointPath(options.checkpointDir, options.graph.name);
     this.outputs = new EpochOutputs(options.log);
     this.idleCommitMs = Math.min(IDLE_COMMIT_MS, options.checkpointIntervalMs);
+    this.state = options.state ?? new MemoryStateBackend();
     for (const node of options.graph.sources) {
       const partitions = options.log.describeTopic(node.topic)?.partitions;
       if (partitions === undefined) throw new RivuletError('unknown_topic', `pipeline '${options.graph.name}' reads topic '${node.topic}', which does not exist`);
@@ -122,7 +131,7 @@ export class PipelineTask {
         time: node.time,
         outOfOrderness: node.outOfOrderness,
         idleTimeout: node.idleTimeout,
-        edges: new SourceEdges(compileChildren(node, this.operators)),
+        edges: new SourceEdges(compileChildren(node, this.operators, undefined, this.state)),
         positions: new Array(partitions).fill(0),
         maxTs: new Array(partitions).fill(-Infinity),
         nonEmpty: new Array(partitions).fill(false),
@@ -136,22 +145,33 @@ export class PipelineTask {
   /** Restores the last checkpoint, if any, and starts processing in the background. */
   start(): void {
     this.restore();
-    this.state = 'running';
+    this.phase = 'running';
     this.lastCommit = Date.now();
     this.loop = this.run().catch((err: unknown) => {
       this.error = err instanceof Error ? err : new Error(String(err));
-      this.state = 'failed';
+      this.phase = 'failed';
       this.options.onFailure?.(this.error);
     });
   }
 
-  /** Stops after the batch in progress and commits what was done. */
-  async stop(): Promise<void> {
+  private stopping: Promise<void> | undefined;
+
+  /** Stops after the batch in progress and commits what was done; later calls wait for the first. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopOnce();
+    return this.stopping;
+  }
+
+  private async stopOnce(): Promise<void> {
     this.abort.abort();
     await this.loop;
-    if (this.state === 'running') {
-      await this.commit();
-      this.state = 'stopped';
+    try {
+      if (this.phase === 'running') {
+        await this.commit();
+        this.phase = 'stopped';
+      }
+    } finally {
+      await this.state.close();
     }
   }
 
@@ -163,7 +183,7 @@ export class PipelineTask {
     }
     return {
       pipeline: this.options.graph.name,
-      state: this.state,
+      state: this.phase,
       ...(this.error ? { error: this.error.message } : {}),
       watermark: Number.isFinite(this.wm) ? this.wm : null,
       eventsIn: this.eventsIn,
@@ -178,7 +198,7 @@ export class PipelineTask {
     const { log } = this.options;
     const signal = this.abort.signal;
     if (this.recovered.length > 0) {
-      await publishSealed(log, this.options.graph.name, this.recovered);
+      await publishSealed(log, this.options.graph.name, this.recovered, this.recoveredAt);
       this.appendedTopics = new Set(this.recovered.map((t) => t.topic));
       this.recovered = [];
     }
@@ -191,7 +211,11 @@ export class PipelineTask {
       // round must not be left out of the watermark of the events read before it.
       const endsOf = this.sources.map((src) => {
         const ends = log.endOffsets(src.topic);
-        for (let p = 0; p < ends.length; p++) src.nonEmpty[p] = ends[p]! > 0;
+        for (let p = 0; p < ends.length; p++) {
+          src.nonEmpty[p] = ends[p]! > 0;
+          // Records waiting: the partition is not idle, even before this round reaches it.
+          if (ends[p]! > src.positions[p]!) src.lastActive[p] = now;
+        }
         return ends;
       });
       for (const [i, src] of this.sources.entries()) {
@@ -238,12 +262,14 @@ export class PipelineTask {
         for (const src of this.sources) src.edges.watermark(this.wm);
         this.gatherOutputs();
         this.epochEvents += got;
-        if (Date.now() - this.lastCommit >= this.options.checkpointIntervalMs || this.outputs.size >= MAX_EPOCH_RECORDS) await this.commit();
+        if (Date.now() - this.lastCommit >= this.options.checkpointIntervalMs || this.outputs.size >= MAX_EPOCH_RECORDS || this.state.commitSoon) await this.commit();
         continue;
       }
       // Caught up: commit soon, so that results show without waiting for the interval.
       const uncommitted = this.epochEvents > 0 || this.outputs.size > 0;
-      const commitInMs = uncommitted ? this.lastCommit + this.idleCommitMs - Date.now() : undefined;
+      // At most every 100 ms, and never more than a tenth of the time: a commit's cost grows with the state.
+      const pause = Math.min(this.options.checkpointIntervalMs, Math.max(this.idleCommitMs, 10 * this.lastCommitMs));
+      const commitInMs = uncommitted ? this.lastCommit + pause - Date.now() : undefined;
       if (commitInMs !== undefined && commitInMs <= 0) {
         await this.commit();
         continue;
@@ -301,6 +327,7 @@ export class PipelineTask {
    */
   private async commit(): Promise<void> {
     const { log, graph } = this.options;
+    const started = performance.now();
     this.gatherOutputs();
     await Promise.all([...new Set([...this.sources.map((s) => s.topic), ...this.appendedTopics])].map((t) => log.sync(t)));
     const sealed = this.outputs.seal();
@@ -318,20 +345,24 @@ export class PipelineTask {
       placement: this.outputs.placement(),
       operators: Object.fromEntries([...this.operators].map(([id, op]) => [id, op.snapshot()]).filter(([, s]) => s !== undefined)),
       outputs: sealed,
+      state: this.state.capture(),
     };
     writeCheckpoint(this.checkpointPath, cp);
+    await this.state.committed(cp.epoch, cp.state!);
     this.epoch = cp.epoch;
     this.epochEvents = 0;
     this.lastCommit = Date.now();
-    await publishSealed(log, graph.name, sealed);
+    await publishSealed(log, graph.name, sealed, cp.committedAt);
     this.appendedTopics = new Set(sealed.map((t) => t.topic));
     // Counted once the outputs are in the log, so that a reader seeing the counts also sees the results.
     this.eventsIn = cp.eventsIn;
     this.recordsOut = cp.recordsOut;
+    this.lastCommitMs = performance.now() - started;
   }
 
   private restore(): void {
     const cp = readCheckpoint(this.checkpointPath);
+    this.state.recover(cp?.epoch ?? 0, cp?.state);
     if (!cp) return;
     this.wm = cp.watermark ?? -Infinity;
     this.epoch = cp.epoch;
@@ -346,6 +377,7 @@ export class PipelineTask {
     for (const [id, state] of Object.entries(cp.operators)) this.operators.get(id)?.restore(state);
     this.outputs.restorePlacement(cp.placement);
     this.recovered = cp.outputs;
+    this.recoveredAt = cp.committedAt;
   }
 }
 

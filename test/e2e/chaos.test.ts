@@ -22,6 +22,7 @@ const KILLS = 20;
 const END = 1e12;
 const PIPELINE = ['--pipeline', 'test/fixtures/chaos-pipeline.ts'];
 const OUTPUTS = ['paid', 'customer-totals', '_deadletter'];
+const VIEWS = ['customer-totals', 'customer-running'];
 
 /** Orders every 10 ms of event time, each paid 0–20 s later; a few orders with a broken time; per partition in time order. */
 function input(): { orders: AppendRecord[]; payments: AppendRecord[] } {
@@ -86,11 +87,13 @@ async function committed(dir: string, events: number): Promise<void> {
 }
 
 /** Every output topic as sorted record texts per partition, and the view's rows. */
-async function results(dir: string, rivulet: RivuletProcess): Promise<{ topics: Record<string, string[][]>; view: Record<string, unknown> }> {
+async function results(dir: string, rivulet: RivuletProcess): Promise<{ topics: Record<string, string[][]>; view: Record<string, unknown>; milestones: string[] }> {
   const view: Record<string, unknown> = {};
-  for (const customer of [...Array.from({ length: CUSTOMERS }, (_, i) => `c${i}`), 'end']) {
-    const res = await fetch(`${rivulet.url}/v1/views/customer-totals/keys/${customer}`);
-    view[customer] = res.status === 404 ? null : ((await res.json()) as { value: unknown }).value;
+  for (const name of VIEWS) {
+    for (const customer of [...Array.from({ length: CUSTOMERS }, (_, i) => `c${i}`), 'end']) {
+      const res = await fetch(`${rivulet.url}/v1/views/${name}/keys/${customer}`);
+      view[`${name}/${customer}`] = res.status === 404 ? null : ((await res.json()) as { value: unknown }).value;
+    }
   }
   assert.equal(await rivulet.stop('SIGTERM'), 0);
   const log = await EmbeddedLog.open({ dir: path.join(dir, 'log') });
@@ -110,7 +113,11 @@ async function results(dir: string, rivulet: RivuletProcess): Promise<{ topics: 
         topics[topic].push(records.map((r) => JSON.stringify([r.key, r.timestamp, r.value])).sort());
       }
     }
-    return { topics, view };
+    // Which payment of a customer is its 100th depends on how the inputs interleave; the values do not.
+    const milestones: string[] = [];
+    const ends = log.endOffsets('milestones');
+    for (let p = 0; p < ends.length; p++) for (const r of await log.read('milestones', p, 0, ends[p]!)) milestones.push(JSON.stringify(r.value));
+    return { topics, view, milestones: milestones.sort() };
   } finally {
     await log.close();
   }
@@ -122,7 +129,9 @@ async function runToEnd(dir: string, total: number): Promise<RivuletProcess> {
   return rivulet;
 }
 
-test(`outputs and view after ${KILLS} SIGKILLs at random moments equal an uninterrupted run`, { timeout: 600_000 }, async () => {
+for (const backend of ['memory', 'lmdb'] as const) {
+test(`${backend} state: outputs and views after ${KILLS} SIGKILLs at random moments equal an uninterrupted run`, { timeout: 600_000 }, async () => {
+  process.env.CHAOS_STATE = backend;
   const clean = tempDir();
   const chaos = tempDir();
   try {
@@ -149,8 +158,12 @@ test(`outputs and view after ${KILLS} SIGKILLs at random moments equal an uninte
     const actual = await results(chaos.dir, await runToEnd(chaos.dir, total));
     for (const topic of OUTPUTS) assert.deepEqual(actual.topics[topic], expected.topics[topic], `topic '${topic}'`);
     assert.deepEqual(actual.view, expected.view);
+    assert.ok(expected.milestones.length > 1000);
+    assert.deepEqual(actual.milestones, expected.milestones);
   } finally {
+    delete process.env.CHAOS_STATE;
     clean.remove();
     chaos.remove();
   }
 });
+}

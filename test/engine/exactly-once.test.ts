@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { PipelineDefinitionError } from '../../src/core/errors.js';
+import { InvalidArgumentError, PipelineDefinitionError } from '../../src/core/errors.js';
 import { count, sum } from '../../src/engine/aggregates.js';
 import { EpochOutputs, OutputFenceError, publishSealed } from '../../src/engine/checkpoint/epoch-outputs.js';
 import { Engine } from '../../src/engine/engine.js';
@@ -11,7 +11,7 @@ import { DEAD_LETTER_TOPIC, deadLetter } from '../../src/engine/task.js';
 import { tumbling } from '../../src/engine/windows.js';
 import { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
 import { feed, readAll, startEngine } from '../helpers/engine.js';
-import { tempDir } from '../helpers/tmp.js';
+import { tempDir, waitFor } from '../helpers/tmp.js';
 
 async function withLog(fn: (log: EmbeddedLog) => Promise<void>): Promise<void> {
   const tmp = tempDir();
@@ -39,8 +39,8 @@ test('outputs cut short by a crash are completed on retry, each record once, on 
     // The crash came after the first partition's batch was written and before the others.
     const first = sealed[0]!.partitions[0]!;
     await log.append('out', first.records.slice(0, first.records.length));
-    assert.equal(await publishSealed(log, 'p', sealed), 30 - first.records.length);
-    assert.equal(await publishSealed(log, 'p', sealed), 0, 'a second retry writes nothing');
+    assert.equal(await publishSealed(log, 'p', sealed, Date.now()), 30 - first.records.length);
+    assert.equal(await publishSealed(log, 'p', sealed, Date.now()), 0, 'a second retry writes nothing');
     const stored = await readAll(log, 'out');
     assert.deepEqual(stored.filter((r) => r.value !== 'before').map((r) => r.value).sort((a, b) => (a as number) - (b as number)), records.map((r) => r.value));
     for (const part of sealed[0]!.partitions) {
@@ -61,8 +61,31 @@ test('a retry refuses to guess when something else wrote to or truncated an outp
     epoch.add('out', [{ key: 'a', value: 1 }, { key: 'b', value: 2 }]);
     const sealed = epoch.seal();
     await log.append('out', [{ key: 'x', value: 'x' }, { key: 'y', value: 'y' }, { key: 'z', value: 'z' }]);
-    await assert.rejects(publishSealed(log, 'p', sealed), (err: unknown) => err instanceof OutputFenceError && err.code === 'output_fence'
+    await assert.rejects(publishSealed(log, 'p', sealed, Date.now()), (err: unknown) => err instanceof OutputFenceError && err.code === 'output_fence'
       && /pipeline 'p' committed 2 records for partition 0 of 'out' at offset 0, but the partition ends at 3/.test(err.message));
+  });
+});
+
+test('records the log would refuse fail before the commit; raw bytes survive the checkpoint; a recreated topic gets all records', async () => {
+  await withLog(async (log) => {
+    await log.createTopic('compacted', { partitions: 1, cleanupPolicy: 'compact' });
+    const epoch = new EpochOutputs(log);
+    assert.throws(() => epoch.add('compacted', [{ key: null, value: 1 }]), (e: unknown) => e instanceof InvalidArgumentError && e.code === 'key_required' && /'compacted'/.test(e.message));
+    assert.throws(() => epoch.add('compacted', [{ key: 'k', value: () => 1 }]), /a record's value is a function/);
+    await log.createTopic('raw', { partitions: 1 });
+    epoch.add('raw', [{ key: 'k', value: new Uint8Array([1, 2, 255]) }]);
+    const sealed = JSON.parse(JSON.stringify(epoch.seal())) as ReturnType<EpochOutputs['seal']>;
+    const committedAt = Date.now();
+    await publishSealed(log, 'p', sealed, committedAt);
+    const [stored] = await readAll(log, 'raw');
+    assert.ok(stored!.value instanceof Uint8Array);
+    assert.deepEqual([...(stored!.value as Uint8Array)], [1, 2, 255]);
+    // Deleted and created again after the commit (with a record of its own): the pipeline's records are all missing there.
+    await log.deleteTopic('raw');
+    await new Promise((r) => setTimeout(r, 5));
+    await log.createTopic('raw', { partitions: 1 });
+    await log.append('raw', [{ key: 'other', value: 'x' }]);
+    assert.equal(await publishSealed(log, 'p', sealed, committedAt), 1);
   });
 });
 
@@ -75,7 +98,7 @@ test('dead letters are repaired by what they refuse, among records others write 
     const sealed = epoch.seal();
     // Before the crash: letters 0 and 2 were written, between events refused at ingest and by another pipeline.
     await log.append(DEAD_LETTER_TOPIC, [deadLetter('in', null, null, {}, 'malformed_json', 'x'), letters[0]!, deadLetter('in', 0, 1, {}, 'c', 'e', 'other'), letters[2]!]);
-    assert.equal(await publishSealed(log, 'p', sealed), 2);
+    assert.equal(await publishSealed(log, 'p', sealed, Date.now()), 2);
     const stored = values(await readAll(log, DEAD_LETTER_TOPIC)) as { pipeline?: string; offset: number | null }[];
     assert.deepEqual(stored.filter((v) => v.pipeline === 'p').map((v) => v.offset).sort(), [0, 1, 2, 3]);
     assert.equal(stored.length, 6);
@@ -121,6 +144,32 @@ test('read committed: a reader never sees an output record before the commit tha
     assert.ok(engine.status()[0]!.epoch > 2, 'several epochs committed');
   } finally {
     await stop();
+    tmp.remove();
+  }
+});
+
+test('two stops at once commit once: the outputs are in the log exactly once', async () => {
+  const tmp = tempDir();
+  const pipeline = definePipeline({
+    name: 'twice',
+    checkpointInterval: '1h',
+    setup(app) {
+      app.stream<{ k: string; v: number }>('in', { partitions: 1 }).keyBy((e) => e.k).aggregate({ n: count() }).to('counts', { partitions: 1 });
+    },
+  });
+  const { log, engine } = await startEngine(tmp.dir, [pipeline]);
+  try {
+    await log.append('in', Array.from({ length: 50 }, (_, i) => ({ value: { k: `k${i % 5}`, v: i } })));
+    // Read, most likely not committed yet (that takes up to 100 ms): the stops find outputs waiting.
+    await waitFor('the task to read the input', () => engine.status()[0]!.positions.in![0] === 50);
+    await Promise.all([engine.stop(), engine.stop()]);
+    const out = values(await readAll(log, 'counts')) as { key: string; n: number }[];
+    const last = new Map(out.map((r) => [r.key, r.n]));
+    assert.deepEqual([...last.values()], [10, 10, 10, 10, 10]);
+    const cp = JSON.parse(fs.readFileSync(path.join(tmp.dir, 'checkpoints', 'twice.json'), 'utf8')) as { recordsOut: number };
+    assert.equal(cp.recordsOut, out.length);
+  } finally {
+    await log.close();
     tmp.remove();
   }
 });

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { MemoryStateBackend } from '../../src/state/memory-backend.js';
+import type { StateCapture } from '../../src/state/state-backend.js';
 import { describe, test } from 'node:test';
 import { count, sum } from '../../src/engine/aggregates.js';
 import { listState, mapState, valueState, type ValueStateDescriptor } from '../../src/engine/keyed-state.js';
@@ -39,15 +41,18 @@ const silence = {
 describe('process operator', () => {
   test('event-time timers fire once the watermark reaches them, with the key\'s state; cancelled ones do not', () => {
     const out: Element[] = [];
-    const make = () => new ProcessOperator('p', [{ op: collector(out), input: 0 }], silence as never);
+    let state = new MemoryStateBackend();
+    const make = () => new ProcessOperator('p', [{ op: collector(out), input: 0 }], silence as never, state);
     let op = make();
     op.process([el({ sensor: 'a', ts: 0, temp: 1 }, -Infinity), el({ sensor: 'b', ts: 1000, temp: 5 }, -Infinity), el({ sensor: 'a', ts: 30_000, temp: 2 }, 0)], 0);
     op.watermark(60_500); // a's first timer (60 000) was cancelled; b's fires at 61 000: not yet
     assert.equal(out.length, 0);
     // State and timers survive a checkpoint.
-    const snap = JSON.parse(JSON.stringify(op.snapshot())) as unknown;
+    const snap = JSON.parse(JSON.stringify({ op: op.snapshot(), state: state.capture() })) as { op: unknown; state: StateCapture };
+    state = new MemoryStateBackend();
+    state.recover(1, snap.state);
     op = make();
-    op.restore(snap);
+    op.restore(snap.op);
     op.process([el({ sensor: 'a', ts: 61_000, temp: 3 }, 60_500)], 0);
     op.watermark(200_000);
     assert.deepEqual(out.map((e) => [e.value, e.ts]), [

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileDurably } from '../../core/durable-fs.js';
 import { RivuletError } from '../../core/errors.js';
+import type { StateCapture } from '../../state/state-backend.js';
 import type { SealedTopicOutputs } from './epoch-outputs.js';
 
 /** Where a source's partitions were when an epoch committed. */
@@ -28,8 +29,10 @@ export interface Checkpoint {
   recordsOut: number;
   watermark: number | null;
   sources: Record<string, SourceCheckpoint>;
-  /** Each stateful operator's snapshot, by stable id. */
+  /** Each stateful operator's snapshot, by stable id (what it keeps outside the state backend). */
   operators: Record<string, unknown>;
+  /** The state backend's tables: all of them (memory) or this epoch's changes (LMDB). */
+  state?: StateCapture;
   /** The epoch's outputs: appended after the commit, repaired from here when a crash came first. */
   outputs: SealedTopicOutputs[];
   /** Round-robin position per output topic, for keyless records. */

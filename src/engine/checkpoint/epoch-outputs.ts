@@ -1,14 +1,19 @@
-import { RivuletError } from '../../core/errors.js';
+import { CorruptDataError, InvalidArgumentError, RivuletError } from '../../core/errors.js';
 import type { AppendRecord } from '../../core/record.js';
 import type { Log } from '../../log/log.js';
 import { partitionForKey } from '../../log/partitioner.js';
 
-/** An output record with its partition decided, so that a retry after a crash writes it to the same place. */
+/**
+ * An output record with its partition decided, so that a retry after a crash writes it to the same
+ * place. A `Uint8Array` value (stored raw by the log) is held as base64 in `bytes` while it waits in
+ * a checkpoint, which is JSON.
+ */
 export interface PlacedRecord {
   key: string | null;
   value: unknown;
   timestamp: number;
   partition: number;
+  bytes?: string;
 }
 
 /**
@@ -66,11 +71,24 @@ export class EpochOutputs {
       entry = { fence, records: [] };
       this.topics.set(topic, entry);
     }
+    const compacted = this.log.describeTopic(topic)!.config.cleanupPolicy === 'compact';
     let rr = this.roundRobin.get(topic) ?? 0;
     for (const r of records) {
       const key = r.key ?? null;
+      // What the log would refuse must fail here, before the commit: a checkpoint holding records the
+      // log refuses would fail every restart.
+      if (compacted && key === null) throw new InvalidArgumentError(`pipeline output to '${topic}': the topic is compacted and a record has no key (key the stream with keyBy)`, 'key_required');
+      const v = r.value;
+      if (typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint') {
+        throw new InvalidArgumentError(`pipeline output to '${topic}': a record's value is a ${typeof v}, which cannot be stored`, 'unencodable_value');
+      }
       const partition = key !== null ? partitionForKey(key, partitions) : rr++ % partitions;
-      entry.records.push({ key, value: r.value, timestamp: r.timestamp ?? Date.now(), partition });
+      const placed: PlacedRecord = { key, value: v, timestamp: r.timestamp ?? Date.now(), partition };
+      if (v instanceof Uint8Array) {
+        placed.value = null;
+        placed.bytes = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+      }
+      entry.records.push(placed);
     }
     this.roundRobin.set(topic, rr);
     this.count += records.length;
@@ -113,17 +131,19 @@ export class EpochOutputs {
  * its appends, a retry writes exactly what is missing. Returns the number of records appended.
  * `pipeline` names the writer, for errors and dead-letter identities.
  */
-export async function publishSealed(log: Log, pipeline: string, sealed: readonly SealedTopicOutputs[]): Promise<number> {
+export async function publishSealed(log: Log, pipeline: string, sealed: readonly SealedTopicOutputs[], committedAt: number): Promise<number> {
   let appended = 0;
   for (const t of sealed) {
     const missing: AppendRecord[] = [];
+    // A topic deleted and created again since the commit holds none of these records.
+    const recreated = (log.describeTopic(t.topic)?.createdAt ?? 0) > committedAt;
     for (const part of t.partitions) {
       const end = log.endOffsets(t.topic)[part.partition];
       if (end === undefined) throw new OutputFenceError(`pipeline '${pipeline}': output topic '${t.topic}' has no partition ${part.partition}`);
-      const records = t.fence === 'offsets'
-        ? missingByOffset(pipeline, t.topic, part, end)
-        : await missingDeadLetters(log, pipeline, t.topic, part, end);
-      for (const r of records) missing.push(r);
+      const records = recreated ? part.records
+        : t.fence === 'offsets' ? missingByOffset(pipeline, t.topic, part, end)
+          : await missingDeadLetters(log, pipeline, t.topic, part, end);
+      for (const r of records) missing.push(r.bytes === undefined ? r : { key: r.key, timestamp: r.timestamp, partition: r.partition, value: Buffer.from(r.bytes, 'base64') });
     }
     if (missing.length > 0) await log.append(t.topic, missing);
     appended += missing.length;
@@ -135,7 +155,8 @@ function missingByOffset(pipeline: string, topic: string, part: SealedTopicOutpu
   const written = end - part.base;
   if (written < 0 || written > part.records.length) {
     throw new OutputFenceError(`pipeline '${pipeline}' committed ${part.records.length} records for partition ${part.partition} of '${topic}' `
-      + `at offset ${part.base}, but the partition ends at ${end}: something else wrote to or truncated a topic that only this pipeline may write`);
+      + `at offset ${part.base}, but the partition ends at ${end}: something else wrote to or truncated a topic that only this pipeline may write `
+      + `(to start the pipeline over, delete its checkpoint file)`);
   }
   return part.records.slice(written);
 }
@@ -150,7 +171,17 @@ function deadLetterId(value: unknown): string | undefined {
 async function missingDeadLetters(log: Log, pipeline: string, topic: string, part: SealedTopicOutputs['partitions'][number], end: number): Promise<PlacedRecord[]> {
   const present = new Set<string>();
   for (let offset = part.base; offset < end;) {
-    const page = await log.read(topic, part.partition, offset, 1000);
+    let page;
+    try {
+      page = await log.read(topic, part.partition, offset, 1000);
+    } catch (err) {
+      // Damaged records are never served: whatever of ours was among them counts as missing.
+      if (err instanceof CorruptDataError && err.range && err.range.resumeOffset > offset) {
+        offset = err.range.resumeOffset;
+        continue;
+      }
+      throw err;
+    }
     if (page.length === 0) break;
     for (const r of page) {
       const id = deadLetterId(r.value);

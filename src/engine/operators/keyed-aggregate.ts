@@ -1,17 +1,15 @@
+import { MemoryStateBackend } from '../../state/memory-backend.js';
+import type { StateBackend, StateTable } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import { Chained, keyString, type Element, type Outputs } from './operator.js';
 import { AggregateSet } from './window-base.js';
 
+/** A key's running aggregates, as its state table holds them (a JSON value). */
 interface Entry {
   key: unknown;
   accs: unknown[];
   /** Largest event time added. */
   ts: number;
-  dirty: boolean;
-}
-
-interface Snapshot {
-  keys: [string, unknown, unknown[], number][];
 }
 
 /**
@@ -21,55 +19,52 @@ interface Snapshot {
  */
 export class KeyedAggregateOperator extends Chained {
   private readonly aggs: AggregateSet;
-  private entries = new Map<string, Entry>();
-  private dirty: Entry[] = [];
+  /** Each key's entry, in the task's state backend (on disk with LMDB). */
+  private readonly entries: StateTable<Entry>;
+  /** The entries this batch changed. */
+  private readonly dirty = new Map<string, Entry>();
 
   constructor(id: string, out: Outputs, aggregates: Record<string, Aggregate<unknown, unknown, unknown>>,
     /**
      * `'partials'`: the input is each task's accumulators of a key since its last batch (an array per
      * element, from `parallel/combine.ts`), merged instead of added.
      */
-    private readonly input: 'events' | 'partials' = 'events') {
+    private readonly input: 'events' | 'partials' = 'events', state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
     this.aggs = new AggregateSet(aggregates);
+    this.entries = state.table<Entry>(`${id}/keys`);
   }
 
   process(batch: Element[]): void {
     let wm = -Infinity;
     const partials = this.input === 'partials';
+    const dirty = this.dirty;
     for (const e of batch) {
       const k = keyString(e.key);
-      let entry = this.entries.get(k);
-      if (partials) {
-        if (!entry) this.entries.set(k, (entry = { key: e.key, accs: e.value as unknown[], ts: e.ts, dirty: false }));
-        else entry.accs = this.aggs.merge(entry.accs, e.value as unknown[]);
-      } else {
-        if (!entry) this.entries.set(k, (entry = { key: e.key, accs: this.aggs.create(), ts: e.ts, dirty: false }));
-        this.aggs.add(entry.accs, e.value);
+      // Once changed in this batch, an entry is taken from here: a table on disk returns a new copy per read.
+      let entry = dirty.get(k);
+      if (entry === undefined) {
+        const stored = this.entries.get(k);
+        if (partials && stored === undefined) {
+          dirty.set(k, { key: e.key, accs: e.value as unknown[], ts: e.ts });
+          wm = e.wm;
+          continue;
+        }
+        entry = stored ?? { key: e.key, accs: this.aggs.create(), ts: e.ts };
+        dirty.set(k, entry);
       }
+      if (partials) entry.accs = this.aggs.merge(entry.accs, e.value as unknown[]);
+      else this.aggs.add(entry.accs, e.value);
       if (e.ts > entry.ts) entry.ts = e.ts;
-      if (!entry.dirty) {
-        entry.dirty = true;
-        this.dirty.push(entry);
-      }
       wm = e.wm;
     }
-    const results: Element[] = new Array(this.dirty.length);
-    for (let i = 0; i < this.dirty.length; i++) {
-      const entry = this.dirty[i]!;
-      entry.dirty = false;
-      results[i] = { value: this.aggs.row(entry.key, entry.accs), ts: entry.ts, key: entry.key, wm };
+    const results: Element[] = new Array(dirty.size);
+    let i = 0;
+    for (const [k, entry] of dirty) {
+      this.entries.put(k, entry);
+      results[i++] = { value: this.aggs.row(entry.key, entry.accs), ts: entry.ts, key: entry.key, wm };
     }
-    this.dirty = [];
+    dirty.clear();
     this.emit(results);
-  }
-
-  override snapshot(): Snapshot {
-    return { keys: [...this.entries].map(([k, e]) => [k, e.key, e.accs, e.ts]) };
-  }
-
-  override restore(state: unknown): void {
-    const s = state as Snapshot;
-    this.entries = new Map(s.keys.map(([k, key, accs, ts]) => [k, { key, accs, ts, dirty: false }]));
   }
 }

@@ -1,5 +1,7 @@
 import type { KeyedStateSnapshot, StateAccessors, StateDescriptor } from '../keyed-state.js';
-import { KeyedStateStore } from '../keyed-state.js';
+import { MemoryStateBackend } from '../../state/memory-backend.js';
+import type { StateBackend } from '../../state/state-backend.js';
+import { KeyedStateStore, keyEntryCodec } from '../keyed-state.js';
 import { Chained, keyString, type EdgeTimed, type Element, type Outputs } from './operator.js';
 import { TimerQueue } from './timer-queue.js';
 
@@ -66,7 +68,8 @@ export interface ProcessFunction<T, K, Out, S extends Record<string, StateDescri
 
 interface Snapshot {
   wm: number;
-  state: KeyedStateSnapshot;
+  /** Keyed state, in checkpoints of Rivulet 0.1 (it lives in the state backend since). */
+  state?: KeyedStateSnapshot;
   keys: [keyString: string, key: unknown][];
   eventTimers: [number, string][];
   processingTimers: [number, string][];
@@ -94,9 +97,10 @@ export class ProcessOperator extends Chained implements EdgeTimed {
     state: Record<string, unknown>; timers: Timers; emit(v: unknown, ts?: number): void; now(): number;
   };
 
-  constructor(id: string, out: Outputs, private readonly fn: ProcessFunction<unknown, unknown, unknown, Record<string, StateDescriptor>>) {
+  constructor(id: string, out: Outputs, private readonly fn: ProcessFunction<unknown, unknown, unknown, Record<string, StateDescriptor>>,
+    state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
-    this.store = new KeyedStateStore(fn.state ?? {});
+    this.store = new KeyedStateStore(fn.state ?? {}, state.table(`${id}/state`, keyEntryCodec));
     const ctx = {
       key: undefined as unknown,
       keyString: '',
@@ -247,7 +251,6 @@ export class ProcessOperator extends Chained implements EdgeTimed {
   override snapshot(): Snapshot {
     return {
       wm: this.wm,
-      state: this.store.snapshot(),
       keys: [...this.timerKeys].map(([k, e]) => [k, e.key]),
       eventTimers: this.eventTimers.snapshot(),
       processingTimers: this.processingTimers.snapshot(),
@@ -257,7 +260,7 @@ export class ProcessOperator extends Chained implements EdgeTimed {
   override restore(state: unknown): void {
     const s = state as Snapshot;
     this.wm = s.wm ?? -Infinity;
-    this.store.restore(s.state, this.wm);
+    this.store.restore(this.wm, s.state);
     this.eventTimers.restore(s.eventTimers);
     this.processingTimers.restore(s.processingTimers);
     const keys = new Map(s.keys);

@@ -206,6 +206,7 @@ export class Partition {
 
   private roll(): void {
     const next = Segment.create(this.dir, this.end);
+    this.directoryUnsynced = true;
     if (this.config().fsync !== 'never') {
       // Make the new file's directory entry durable too, or a crash could lose a synced segment.
       try {
@@ -214,6 +215,7 @@ export class Partition {
         next.delete();
         throw storageError('syncing partition directory', this.dir, cause);
       }
+      this.directoryUnsynced = false;
     }
     this.segments.push(next);
     this.needsCompaction = true;
@@ -229,8 +231,19 @@ export class Partition {
     return this.damageFound || this.segments.some((s) => s.damagedBatches.length > 0 || s.damagedBytes > 0);
   }
 
-  /** Resolves when everything written before the call is on disk (shared fsync). */
+  /** Set when a segment was created without syncing the directory (`fsync: 'never'`). */
+  private directoryUnsynced = false;
+
+  /** Resolves when everything written before the call is on disk (shared fsync), new segments' names included. */
   sync(): Promise<void> {
+    if (this.directoryUnsynced) {
+      try {
+        fsyncDirectory(this.dir);
+      } catch (cause) {
+        return Promise.reject(storageError('syncing partition directory', this.dir, cause));
+      }
+      this.directoryUnsynced = false;
+    }
     return this.groupSync.sync();
   }
 

@@ -1,0 +1,201 @@
+import fs from 'node:fs';
+import { open, type RootDatabase } from 'lmdb';
+import type { JsonValue } from '../core/record.js';
+import { StateMismatchError, type StateBackend, type StateCapture, type StateCodec, type StateTable } from './state-backend.js';
+
+const identity: StateCodec<unknown> = { encode: (v) => v as JsonValue, decode: (j) => j };
+/** The key of the committed epoch; table keys start with a table name, never with NUL. */
+const EPOCH_KEY = '\u0000epoch';
+const DELETED = Symbol('deleted');
+
+/** Options of {@link LmdbStateBackend}. */
+export interface LmdbStateBackendOptions {
+  /** Directory of the LMDB environment (created when missing). */
+  dir: string;
+  /** Changes of the current epoch kept in memory before the task should commit. Default 100,000. */
+  maxPendingChanges?: number;
+}
+
+class LmdbTable<V> implements StateTable<V> {
+  /** This epoch's puts and deletes, not in a checkpoint yet. */
+  changes = new Map<string, V | typeof DELETED>();
+  /** The last epoch's changes: in a checkpoint, being written to LMDB. */
+  inflight = new Map<string, V | typeof DELETED>();
+  /** Keys added minus keys deleted by `changes`, and by `inflight`, relative to LMDB. */
+  sizeDelta = 0;
+  inflightDelta = 0;
+
+  constructor(private readonly backend: LmdbStateBackend, private readonly db: RootDatabase, readonly name: string, readonly codec: StateCodec<V>) {}
+
+  dbKey(key: string): string {
+    return `${this.name}\u0000${key}`;
+  }
+
+  private stored(key: string): V | typeof DELETED | undefined {
+    const c = this.changes.get(key);
+    if (c !== undefined) return c;
+    const f = this.inflight.get(key);
+    if (f !== undefined) return f;
+    const raw = this.db.get(this.dbKey(key)) as JsonValue | undefined;
+    return raw === undefined ? undefined : this.codec.decode(raw);
+  }
+
+  private exists(key: string): boolean {
+    const v = this.stored(key);
+    return v !== undefined && v !== DELETED;
+  }
+
+  get(key: string): V | undefined {
+    const v = this.stored(key);
+    return v === DELETED ? undefined : v;
+  }
+
+  put(key: string, value: V): void {
+    if (!this.exists(key)) this.sizeDelta++;
+    if (!this.changes.has(key)) this.backend.pending++;
+    this.changes.set(key, value);
+  }
+
+  delete(key: string): void {
+    if (!this.exists(key)) return;
+    this.sizeDelta--;
+    if (!this.changes.has(key)) this.backend.pending++;
+    this.changes.set(key, DELETED);
+  }
+
+  *entries(): Iterable<[string, V]> {
+    const prefix = `${this.name}\u0000`;
+    for (const { key, value } of this.db.getRange({ start: prefix, end: `${this.name}\u0001` })) {
+      const k = (key as string).slice(prefix.length);
+      if (this.changes.has(k) || this.inflight.has(k)) continue;
+      yield [k, this.codec.decode(value as JsonValue)];
+    }
+    for (const [k, v] of this.inflight) if (!this.changes.has(k) && v !== DELETED) yield [k, v];
+    for (const [k, v] of this.changes) if (v !== DELETED) yield [k, v];
+  }
+
+  get size(): number {
+    return this.db.getKeysCount({ start: `${this.name}\u0000`, end: `${this.name}\u0001` }) + this.sizeDelta + this.inflightDelta;
+  }
+}
+
+/**
+ * Keyed state on disk in LMDB: larger than memory, with checkpoints that hold only what changed.
+ *
+ * During an epoch, puts and deletes collect in memory (reads see them first, then LMDB). A checkpoint
+ * takes them as its `changes`; once the checkpoint is durable they are written to LMDB in one
+ * transaction together with the epoch number. After a crash between the two, `recover` finds LMDB one
+ * epoch behind and applies the checkpoint's changes: the checkpoint file stays the only commit point.
+ *
+ * @example
+ * ```ts
+ * const state = new LmdbStateBackend({ dir: './data/state/sessions' });
+ * state.recover(0, undefined);
+ * state.table<number>('count-per-card').put('card-1', 3);
+ * const capture = state.capture();      // write it into the checkpoint of epoch 1, then:
+ * await state.committed(1, capture);    // now in LMDB
+ * ```
+ */
+export class LmdbStateBackend implements StateBackend {
+  readonly kind = 'lmdb';
+  private readonly db: RootDatabase;
+  private readonly tables = new Map<string, LmdbTable<unknown>>();
+  /** @internal Changes waiting for the next checkpoint, counted by the tables. */
+  pending = 0;
+  readonly maxPendingChanges: number;
+
+  constructor(options: LmdbStateBackendOptions) {
+    fs.mkdirSync(options.dir, { recursive: true });
+    this.db = open({ path: options.dir, compression: false });
+    this.maxPendingChanges = options.maxPendingChanges ?? 100_000;
+  }
+
+  table<V>(name: string, codec?: StateCodec<V>): StateTable<V> {
+    if (name.includes('\u0000') || name === '') throw new Error(`state table name must be non-empty without NUL, got ${JSON.stringify(name)}`);
+    let t = this.tables.get(name) as LmdbTable<V> | undefined;
+    if (!t) {
+      t = new LmdbTable<V>(this, this.db, name, codec ?? (identity as StateCodec<V>));
+      this.tables.set(name, t as LmdbTable<unknown>);
+    }
+    return t;
+  }
+
+  get pendingChanges(): number {
+    return this.pending;
+  }
+
+  get commitSoon(): boolean {
+    return this.pending >= this.maxPendingChanges;
+  }
+
+  /** The epoch whose state LMDB holds (0: none). */
+  get storedEpoch(): number {
+    return (this.db.get(EPOCH_KEY) as number | undefined) ?? 0;
+  }
+
+  capture(): StateCapture {
+    const tables: StateCapture['tables'] = {};
+    for (const [name, t] of this.tables) {
+      if (t.changes.size === 0) continue;
+      const rows: [string, JsonValue | null][] = [];
+      for (const [key, v] of t.changes) rows.push([key, v === DELETED ? null : t.codec.encode(v)]);
+      tables[name] = rows;
+      // Kept readable until LMDB has them (see committed()).
+      for (const [key, v] of t.changes) t.inflight.set(key, v);
+      t.changes = new Map();
+      t.inflightDelta += t.sizeDelta;
+      t.sizeDelta = 0;
+    }
+    this.pending = 0;
+    return { mode: 'changes', tables };
+  }
+
+  async committed(epoch: number, capture: StateCapture): Promise<void> {
+    this.write(epoch, capture);
+    for (const t of this.tables.values()) {
+      t.inflight = new Map();
+      t.inflightDelta = 0;
+    }
+  }
+
+  /** Writes a capture and the epoch in one synchronous, flushed transaction. */
+  private write(epoch: number, capture: StateCapture): void {
+    this.db.transactionSync(() => {
+      if (capture.mode === 'full') {
+        const old = [...this.db.getKeys({ start: '\u0001' })].filter((k) => typeof k === 'string' && k.includes('\u0000'));
+        for (const k of old) this.db.removeSync(k);
+      }
+      for (const [name, rows] of Object.entries(capture.tables)) {
+        for (const [key, json] of rows) {
+          const k = `${name}\u0000${key}`;
+          if (json === null) this.db.removeSync(k);
+          else this.db.putSync(k, json);
+        }
+      }
+      this.db.putSync(EPOCH_KEY, epoch);
+    });
+  }
+
+  recover(epoch: number, capture: StateCapture | undefined): void {
+    const stored = this.storedEpoch;
+    if (capture === undefined) {
+      if (stored !== 0) throw new StateMismatchError(`the LMDB state holds epoch ${stored}, but the pipeline has no checkpoint: remove the state directory to start over`);
+      return;
+    }
+    if (capture.mode === 'full') {
+      // A checkpoint of the memory backend: LMDB takes over its whole state.
+      this.write(epoch, capture);
+      return;
+    }
+    if (stored === epoch) return;
+    if (stored === epoch - 1) {
+      this.write(epoch, capture);
+      return;
+    }
+    throw new StateMismatchError(`the LMDB state holds epoch ${stored}, but the checkpoint is epoch ${epoch}: they belong to different runs`);
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}

@@ -1,0 +1,84 @@
+import type { JsonValue } from '../core/record.js';
+import type { StateBackend, StateCapture, StateCodec, StateTable } from './state-backend.js';
+
+const identity: StateCodec<unknown> = { encode: (v) => v as JsonValue, decode: (j) => j };
+
+class MemoryTable<V> implements StateTable<V> {
+  readonly map = new Map<string, V>();
+  constructor(readonly codec: StateCodec<V>) {}
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+  put(key: string, value: V): void {
+    this.map.set(key, value);
+  }
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+  entries(): Iterable<[string, V]> {
+    return this.map.entries();
+  }
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+/**
+ * Keyed state in the heap: tables are maps of live objects, and every checkpoint holds all of them.
+ * The default backend; see {@link StateBackend} for when to choose LMDB instead.
+ *
+ * @example
+ * ```ts
+ * const state = new MemoryStateBackend();
+ * const counts = state.table<number>('count-per-card');
+ * counts.put('card-1', 3);
+ * const checkpoint = state.capture(); // { mode: 'full', tables: { 'count-per-card': [['card-1', 3]] } }
+ * ```
+ */
+export class MemoryStateBackend implements StateBackend {
+  readonly kind = 'memory';
+  private readonly tables = new Map<string, MemoryTable<unknown>>();
+  private restored: StateCapture | undefined;
+
+  table<V>(name: string, codec?: StateCodec<V>): StateTable<V> {
+    let t = this.tables.get(name) as MemoryTable<V> | undefined;
+    if (!t) {
+      t = new MemoryTable<V>(codec ?? (identity as StateCodec<V>));
+      this.tables.set(name, t as MemoryTable<unknown>);
+      for (const [key, json] of this.restored?.tables[name] ?? []) if (json !== null) t.put(key, t.codec.decode(json));
+    }
+    return t;
+  }
+
+  /** A memory backend has nothing pending: its whole state goes into every checkpoint. */
+  get pendingChanges(): number {
+    return 0;
+  }
+
+  get commitSoon(): boolean {
+    return false;
+  }
+
+  capture(): StateCapture {
+    const tables: StateCapture['tables'] = {};
+    for (const [name, t] of this.tables) {
+      const rows: [string, JsonValue][] = new Array(t.map.size);
+      let i = 0;
+      for (const [key, v] of t.map) rows[i++] = [key, t.codec.encode(v)];
+      tables[name] = rows;
+    }
+    return { mode: 'full', tables };
+  }
+
+  async committed(): Promise<void> {}
+
+  recover(_epoch: number, capture: StateCapture | undefined): void {
+    this.restored = capture;
+    for (const [name, t] of this.tables) {
+      t.map.clear();
+      for (const [key, json] of capture?.tables[name] ?? []) if (json !== null) t.put(key, t.codec.decode(json));
+    }
+  }
+
+  async close(): Promise<void> {}
+}
