@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError as CommanderArgumentError } from 'command
 import type { PipelineDefinition } from '../engine/pipeline.js';
 import { loadConfig, loadPipelines } from './config.js';
 import { startRivulet } from './node.js';
+import { savepointCommand } from './savepoint-command.js';
 import { topicsCommand } from './topics-command.js';
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -33,14 +34,15 @@ program
   .option('--pipeline <file>', 'a pipeline module (.ts or .js) to run; repeatable', collect, [] as string[])
   .option('--config <file>', 'configuration file (default: ./rivulet.config.ts or .js when present)')
   .option('--demo', 'also run the demo: a payment generator and the fraud pipeline')
-  .action(async (opts: { data?: string; port?: number; host?: string; pipeline: string[]; config?: string; demo?: boolean }) => {
+  .option('--from-savepoint <dir>', 'start a pipeline from a savepoint (its state and positions) instead of its last checkpoint; repeatable', collect, [] as string[])
+  .action(async (opts: { data?: string; port?: number; host?: string; pipeline: string[]; config?: string; demo?: boolean; fromSavepoint: string[] }) => {
     const configFile = opts.config ?? ['rivulet.config.ts', 'rivulet.config.js', 'rivulet.config.mjs'].find((f) => fs.existsSync(f));
     const config = configFile ? await loadConfig(configFile) : undefined;
     const pipelines: PipelineDefinition[] = [...(config?.pipelines ?? [])];
     if (opts.demo) pipelines.push(...(await loadPipelines(demoModule)));
     for (const file of opts.pipeline) pipelines.push(...(await loadPipelines(file)));
     const dataDir = opts.data ?? (config?.dataDir ? path.resolve(config.dir, config.dataDir) : './data');
-    const rivulet = await startRivulet({ dataDir, port: opts.port ?? config?.port ?? 7070, host: opts.host ?? config?.host ?? '127.0.0.1', pipelines });
+    const rivulet = await startRivulet({ dataDir, port: opts.port ?? config?.port ?? 7070, host: opts.host ?? config?.host ?? '127.0.0.1', pipelines, fromSavepoints: opts.fromSavepoint });
     console.log([
       `  dashboard  ${rivulet.url}/`,
       `  data       ${path.resolve(dataDir)}`,
@@ -61,6 +63,7 @@ program
   });
 
 program.addCommand(topicsCommand());
+program.addCommand(savepointCommand());
 
 program.parseAsync().catch((err: Error & { code?: string }) => {
   console.error(`rivulet: ${err.message}`);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { startGenerator, type RunningGenerator } from '../connectors/generator.js';
+import { readSavepoint, restoreSavepoint, SavepointError } from '../engine/checkpoint/savepoint.js';
 import { Engine } from '../engine/engine.js';
 import { extract } from '../engine/graph.js';
 import type { PipelineDefinition } from '../engine/pipeline.js';
@@ -17,6 +18,11 @@ export interface RivuletOptions {
   pipelines?: PipelineDefinition[];
   /** Largest accepted HTTP request body in bytes. Default 1 MiB. */
   bodyLimit?: number;
+  /**
+   * Savepoint directories to start pipelines from (see `rivulet savepoint`): each replaces its pipeline's
+   * checkpoint and state before the pipelines start.
+   */
+  fromSavepoints?: string[];
   /** Where to report pipeline failures. Default: stderr. */
   onPipelineFailure?: (pipeline: string, error: Error) => void;
 }
@@ -48,6 +54,18 @@ export interface RunningRivulet {
 export async function startRivulet(options: RivuletOptions = {}): Promise<RunningRivulet> {
   const dataDir = path.resolve(options.dataDir ?? './data');
   const log = await EmbeddedLog.open({ dir: path.join(dataDir, 'log') });
+  try {
+    for (const dir of options.fromSavepoints ?? []) {
+      const manifest = readSavepoint(dir);
+      if (!(options.pipelines ?? []).some((p) => p.name === manifest.pipeline)) {
+        throw new SavepointError('unknown_pipeline', `savepoint ${dir} belongs to pipeline '${manifest.pipeline}', which is not among the pipelines to start`);
+      }
+      restoreSavepoint(dir, dataDir);
+    }
+  } catch (err) {
+    await log.close();
+    throw err;
+  }
   const onFailure = options.onPipelineFailure ?? ((name, err) => console.error(`pipeline '${name}' failed:`, err));
   const engine = new Engine({ log, dataDir, onFailure });
   const generators: RunningGenerator[] = [];

@@ -59,31 +59,39 @@ export class HttpTopicAdmin implements TopicAdmin {
     await this.request('DELETE', `/v1/topics/${encodeURIComponent(name)}`);
   }
 
-  private async request<T>(method: string, route: string, body?: unknown): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(this.url + route, {
-        method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      });
-    } catch (err) {
-      throw unreachable(this.url, err);
-    }
-    if (res.status === 204) return undefined as T;
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new ApiError('unexpected_response', `${method} ${this.url}${route} answered ${res.status} with something that is not Rivulet's API; is --url the address of a Rivulet?`, res.status);
-    }
-    if (!res.ok) {
-      const error = (json as { error?: { code?: unknown; message?: unknown } }).error;
-      if (typeof error?.code === 'string' && typeof error.message === 'string') throw new ApiError(error.code, error.message, res.status);
-      throw new ApiError('unexpected_response', `${method} ${this.url}${route} answered ${res.status}: ${text.slice(0, 200)}`, res.status);
-    }
-    return json as T;
+  private request<T>(method: string, route: string, body?: unknown): Promise<T> {
+    return apiRequest<T>(this.url, method, route, body);
   }
+}
+
+/**
+ * One request to the HTTP API of a running Rivulet at `url`: the parsed JSON answer, or the API's error
+ * as an {@link ApiError} (code, message, status); a server that does not answer gives {@link ServerUnreachableError}.
+ */
+export async function apiRequest<T>(url: string, method: string, route: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(url + route, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+  } catch (err) {
+    throw unreachable(url, err);
+  }
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ApiError('unexpected_response', `${method} ${url}${route} answered ${res.status} with something that is not Rivulet's API; is --url the address of a Rivulet?`, res.status);
+  }
+  if (!res.ok) {
+    const error = (json as { error?: { code?: unknown; message?: unknown } }).error;
+    if (typeof error?.code === 'string' && typeof error.message === 'string') throw new ApiError(error.code, error.message, res.status);
+    throw new ApiError('unexpected_response', `${method} ${url}${route} answered ${res.status}: ${text.slice(0, 200)}`, res.status);
+  }
+  return json as T;
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { durationMs } from '../core/duration.js';
-import { PipelineDefinitionError } from '../core/errors.js';
+import { InvalidArgumentError, PipelineDefinitionError, RivuletError } from '../core/errors.js';
+import type { SavepointManifest } from './checkpoint/savepoint.js';
 import type { Log } from '../log/log.js';
 import type { Extractor } from './graph.js';
 import { PipelineBuilder, type GeneratorDeclaration, type PipelineDefinition, type PipelineGraph } from './pipeline.js';
@@ -114,6 +115,19 @@ export class Engine {
   /** Stops every pipeline after its current batch, with a final commit. */
   async stop(): Promise<void> {
     await Promise.all(this.tasks.map((t) => t.stop()));
+  }
+
+  /**
+   * Writes a savepoint of a running pipeline under `<dataDir>/savepoints/<pipeline>/<name>` (default
+   * name: the time, e.g. `2026-11-22T20-15-00.123Z`) and resolves with its manifest and directory.
+   */
+  async savepoint(pipeline: string, name?: string): Promise<{ manifest: SavepointManifest; dir: string }> {
+    const task = this.tasks.find((t) => t.pipeline === pipeline);
+    if (!task) throw new RivuletError('unknown_pipeline', `no running pipeline is named '${pipeline}'`);
+    const n = name ?? new Date().toISOString().replace(/:/g, '-');
+    if (!/^[A-Za-z0-9._-]{1,100}$/.test(n) || n.startsWith('.')) throw new InvalidArgumentError(`savepoint name must be 1-100 of A-Z a-z 0-9 . _ - (not starting with .), got ${JSON.stringify(n)}`);
+    const dir = path.join(this.options.dataDir, 'savepoints', pipeline, n);
+    return { manifest: await task.savepoint(dir, n), dir };
   }
 
   ingestRules(topic: string): IngestRules | undefined {

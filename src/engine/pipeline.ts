@@ -136,7 +136,23 @@ export class PipelineBuilder {
 
   /** @internal */
   id(kind: string): string {
-    return `${kind}-${this.nextId++}`;
+    let id: string;
+    do id = `${kind}-${this.nextId++}`; while (this.ids.has(id));
+    this.ids.add(id);
+    return id;
+  }
+
+  private readonly ids = new Set<string>();
+
+  /** @internal Whether `id` names a node already. */
+  usesId(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  /** @internal Records a node's new id (see {@link Stream.uid}). */
+  renameNode(from: string, to: string): void {
+    this.ids.delete(from);
+    this.ids.add(to);
   }
 
   /** @internal Declares a topic the pipeline writes. */
@@ -187,6 +203,27 @@ export class Stream<T> {
   protected add<N extends GraphNode>(node: N): N {
     this.node.children.push(node);
     return node;
+  }
+
+  /**
+   * Names the operator that made this stream with a stable id: its state in checkpoints and savepoints
+   * is found by this id, so that a pipeline whose code changed elsewhere keeps it. Give every stateful
+   * operator (windows, aggregates, `process`, joins) a uid before upgrading pipelines that run.
+   * Call it right after the operator, before the stream is used further.
+   *
+   * @example
+   * ```ts
+   * payments.keyBy((p) => p.card).window(tumbling('1m')).aggregate({ n: count() }).uid('card-counts').to('card-stats');
+   * ```
+   */
+  uid(id: string): this {
+    if (typeof id !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(id)) throw new PipelineDefinitionError(`uid must be 1-100 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(id)}`);
+    if (this.node.children.length > 0) throw new PipelineDefinitionError(`uid('${id}'): call it right after the operator, before the stream is used`);
+    if (this.node.kind === 'source') throw new PipelineDefinitionError(`uid('${id}'): a source has no state to name; name the operators after it`);
+    if (this.app.usesId(id)) throw new PipelineDefinitionError(`uid('${id}') is used twice in pipeline '${this.app.graph.name}'`);
+    this.app.renameNode(this.node.id, id);
+    this.node.id = id;
+    return this;
   }
 
   /**

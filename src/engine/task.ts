@@ -4,6 +4,8 @@ import { describeValue, toEpochMillis } from '../core/time.js';
 import type { Log } from '../log/log.js';
 import { checkpointPath, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint/checkpoint-file.js';
 import { EpochOutputs, publishSealed, type SealedTopicOutputs } from './checkpoint/epoch-outputs.js';
+import { writeSavepoint, type SavepointManifest } from './checkpoint/savepoint.js';
+import { checkSchemas, stateSchemas } from './checkpoint/state-schema.js';
 import { compileChildren } from './compile.js';
 import { MemoryStateBackend } from '../state/memory-backend.js';
 import type { StateBackend } from '../state/state-backend.js';
@@ -97,6 +99,8 @@ export class PipelineTask {
   private readonly outputs: EpochOutputs;
   private readonly idleCommitMs: number;
   private readonly state: StateBackend;
+  /** The shape of each stateful operator's state, checked against the checkpoint's at start. */
+  private readonly schemas: Record<string, string>;
   private wm = -Infinity;
   private phase: TaskStatus['state'] = 'created';
   private error: Error | undefined;
@@ -122,6 +126,7 @@ export class PipelineTask {
     this.outputs = new EpochOutputs(options.log);
     this.idleCommitMs = Math.min(IDLE_COMMIT_MS, options.checkpointIntervalMs);
     this.state = options.state ?? new MemoryStateBackend();
+    this.schemas = stateSchemas(options.graph.sources);
     for (const node of options.graph.sources) {
       const partitions = options.log.describeTopic(node.topic)?.partitions;
       if (partitions === undefined) throw new RivuletError('unknown_topic', `pipeline '${options.graph.name}' reads topic '${node.topic}', which does not exist`);
@@ -142,6 +147,11 @@ export class PipelineTask {
     for (const op of this.operators.values()) if (op instanceof ProcessOperator) this.processOperators.push(op);
   }
 
+  /** The pipeline's name. */
+  get pipeline(): string {
+    return this.options.graph.name;
+  }
+
   /** Restores the last checkpoint, if any, and starts processing in the background. */
   start(): void {
     this.restore();
@@ -155,6 +165,38 @@ export class PipelineTask {
   }
 
   private stopping: Promise<void> | undefined;
+  /** Savepoints asked for, served by the loop between batches. */
+  private savepoints: { dir: string; name: string; resolve: (m: SavepointManifest) => void; reject: (e: unknown) => void }[] = [];
+  /** Wakes the loop while it waits for records. */
+  private wake: (() => void) | undefined;
+
+  /**
+   * Commits now and writes a savepoint of the committed state into `dir` (see `checkpoint/savepoint.ts`).
+   * Resolves with its manifest once it is complete.
+   */
+  savepoint(dir: string, name: string): Promise<SavepointManifest> {
+    if (this.phase !== 'running' || this.stopping) {
+      return Promise.reject(new RivuletError('pipeline_not_running', `pipeline '${this.options.graph.name}' is ${this.stopping ? 'stopping' : this.phase}: a savepoint needs it running`));
+    }
+    return new Promise((resolve, reject) => {
+      this.savepoints.push({ dir, name, resolve, reject });
+      this.wake?.();
+    });
+  }
+
+  private async serveSavepoints(): Promise<void> {
+    const requests = this.savepoints;
+    this.savepoints = [];
+    await this.commit();
+    const sources = Object.fromEntries(this.sources.map((s) => [s.id, s.topic]));
+    for (const r of requests) {
+      try {
+        r.resolve(await writeSavepoint(r.dir, r.name, this.checkpointPath, this.state, sources));
+      } catch (err) {
+        r.reject(err);
+      }
+    }
+  }
 
   /** Stops after the batch in progress and commits what was done; later calls wait for the first. */
   stop(): Promise<void> {
@@ -165,6 +207,7 @@ export class PipelineTask {
   private async stopOnce(): Promise<void> {
     this.abort.abort();
     await this.loop;
+    for (const r of this.savepoints.splice(0)) r.reject(new RivuletError('pipeline_not_running', `pipeline '${this.options.graph.name}' stopped before the savepoint`));
     try {
       if (this.phase === 'running') {
         await this.commit();
@@ -205,6 +248,7 @@ export class PipelineTask {
     const idleTimeouts = this.sources.map((s) => s.idleTimeout).filter((t): t is number => t !== undefined);
     const idleCheckMs = idleTimeouts.length > 0 ? Math.max(10, Math.min(...idleTimeouts) / 4) : undefined;
     while (!signal.aborted) {
+      if (this.savepoints.length > 0) await this.serveSavepoints();
       let got = 0;
       const now = Date.now();
       // Which partitions hold records, for every source before reading any: a source read later in the
@@ -279,7 +323,9 @@ export class PipelineTask {
       signal.addEventListener('abort', onAbort, { once: true });
       const wakeMs = [ticking ? TICK_MS : undefined, idleCheckMs, commitInMs].reduce<number | undefined>((a, b) => (b === undefined ? a : a === undefined ? b : Math.min(a, b)), undefined);
       const timer = wakeMs === undefined ? undefined : setTimeout(() => ac.abort(), wakeMs);
-      await Promise.race(this.sources.map((s) => log.waitForRecords(s.topic, s.positions, ac.signal)));
+      this.wake = () => ac.abort();
+      if (this.savepoints.length === 0) await Promise.race(this.sources.map((s) => log.waitForRecords(s.topic, s.positions, ac.signal)));
+      this.wake = undefined;
       clearTimeout(timer);
       ac.abort();
       signal.removeEventListener('abort', onAbort);
@@ -343,6 +389,7 @@ export class PipelineTask {
       watermark: Number.isFinite(this.wm) ? this.wm : null,
       sources: Object.fromEntries(this.sources.map((s) => [s.id, { positions: [...s.positions], maxTs: s.maxTs.map((t) => (Number.isFinite(t) ? t : null)) }])),
       placement: this.outputs.placement(),
+      schemas: this.schemas,
       operators: Object.fromEntries([...this.operators].map(([id, op]) => [id, op.snapshot()]).filter(([, s]) => s !== undefined)),
       outputs: sealed,
       state: this.state.capture(),
@@ -362,6 +409,7 @@ export class PipelineTask {
 
   private restore(): void {
     const cp = readCheckpoint(this.checkpointPath);
+    if (cp) checkSchemas(this.options.graph.name, cp.schemas, this.schemas);
     this.state.recover(cp?.epoch ?? 0, cp?.state);
     if (!cp) return;
     this.wm = cp.watermark ?? -Infinity;

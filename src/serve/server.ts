@@ -1,7 +1,7 @@
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { InvalidEventError, RivuletError, TopicOwnedError, UnknownTopicError } from '../core/errors.js';
+import { InvalidArgumentError, InvalidEventError, RivuletError, TopicOwnedError, UnknownTopicError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
 import { DEAD_LETTER_TOPIC, deadLetter } from '../engine/task.js';
 import type { Log } from '../log/log.js';
@@ -45,6 +45,9 @@ const STATUS: Record<string, number> = {
   topic_exists: 409,
   topic_in_use: 409,
   topic_owned: 409,
+  unknown_pipeline: 404,
+  savepoint_exists: 409,
+  pipeline_not_running: 409,
   body_too_large: 413,
   unsupported_media_type: 415,
   // Failures of the server's own storage, not of the request: the client may retry later.
@@ -90,6 +93,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   app.get('/', (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboardHtml));
   app.get('/v1/health', () => ({ status: 'ok' }));
   app.get('/v1/pipelines', () => ({ pipelines: engine.status() }));
+  app.post<{ Params: { pipeline: string }; Body: { name?: unknown } | undefined }>('/v1/pipelines/:pipeline/savepoints', async (req, reply) => {
+    const name = req.body?.name;
+    if (name !== undefined && typeof name !== 'string') throw new InvalidArgumentError(`body: 'name' must be a string, got ${typeof name}`);
+    const { manifest, dir } = await engine.savepoint(req.params.pipeline, name);
+    return reply.code(201).send({ savepoint: manifest, path: dir });
+  });
   registerTopicsApi(app, new LogTopicAdmin(log, { pipelinesUsing: (topic) => engine.pipelinesUsing(topic) }));
 
   const metrics = createMetrics(log, () => engine.status());

@@ -195,6 +195,12 @@ export class LmdbStateBackend implements StateBackend {
     throw new StateMismatchError(`the LMDB state holds epoch ${stored}, but the checkpoint is epoch ${epoch}: they belong to different runs`);
   }
 
+  /** Copies the LMDB environment (as of its last transaction: the last commit) to `dir`/data.mdb. */
+  async backup(dir: string): Promise<void> {
+    fs.mkdirSync(dir, { recursive: true });
+    await this.db.backup(dir, false);
+  }
+
   async close(): Promise<void> {
     await this.db.close();
   }

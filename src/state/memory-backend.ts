@@ -80,5 +80,8 @@ export class MemoryStateBackend implements StateBackend {
     }
   }
 
+  /** Nothing to copy: every checkpoint holds the whole state. */
+  async backup(): Promise<void> {}
+
   async close(): Promise<void> {}
 }

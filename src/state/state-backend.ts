@@ -61,6 +61,11 @@ export interface StateBackend {
    * (`undefined`: no checkpoint, the tables start empty). Call before any table is read.
    */
   recover(epoch: number, capture: StateCapture | undefined): void;
+  /**
+   * Copies the state as of the last commit into `dir`, for a savepoint (nothing for backends whose
+   * captures hold the whole state).
+   */
+  backup(dir: string): Promise<void>;
   close(): Promise<void>;
 }
 

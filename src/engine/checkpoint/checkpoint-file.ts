@@ -29,6 +29,8 @@ export interface Checkpoint {
   recordsOut: number;
   watermark: number | null;
   sources: Record<string, SourceCheckpoint>;
+  /** The shape of each stateful operator's state, by id (see `state-schema.ts`). */
+  schemas?: Record<string, string>;
   /** Each stateful operator's snapshot, by stable id (what it keeps outside the state backend). */
   operators: Record<string, unknown>;
   /** The state backend's tables: all of them (memory) or this epoch's changes (LMDB). */

@@ -62,6 +62,11 @@ export interface TimerInfo {
 export interface ProcessFunction<T, K, Out, S extends Record<string, StateDescriptor> = Record<string, never>> {
   /** The keyed state the function uses, declared with `valueState`, `mapState` and `listState`. */
   state?: S;
+  /**
+   * The version of what the function keeps in its state (default 1). Raise it when new code reads the
+   * state differently: a restart from a checkpoint of another version then fails instead of misreading it.
+   */
+  stateVersion?: number;
   onEvent(event: T, ctx: ProcessContext<K, Out, S>): void;
   onTimer?(timer: TimerInfo, ctx: ProcessContext<K, Out, S>): void;
 }
