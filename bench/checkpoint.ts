@@ -128,7 +128,7 @@ async function manyKeys(quick: boolean, keysArg: number | undefined): Promise<vo
 
 export async function run(options: BenchOptions): Promise<void> {
   const keysAt = options.args.indexOf('--keys');
-  const only = options.args.filter((a, i) => !a.startsWith('--') && i !== keysAt + 1);
+  const only = options.args.filter((a, i) => !a.startsWith('--') && !(keysAt >= 0 && i === keysAt + 1));
   const keys = keysAt >= 0 ? Number(options.args[keysAt + 1]) : undefined;
   if (only.length === 0 || only.includes('throughput')) await throughput(options.quick);
   if (only.length === 0 || only.includes('recovery')) await recovery(options.quick);

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses when they are missing: Chromium for the dashboard
-# tests. As root it runs apt-get; otherwise it prints the command to run and fails.
+# tests, PostgreSQL's server binaries for the sink tests (which start their own server). As root it
+# runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 
-declare -A binary_of=([chromium]=/usr/bin/chromium)
+declare -A binary_of=([chromium]=/usr/bin/chromium [postgresql]='/usr/lib/postgresql/*/bin/initdb')
 missing=()
 for pkg in "${!binary_of[@]}"; do
-  [ -x "${binary_of[$pkg]}" ] || missing+=("$pkg")
+  compgen -G "${binary_of[$pkg]}" > /dev/null || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

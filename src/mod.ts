@@ -57,6 +57,9 @@ export {
 } from './core/errors.js';
 export type { CorruptRange } from './core/errors.js';
 export type { StateBackendOptions } from './state/state-backend.js';
+export { postgresSink } from './connectors/postgres-sink.js';
+export type { PostgresSinkOptions } from './connectors/postgres-sink.js';
+export type { SinkConnector, RunningSink, SinkStatus } from './connectors/sink.js';
 export { StateMismatchError } from './state/state-backend.js';
 export { OutputFenceError } from './engine/checkpoint/epoch-outputs.js';
 export { CheckpointReadError } from './engine/checkpoint/checkpoint-file.js';

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { RivuletError } from '../core/errors.js';
+import type { SinkConnector } from '../connectors/sink.js';
 import type { PipelineDefinition } from '../engine/pipeline.js';
 
 /** The contents of `rivulet.config.ts`. Every field is optional; command-line flags win over it. */
@@ -15,6 +16,8 @@ export interface RivuletConfig {
   port?: number;
   /** Interface to listen on. Default `127.0.0.1`. */
   host?: string;
+  /** Sinks that write topics to external systems, e.g. `postgresSink({ … })`. */
+  sinks?: SinkConnector[];
 }
 
 /**
@@ -37,6 +40,7 @@ const ConfigSchema = z.object({
   dataDir: z.string().optional(),
   port: z.number().int().min(0).max(65535).optional(),
   host: z.string().optional(),
+  sinks: z.array(z.object({ name: z.string(), topic: z.string(), start: z.function() }).loose()).optional(),
 }).strict();
 
 const PipelineSchema = z.object({ name: z.string().min(1), setup: z.function() }).loose();

@@ -1,7 +1,10 @@
 import path from 'node:path';
+import { InvalidArgumentError } from '../core/errors.js';
 import { startGenerator, type RunningGenerator } from '../connectors/generator.js';
+import type { RunningSink, SinkConnector } from '../connectors/sink.js';
 import { readSavepoint, restoreSavepoint, SavepointError } from '../engine/checkpoint/savepoint.js';
 import { Engine } from '../engine/engine.js';
+import { DEAD_LETTER_TOPIC } from '../engine/task.js';
 import { extract } from '../engine/graph.js';
 import type { PipelineDefinition } from '../engine/pipeline.js';
 import { EmbeddedLog } from '../log/embedded/embedded-log.js';
@@ -23,6 +26,8 @@ export interface RivuletOptions {
    * checkpoint and state before the pipelines start.
    */
   fromSavepoints?: string[];
+  /** Sinks that write topics to external systems (e.g. {@link postgresSink}). */
+  sinks?: SinkConnector[];
   /** Where to report pipeline failures. Default: stderr. */
   onPipelineFailure?: (pipeline: string, error: Error) => void;
 }
@@ -35,6 +40,8 @@ export interface RunningRivulet {
   log: EmbeddedLog;
   engine: Engine;
   server: RunningServer;
+  /** The sinks, in the order they were given. */
+  sinks: RunningSink[];
   /** Stops generators, the server and the pipelines (with a final checkpoint), then closes the log. */
   stop(): Promise<void>;
 }
@@ -69,10 +76,19 @@ export async function startRivulet(options: RivuletOptions = {}): Promise<Runnin
   const onFailure = options.onPipelineFailure ?? ((name, err) => console.error(`pipeline '${name}' failed:`, err));
   const engine = new Engine({ log, dataDir, onFailure });
   const generators: RunningGenerator[] = [];
+  const sinks: RunningSink[] = [];
   let server: RunningServer | undefined;
   try {
     for (const p of options.pipelines ?? []) await engine.add(p);
     engine.start();
+    const names = new Set<string>();
+    for (const sink of options.sinks ?? []) {
+      if (names.has(sink.name)) throw new InvalidArgumentError(`two sinks are named '${sink.name}'`);
+      names.add(sink.name);
+      await log.createTopic(sink.topic);
+      await log.createTopic(DEAD_LETTER_TOPIC);
+      sinks.push(sink.start(log, async (records) => { await log.append(DEAD_LETTER_TOPIC, records); }));
+    }
     server = await startServer({ log, engine, host: options.host ?? '127.0.0.1', port: options.port ?? 7070, bodyLimit: options.bodyLimit });
     for (const g of engine.generators()) {
       const key = g.options.key;
@@ -89,6 +105,7 @@ export async function startRivulet(options: RivuletOptions = {}): Promise<Runnin
       }));
     }
   } catch (err) {
+    await Promise.all(sinks.map((x) => x.stop()));
     await server?.close();
     await engine.stop();
     await log.close();
@@ -101,10 +118,12 @@ export async function startRivulet(options: RivuletOptions = {}): Promise<Runnin
     log,
     engine,
     server: running,
+    sinks,
     async stop() {
       await Promise.all(generators.map((g) => g.stop()));
       await running.close();
       await engine.stop();
+      await Promise.all(sinks.map((x) => x.stop()));
       await log.close();
     },
   };

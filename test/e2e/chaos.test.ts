@@ -1,12 +1,6 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { test } from 'node:test';
-import type { AppendRecord } from '../../src/core/record.js';
-import { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
-import type { ChaosOrder, ChaosPayment } from '../fixtures/chaos-pipeline.js';
-import { prng } from '../helpers/prng.js';
-import { spawnRivulet, type RivuletProcess } from '../helpers/rivulet-process.js';
+import { BROKEN, CUSTOMERS, killRepeatedly, ORDERS, OUTPUTS, prepare, results, runToEnd } from '../helpers/chaos.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -15,119 +9,7 @@ import { tempDir } from '../helpers/tmp.js';
  * every output topic (no record missing, none twice) and the same view.
  */
 
-const ORDERS = 150_000;
-const CUSTOMERS = 40;
-const BROKEN = 30;
 const KILLS = 20;
-const END = 1e12;
-const PIPELINE = ['--pipeline', 'test/fixtures/chaos-pipeline.ts'];
-const OUTPUTS = ['paid', 'customer-totals', '_deadletter'];
-const VIEWS = ['customer-totals', 'customer-running'];
-
-/** Orders every 10 ms of event time, each paid 0–20 s later; a few orders with a broken time; per partition in time order. */
-function input(): { orders: AppendRecord[]; payments: AppendRecord[] } {
-  const rand = prng(42);
-  const orders: AppendRecord[] = [];
-  const payments: { ts: number; record: AppendRecord }[] = [];
-  for (let i = 0; i < ORDERS; i++) {
-    const ts = 1_000_000 + i * 10;
-    const order: ChaosOrder = { id: i, customer: `c${Math.floor(rand() * CUSTOMERS)}`, amount: 1 + Math.floor(rand() * 500), ts };
-    // Record timestamps fixed too: both runs' inputs are the same bytes.
-    orders.push({ key: String(i), timestamp: ts, value: i % Math.floor(ORDERS / BROKEN) === 7 ? { ...order, ts: 'not a time' } : order });
-    const pts = ts + Math.floor(rand() * 20_000);
-    payments.push({ ts: pts, record: { key: String(i), timestamp: pts, value: { order: i, paid: order.amount, ts: pts } satisfies ChaosPayment } });
-  }
-  payments.sort((a, b) => a.ts - b.ts);
-  // One last event per partition far in the future: the watermark passes every window of the input.
-  for (let p = 0; p < 4; p++) {
-    orders.push({ partition: p, key: `end-${p}`, timestamp: END, value: { id: -1 - p, customer: 'end', amount: 0, ts: END } });
-    payments.push({ ts: END, record: { partition: p, key: `end-${p}`, timestamp: END, value: { order: -1 - p, paid: 0, ts: END } } });
-  }
-  return { orders, payments: payments.map((p) => p.record) };
-}
-
-async function prepare(dir: string): Promise<number> {
-  const { orders, payments } = input();
-  const log = await EmbeddedLog.open({ dir: path.join(dir, 'log') });
-  try {
-    await log.createTopic('orders', { partitions: 4 });
-    await log.createTopic('payments', { partitions: 4 });
-    for (let i = 0; i < orders.length; i += 5000) await log.append('orders', orders.slice(i, i + 5000));
-    for (let i = 0; i < payments.length; i += 5000) await log.append('payments', payments.slice(i, i + 5000));
-  } finally {
-    await log.close();
-  }
-  return orders.length + payments.length;
-}
-
-/** What the pipeline's last commit says it has read, from the head of its checkpoint file (0 before the first). */
-function committedEvents(dir: string): number {
-  let fd: number;
-  try {
-    fd = fs.openSync(path.join(dir, 'checkpoints', 'chaos.json'), 'r');
-  } catch {
-    return 0;
-  }
-  try {
-    const head = Buffer.alloc(512);
-    const n = fs.readSync(fd, head, 0, head.length, 0);
-    return Number(/"eventsIn":(\d+)/.exec(head.toString('utf8', 0, n))![1]);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Resolves once the pipeline in `dir` has committed at least `events` events (polled every 2 ms). */
-async function committed(dir: string, events: number): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while (committedEvents(dir) < events) {
-    if (Date.now() > deadline) throw new Error(`the pipeline did not commit ${events} events within 120 s`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-/** Every output topic as sorted record texts per partition, and the view's rows. */
-async function results(dir: string, rivulet: RivuletProcess): Promise<{ topics: Record<string, string[][]>; view: Record<string, unknown>; milestones: string[] }> {
-  const view: Record<string, unknown> = {};
-  for (const name of VIEWS) {
-    for (const customer of [...Array.from({ length: CUSTOMERS }, (_, i) => `c${i}`), 'end']) {
-      const res = await fetch(`${rivulet.url}/v1/views/${name}/keys/${customer}`);
-      view[`${name}/${customer}`] = res.status === 404 ? null : ((await res.json()) as { value: unknown }).value;
-    }
-  }
-  assert.equal(await rivulet.stop('SIGTERM'), 0);
-  const log = await EmbeddedLog.open({ dir: path.join(dir, 'log') });
-  try {
-    const topics: Record<string, string[][]> = {};
-    for (const topic of OUTPUTS) {
-      topics[topic] = [];
-      const ends = log.endOffsets(topic);
-      for (let p = 0; p < ends.length; p++) {
-        const records = [];
-        for (let offset = 0; offset < ends[p]!;) {
-          const page = await log.read(topic, p, offset, ends[p]! - offset);
-          records.push(...page);
-          offset = page.at(-1)!.offset + 1;
-        }
-        assert.equal(records.length, ends[p]);
-        topics[topic].push(records.map((r) => JSON.stringify([r.key, r.timestamp, r.value])).sort());
-      }
-    }
-    // Which payment of a customer is its 100th depends on how the inputs interleave; the values do not.
-    const milestones: string[] = [];
-    const ends = log.endOffsets('milestones');
-    for (let p = 0; p < ends.length; p++) for (const r of await log.read('milestones', p, 0, ends[p]!)) milestones.push(JSON.stringify(r.value));
-    return { topics, view, milestones: milestones.sort() };
-  } finally {
-    await log.close();
-  }
-}
-
-async function runToEnd(dir: string, total: number): Promise<RivuletProcess> {
-  const rivulet = await spawnRivulet(dir, PIPELINE);
-  await committed(dir, total);
-  return rivulet;
-}
 
 for (const backend of ['memory', 'lmdb'] as const) {
 test(`${backend} state: outputs and views after ${KILLS} SIGKILLs at random moments equal an uninterrupted run`, { timeout: 600_000 }, async () => {
@@ -142,18 +24,7 @@ test(`${backend} state: outputs and views after ${KILLS} SIGKILLs at random mome
     assert.equal(expected.topics._deadletter!.flat().length, BROKEN);
     assert.ok(Object.values(expected.view).filter((v) => v !== null).length >= CUSTOMERS);
 
-    // Kill points spread over the input: each run is killed a random 0–40 ms after its last commit
-    // passed the next point, so that the kills fall anywhere between and during commits.
-    const rand = prng(7);
-    const committedAtKill: number[] = [];
-    for (let k = 1; k <= KILLS; k++) {
-      const target = Math.floor((total * 0.9 * k) / KILLS);
-      const rivulet = await spawnRivulet(chaos.dir, PIPELINE);
-      await committed(chaos.dir, target);
-      await new Promise((r) => setTimeout(r, Math.floor(rand() * 40)));
-      await rivulet.stop('SIGKILL');
-      committedAtKill.push(committedEvents(chaos.dir));
-    }
+    const committedAtKill = await killRepeatedly(chaos.dir, total, KILLS, 7);
     assert.ok(committedAtKill.every((n) => n < total), `every kill came before the end of the input (${committedAtKill.join(', ')} of ${total})`);
     const actual = await results(chaos.dir, await runToEnd(chaos.dir, total));
     for (const topic of OUTPUTS) assert.deepEqual(actual.topics[topic], expected.topics[topic], `topic '${topic}'`);
