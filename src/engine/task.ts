@@ -58,6 +58,8 @@ export interface TaskStatus {
   positions: Record<string, number[]>;
   /** Epochs committed since the pipeline first ran. */
   epoch: number;
+  /** Duration of the last commit of this run, or null before the first. */
+  lastCommitSeconds: number | null;
 }
 
 interface SourceRuntime {
@@ -112,8 +114,9 @@ export class PipelineTask {
   private epochEvents = 0;
   private epoch = 0;
   private lastCommit = 0;
-  /** How long the last commit took. */
+  /** How long the last commit took, and commits in this run. */
   private lastCommitMs = 0;
+  private commits = 0;
   /** Outputs of the restored checkpoint, to append (what is missing of them) before reading on. */
   private recovered: SealedTopicOutputs[] = [];
   private recoveredAt = 0;
@@ -234,6 +237,7 @@ export class PipelineTask {
       lateEvents,
       positions: Object.fromEntries(this.sources.map((s) => [s.topic, [...s.positions]])),
       epoch: this.epoch,
+      lastCommitSeconds: this.commits > 0 ? this.lastCommitMs / 1000 : null,
     };
   }
 
@@ -405,6 +409,7 @@ export class PipelineTask {
     this.eventsIn = cp.eventsIn;
     this.recordsOut = cp.recordsOut;
     this.lastCommitMs = performance.now() - started;
+    this.commits++;
   }
 
   private restore(): void {

@@ -99,19 +99,27 @@ export function createMetrics(log: Log, pipelines: () => TaskStatus[] = () => []
       },
     });
   };
-  perPipeline('rivulet_pipeline_events_in_total', 'Events a pipeline read from its source topics.', (t) => t.eventsIn);
-  perPipeline('rivulet_pipeline_records_out_total', 'Records a pipeline appended to its output topics.', (t) => t.recordsOut);
-  perPipeline('rivulet_pipeline_late_events_total', "Events that arrived after the windows or join state they belonged to had closed (sent to the operator's late output topic when it has one).", (t) => t.lateEvents);
-  new Gauge({
-    name: 'rivulet_pipeline_watermark_ms',
-    help: "A pipeline's event-time watermark, epoch milliseconds (absent before its first event).",
+  // A gauge per pipeline, without a sample while `read` gives null.
+  const perPipelineGauge = (name: string, help: string, read: (t: TaskStatus) => number | null) => new Gauge({
+    name,
+    help,
     labelNames: ['pipeline'] as const,
     registers,
     collect() {
       this.reset();
-      for (const t of pipelines()) if (t.watermark !== null) this.set({ pipeline: t.pipeline }, t.watermark);
+      for (const t of pipelines()) {
+        const v = read(t);
+        if (v !== null) this.set({ pipeline: t.pipeline }, v);
+      }
     },
   });
+  perPipeline('rivulet_pipeline_events_in_total', 'Events a pipeline read from its source topics.', (t) => t.eventsIn);
+  perPipeline('rivulet_pipeline_records_out_total', 'Records a pipeline appended to its output topics.', (t) => t.recordsOut);
+  perPipeline('rivulet_pipeline_commits_total', 'Epochs a pipeline committed (each: a checkpoint, then its outputs appended).', (t) => t.epoch);
+  perPipelineGauge('rivulet_pipeline_last_commit_seconds',
+    "How long a pipeline's last commit took: syncing its inputs and outputs, writing the checkpoint, storing state, appending outputs.", (t) => t.lastCommitSeconds);
+  perPipeline('rivulet_pipeline_late_events_total', "Events that arrived after the windows or join state they belonged to had closed (sent to the operator's late output topic when it has one).", (t) => t.lateEvents);
+  perPipelineGauge('rivulet_pipeline_watermark_ms', "A pipeline's event-time watermark, epoch milliseconds (absent before its first event).", (t) => t.watermark);
 
   return { contentType: registry.contentType, render: () => registry.metrics() };
 }

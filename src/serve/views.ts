@@ -1,7 +1,8 @@
 import { RivuletError } from '../core/errors.js';
 import type { LogRecord } from '../core/record.js';
 import type { Log } from '../log/log.js';
-import { MemoryKeyValueStore, type KeyValueStore } from '../state/kv-store.js';
+import { MemoryStateBackend } from '../state/memory-backend.js';
+import type { StateTable } from '../state/state-backend.js';
 
 /** One row of a view: the latest value of a key, and where in the topic it came from. */
 export interface ViewRow {
@@ -20,7 +21,8 @@ export type ViewChange = (ViewRow & { deleted?: false }) | { key: string; delete
  * deletes its key. It follows the topic as records are appended and tells its listeners.
  */
 export class View {
-  private readonly store: KeyValueStore<ViewRow> = new MemoryKeyValueStore();
+  /** Rebuilt from the topic at every start, so a memory table of its own with no checkpoints. */
+  private readonly store: StateTable<ViewRow> = new MemoryStateBackend().table('rows');
   private readonly listeners = new Set<(changes: ViewChange[]) => void>();
   private positions: number[] = [];
   private loop: Promise<void> | undefined;
@@ -42,8 +44,9 @@ export class View {
     return this.store.get(key);
   }
 
+  /** Every row, in ascending key order. */
   rows(): ViewRow[] {
-    return [...this.store.entries()].map(([, row]) => row);
+    return [...this.store.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, row]) => row);
   }
 
   get size(): number {

@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import type { TopicDescription } from '../../src/serve/topic-admin.js';
 import { spawnRivulet } from '../helpers/rivulet-process.js';
+import { freePort } from '../helpers/free-port.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -31,14 +31,6 @@ function fails(args: string[], message: RegExp, env?: Record<string, string>): v
   assert.match(r.stderr, message);
 }
 
-/** A loopback port that nothing listens on (taken and released). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Create, list, describe, change and delete, through whichever target `at` names. */
 function administer(at: string[]): void {

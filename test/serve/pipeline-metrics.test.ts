@@ -46,6 +46,10 @@ test('GET /metrics: each pipeline\'s events in, records out, late events and wat
     assert.ok(status.recordsOut >= 3 + 3, 'closed windows and the late events went out');
     assert.equal(samples(text, 'rivulet_pipeline_watermark_ms').get(label), status.watermark);
     assert.equal(status.watermark, t0 + 39 * 500 - 1000);
+    assert.ok(status.epoch >= 1);
+    assert.equal(samples(text, 'rivulet_pipeline_commits_total').get(label), status.epoch);
+    const commitSeconds = samples(text, 'rivulet_pipeline_last_commit_seconds').get(label)!;
+    assert.ok(commitSeconds > 0 && commitSeconds < 60, `last commit took ${commitSeconds} s`);
 
     // Counters only grow: a second scrape with nothing new gives the same totals.
     const again = await (await fetch(`${rivulet.url}/metrics`)).text();
