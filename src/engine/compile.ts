@@ -19,11 +19,11 @@ import type { StateBackend } from '../state/state-backend.js';
 
 /** The window operator for a window kind. */
 export function createWindowOperator(id: string, out: Outputs, late: Outputs, spec: WindowSpec, options: WindowOptionsResolved,
-  aggregates: Record<string, Aggregate<unknown, unknown, unknown>>): WindowOperatorBase {
+  aggregates: Record<string, Aggregate<unknown, unknown, unknown>>, state?: StateBackend): WindowOperatorBase {
   switch (spec.kind) {
     case 'tumbling':
     case 'hopping':
-      return new TimeWindowOperator(id, out, late, spec, options, aggregates);
+      return new TimeWindowOperator(id, out, late, spec, options, aggregates, 'events', state);
     case 'sliding':
       return new SlidingWindowOperator(id, out, late, spec, options, aggregates);
     case 'session':
@@ -101,7 +101,7 @@ function compileNode(node: GraphNode, all: Map<string, Operator>, keyBy: KeyByCo
       op = new UnionOperator(node.id, out, node.inputs.length);
       break;
     case 'window':
-      op = createWindowOperator(node.id, out, lateSink(node.id, node.options.lateOutput, all), node.spec, node.options, node.aggregates);
+      op = createWindowOperator(node.id, out, lateSink(node.id, node.options.lateOutput, all), node.spec, node.options, node.aggregates, state);
       break;
     case 'aggregate':
       op = new KeyedAggregateOperator(node.id, out, node.aggregates, 'events', state);

@@ -63,15 +63,22 @@ class LmdbTable<V> implements StateTable<V> {
     this.changes.set(key, DELETED);
   }
 
-  *entries(): Iterable<[string, V]> {
+  entries(): Iterable<[string, V]> {
+    return this.scan('');
+  }
+
+  *scan(keyPrefix: string): Iterable<[string, V]> {
     const prefix = `${this.name}\u0000`;
-    for (const { key, value } of this.db.getRange({ start: prefix, end: `${this.name}\u0001` })) {
-      const k = (key as string).slice(prefix.length);
+    const from = prefix + keyPrefix;
+    // The keys with a prefix are contiguous in LMDB's byte order: read from the prefix until one differs.
+    for (const { key, value } of this.db.getRange({ start: from })) {
+      if (typeof key !== 'string' || !key.startsWith(from)) break;
+      const k = key.slice(prefix.length);
       if (this.changes.has(k) || this.inflight.has(k)) continue;
       yield [k, this.codec.decode(value as JsonValue)];
     }
-    for (const [k, v] of this.inflight) if (!this.changes.has(k) && v !== DELETED) yield [k, v];
-    for (const [k, v] of this.changes) if (v !== DELETED) yield [k, v];
+    for (const [k, v] of this.inflight) if (k.startsWith(keyPrefix) && !this.changes.has(k) && v !== DELETED) yield [k, v];
+    for (const [k, v] of this.changes) if (k.startsWith(keyPrefix) && v !== DELETED) yield [k, v];
   }
 
   get size(): number {

@@ -18,6 +18,9 @@ class MemoryTable<V> implements StateTable<V> {
   entries(): Iterable<[string, V]> {
     return this.map.entries();
   }
+  *scan(prefix: string): Iterable<[string, V]> {
+    for (const e of this.map) if (e[0].startsWith(prefix)) yield e;
+  }
   get size(): number {
     return this.map.size;
   }

@@ -33,6 +33,12 @@ export interface StateTable<V> {
   delete(key: string): void;
   /** Every entry, in no particular order; the table must not change while this is iterated. */
   entries(): Iterable<[string, V]>;
+  /**
+   * The entries whose key starts with `prefix` (e.g. one window's keys), in no particular order; the
+   * table must not change while this is iterated. LMDB reads just that range; the memory backend
+   * looks at every entry, so operators on memory state keep their own index instead.
+   */
+  scan(prefix: string): Iterable<[string, V]>;
   /** Number of keys. */
   readonly size: number;
 }

@@ -7,7 +7,26 @@ import {
   countWindow, hopping, resolveWindowOptions, session, sliding, tumbling, windowStarts,
   type EmitMode, type WindowOptions, type WindowSpec,
 } from '../../src/engine/windows.js';
+import { LmdbStateBackend } from '../../src/state/lmdb-backend.js';
+import type { StateBackend, StateCodec, StateTable } from '../../src/state/state-backend.js';
 import { prng } from '../helpers/prng.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** One LMDB backend for several runs: each run's tables under names of their own. */
+class PrefixedState implements StateBackend {
+  readonly kind = 'lmdb';
+  constructor(private readonly inner: StateBackend, private readonly prefix: string) {}
+  table<V>(name: string, codec?: StateCodec<V>): StateTable<V> {
+    return this.inner.table(`${this.prefix}.${name}`, codec);
+  }
+  get pendingChanges() { return this.inner.pendingChanges; }
+  get commitSoon() { return this.inner.commitSoon; }
+  capture() { return this.inner.capture(); }
+  committed(epoch: number, capture: Parameters<StateBackend['committed']>[1]) { return this.inner.committed(epoch, capture); }
+  recover(epoch: number, capture: Parameters<StateBackend['recover']>[1]) { this.inner.recover(epoch, capture); }
+  backup(dir: string) { return this.inner.backup(dir); }
+  close() { return this.inner.close(); }
+}
 
 /**
  * Window operators against brute-force references: random streams with random disorder, watermark
@@ -29,12 +48,15 @@ function value(key: string, start: number, end: number, evs: Ev[]): Row {
   return { key, start, end, n: evs.length, total: evs.reduce((a, e) => a + e.v, 0), top: evs.length ? Math.max(...evs.map((e) => e.v)) : null };
 }
 
-/** Runs the operator over the events in random batches, restoring from a JSON snapshot once; returns results, late events, final watermark. */
-function runOperator(spec: WindowSpec, options: WindowOptions, events: Ev[], delay: number, rand: () => number) {
+/**
+ * Runs the operator over the events in random batches, restoring from a JSON snapshot once (with the
+ * state backend's capture committed, as a task's checkpoint does); returns results, late events, final watermark.
+ */
+function runOperator(spec: WindowSpec, options: WindowOptions, events: Ev[], delay: number, rand: () => number, state?: StateBackend) {
   const results: Element[] = [];
   const late: Element[] = [];
   const resolved = resolveWindowOptions(spec, options);
-  const make = () => createWindowOperator('w', [{ op: collector(results), input: 0 }], [{ op: collector(late), input: 0 }], spec, resolved, aggregates);
+  const make = () => createWindowOperator('w', [{ op: collector(results), input: 0 }], [{ op: collector(late), input: 0 }], spec, resolved, aggregates, state);
   let op = make();
   let maxTs = -Infinity;
   let wm = -Infinity;
@@ -52,6 +74,8 @@ function runOperator(spec: WindowSpec, options: WindowOptions, events: Ev[], del
     i += n;
     if (i >= restoreAt && restoreAt >= 0 && op !== null && i - n < restoreAt) {
       const snap = JSON.parse(JSON.stringify(op.snapshot())) as unknown;
+      // LMDB applies its capture synchronously: the table then holds exactly the committed state.
+      if (state) void state.committed(1, state.capture());
       op = make();
       op.restore(snap);
     }
@@ -199,6 +223,36 @@ describe('window operators equal brute-force references', () => {
       });
     }
   }
+
+  test('tumbling and hopping windows with their entries in LMDB equal the references too', async () => {
+    const rand = prng(4242);
+    const tmp = tempDir();
+    const state = new LmdbStateBackend({ dir: tmp.dir });
+    try {
+      state.recover(0, undefined);
+      for (let round = 0; round < 20; round++) {
+        const spec = round % 2 === 0 ? tumbling(4000) : hopping(9000, 3000);
+        const emit: EmitMode = round % 4 < 2 ? 'final' : 'update';
+        const delay = Math.floor(rand() * 3000);
+        const L = rand() < 0.4 ? 0 : Math.floor(rand() * 4000);
+        const events = randomEvents(rand, 150 + Math.floor(rand() * 150), Math.floor(rand() * 8000), 1 + Math.floor(rand() * 4), 200);
+        const roundState = new PrefixedState(state, `r${round}`);
+        const run = runOperator(spec, { allowedLateness: L, emit, lateOutput: 'late' }, events, delay, rand, roundState);
+        const ref = fixedReference(spec as Extract<WindowSpec, { kind: 'tumbling' | 'hopping' }>, L, events, arrivalWatermarks(events, delay), run.wm);
+        const ctx = `round ${round} (${spec.kind}, ${emit}): delay ${delay}, lateness ${L}`;
+        assert.deepEqual(sortEvs(run.lateEvents), sortEvs(ref.late), `late events, ${ctx}`);
+        const table = changelog(run.results);
+        for (const [id, row] of ref.windows) {
+          if (emit === 'final' && !ref.due(row)) continue;
+          assert.deepEqual(table.get(id), row, `window ${id}, ${ctx}`);
+        }
+        for (const id of table.keys()) assert.ok(ref.windows.has(id), `result for a window that does not exist: ${id}, ${ctx}`);
+      }
+    } finally {
+      await state.close();
+      tmp.remove();
+    }
+  });
 
   test('count windows: every slide events of a key, the last size of them, in arrival order', () => {
     const rand = prng(42);

@@ -56,6 +56,30 @@ export function stateBackendConformance(name: string, storage: () => BackendStor
       }
     });
 
+    test('scan gives the entries of a prefix: stored, changed and deleted ones as the table holds them now', async () => {
+      const s = storage();
+      const state = s.open();
+      try {
+        state.recover(0, undefined);
+        const t = state.table<number>('w');
+        const other = state.table<number>('w2');
+        for (const start of [10, 20, 100]) for (const k of ['a', 'b', 'é', '😀']) t.put(`${start}\u0000${k}`, start);
+        other.put('10\u0000a', -1);
+        await state.committed(1, state.capture());
+        t.put('10\u0000c', 11);
+        t.delete('10\u0000b');
+        t.put('10\u0000a', 12);
+        const got = sorted(t.scan('10\u0000'));
+        assert.deepEqual(got, sorted([['10\u0000a', 12], ['10\u0000c', 11], ['10\u0000é', 10], ['10\u0000😀', 10]]));
+        assert.equal([...t.scan('100\u0000')].length, 4);
+        assert.equal([...t.scan('30\u0000')].length, 0);
+        assert.equal([...t.scan('')].length, 12 - 1 + 1);
+      } finally {
+        await state.close();
+        s.remove();
+      }
+    });
+
     test('a restart brings back the last committed epoch, also when the backend had not stored it yet', async () => {
       const s = storage();
       try {

@@ -1,3 +1,5 @@
+import type { JsonValue } from '../../core/record.js';
+import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import { lastWindowStart, windowSlide, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
@@ -22,7 +24,103 @@ interface Entry {
 interface Snapshot {
   wm: number;
   lateEvents: number;
-  windows: [start: number, entries: [keyString: string, key: unknown, accs: unknown[], fired: boolean][]][];
+  /** The windows and their entries (state in the heap), or the open windows' starts (entries in a state table). */
+  windows: [start: number, entries: [keyString: string, key: unknown, accs: unknown[], fired: boolean][]][] | number[];
+}
+
+/** Where a time-window operator keeps its entries, by window start and key string. */
+interface WindowEntries {
+  get(start: number, k: string): Entry | undefined;
+  /** Stores a new entry. */
+  add(start: number, k: string, entry: Entry): void;
+  /** An entry from `get` was changed in place: tables store it again, the heap has it already. */
+  touch(start: number, k: string, entry: Entry): void;
+  /** Whether the window holds entries. */
+  has(start: number): boolean;
+  starts(): Iterable<number>;
+  /** The window's entries (a copy: the caller may put while going through them). */
+  entries(start: number): Entry[];
+  /** Drops a closed window and its entries. */
+  drop(start: number): void;
+  snapshot(): Snapshot['windows'];
+  restore(windows: Snapshot['windows']): void;
+}
+
+/** Entries in the heap: a map per window; checkpoints hold them all (the memory state backend). */
+class HeapWindowEntries implements WindowEntries {
+  private windows = new Map<number, Map<string, Entry>>();
+  get(start: number, k: string): Entry | undefined {
+    return this.windows.get(start)?.get(k);
+  }
+  add(start: number, k: string, entry: Entry): void {
+    let byKey = this.windows.get(start);
+    if (!byKey) this.windows.set(start, (byKey = new Map()));
+    byKey.set(k, entry);
+  }
+  touch(): void {}
+  has(start: number): boolean {
+    return this.windows.has(start);
+  }
+  starts(): Iterable<number> {
+    return this.windows.keys();
+  }
+  entries(start: number): Entry[] {
+    return [...(this.windows.get(start)?.values() ?? [])];
+  }
+  drop(start: number): void {
+    this.windows.delete(start);
+  }
+  snapshot(): Snapshot['windows'] {
+    return [...this.windows].map(([start, byKey]) => [start, [...byKey].map(([k, e]) => [k, e.key, e.accs, e.fired] as [string, unknown, unknown[], boolean])] as [number, [string, unknown, unknown[], boolean][]]);
+  }
+  restore(windows: Snapshot['windows']): void {
+    this.windows = new Map((windows as Extract<Snapshot['windows'], [number, unknown][]>).map(([start, entries]) => [start,
+      new Map(entries.map(([k, key, accs, fired]) => [k, { key, start, accs, fired: fired ?? false, dirty: false }]))]));
+  }
+}
+
+/** An entry as a state table holds it. */
+const entryCodec: StateCodec<Entry> = {
+  encode: (e) => ({ key: e.key, start: e.start, accs: e.accs, fired: e.fired }) as unknown as JsonValue,
+  decode: (j) => ({ ...(j as unknown as Omit<Entry, 'dirty'>), dirty: false }),
+};
+
+/**
+ * Entries in a table of the task's state backend (LMDB: on disk, checkpoints hold the changes), keyed
+ * `start NUL keyString`; the heap holds only the starts of the open windows.
+ */
+class TableWindowEntries implements WindowEntries {
+  private open = new Set<number>();
+  constructor(private readonly table: StateTable<Entry>) {}
+  get(start: number, k: string): Entry | undefined {
+    return this.table.get(`${start}\u0000${k}`);
+  }
+  add(start: number, k: string, entry: Entry): void {
+    this.open.add(start);
+    this.table.put(`${start}\u0000${k}`, entry);
+  }
+  touch(start: number, k: string, entry: Entry): void {
+    this.table.put(`${start}\u0000${k}`, entry);
+  }
+  has(start: number): boolean {
+    return this.open.has(start);
+  }
+  starts(): Iterable<number> {
+    return this.open;
+  }
+  entries(start: number): Entry[] {
+    return [...this.table.scan(`${start}\u0000`)].map(([, e]) => e);
+  }
+  drop(start: number): void {
+    for (const [k] of [...this.table.scan(`${start}\u0000`)]) this.table.delete(k);
+    this.open.delete(start);
+  }
+  snapshot(): Snapshot['windows'] {
+    return [...this.open];
+  }
+  restore(windows: Snapshot['windows']): void {
+    this.open = new Set(windows as number[]);
+  }
 }
 
 /**
@@ -31,8 +129,7 @@ interface Snapshot {
  * an event whose windows are all dropped is late.
  */
 export class TimeWindowOperator extends WindowOperatorBase {
-  /** start → (key string → entry). */
-  private windows = new Map<number, Map<string, Entry>>();
+  private readonly windows: WindowEntries;
   private dirty: Entry[] = [];
   /** The watermark at which something fires or closes next. */
   private nextEvent = Infinity;
@@ -43,8 +140,11 @@ export class TimeWindowOperator extends WindowOperatorBase {
      * `'partials'`: the input is not events but {@link WindowPartial}s, the accumulators of one key and
      * window that a task of a parallel run gathered before its exchange (`parallel/combine.ts`).
      */
-    private readonly input: 'events' | 'partials' = 'events') {
+    private readonly input: 'events' | 'partials' = 'events',
+    /** With an LMDB backend the entries live in its table (state larger than memory); otherwise in the heap. */
+    state?: StateBackend) {
     super(id, out, late, options, aggregates);
+    this.windows = state?.kind === 'lmdb' ? new TableWindowEntries(state.table(`${id}/windows`, entryCodec)) : new HeapWindowEntries();
   }
 
   protected accept(e: Element): boolean {
@@ -60,14 +160,17 @@ export class TimeWindowOperator extends WindowOperatorBase {
       const lastTs = start + size - 1;
       if (lastTs + allowedLateness <= this.lateWm) continue;
       accepted = true;
-      const byKey = this.window(start, lastTs);
+      this.opening(start, lastTs);
       k ??= keyString(e.key);
-      let entry = byKey.get(k);
-      if (!entry) {
+      let entry = this.windows.get(start, k);
+      if (entry === undefined) {
         entry = { key: e.key, start, accs: this.aggs.create(), fired: false, dirty: false };
-        byKey.set(k, entry);
+        this.aggs.add(entry.accs, e.value);
+        this.windows.add(start, k, entry);
+      } else {
+        this.aggs.add(entry.accs, e.value);
+        this.windows.touch(start, k, entry);
       }
-      this.aggs.add(entry.accs, e.value);
       this.changed(entry, lastTs);
     }
     return accepted;
@@ -78,27 +181,23 @@ export class TimeWindowOperator extends WindowOperatorBase {
     const { start, accs } = e.value as WindowPartial;
     const lastTs = start + this.spec.size - 1;
     if (lastTs + this.options.allowedLateness <= this.wm) return false;
-    const byKey = this.window(start, lastTs);
+    this.opening(start, lastTs);
     const k = keyString(e.key);
-    let entry = byKey.get(k);
-    if (!entry) {
-      entry = { key: e.key, start, accs, fired: false, dirty: false };
-      byKey.set(k, entry);
-    } else entry.accs = this.aggs.merge(entry.accs, accs);
+    let entry = this.windows.get(start, k);
+    if (!entry) this.windows.add(start, k, (entry = { key: e.key, start, accs, fired: false, dirty: false }));
+    else {
+      entry.accs = this.aggs.merge(entry.accs, accs);
+      this.windows.touch(start, k, entry);
+    }
     this.changed(entry, lastTs);
     return true;
   }
 
-  /** The entries of the window starting at `start`, created (and its firing scheduled) when new. */
-  private window(start: number, lastTs: number): Map<string, Entry> {
-    let byKey = this.windows.get(start);
-    if (!byKey) {
-      byKey = new Map();
-      this.windows.set(start, byKey);
-      const at = lastTs > this.wm ? lastTs : lastTs + this.options.allowedLateness;
-      if (at < this.nextEvent) this.nextEvent = at;
-    }
-    return byKey;
+  /** Schedules the firing of the window starting at `start` when it is new. */
+  private opening(start: number, lastTs: number): void {
+    if (this.windows.has(start)) return;
+    const at = lastTs > this.wm ? lastTs : lastTs + this.options.allowedLateness;
+    if (at < this.nextEvent) this.nextEvent = at;
   }
 
   /**
@@ -129,22 +228,23 @@ export class TimeWindowOperator extends WindowOperatorBase {
     const size = this.spec.size;
     const lateness = this.options.allowedLateness;
     const final = this.options.emit === 'final';
-    const due = [...this.windows.keys()].filter((s) => s + size - 1 <= wm).sort((a, b) => a - b);
+    const due = [...this.windows.starts()].filter((s) => s + size - 1 <= wm).sort((a, b) => a - b);
     for (const start of due) {
-      const byKey = this.windows.get(start)!;
       const lastTs = start + size - 1;
+      const closing = lastTs + lateness <= wm;
       if (final && lastTs > before) {
         // Results carry the watermark from before this step: downstream sees them before the new time.
-        for (const entry of byKey.values()) {
+        for (const entry of this.windows.entries(start)) {
           if (entry.fired) continue;
           entry.fired = true;
+          if (!closing) this.windows.touch(start, keyString(entry.key), entry);
           this.pushResult(this.aggs.result(entry.key, start, start + size, entry.accs), lastTs, entry.key, before);
         }
       }
-      if (lastTs + lateness <= wm) this.windows.delete(start);
+      if (closing) this.windows.drop(start);
     }
     this.nextEvent = Infinity;
-    for (const s of this.windows.keys()) {
+    for (const s of this.windows.starts()) {
       const lastTs = s + size - 1;
       const at = lastTs > wm ? lastTs : lastTs + lateness;
       if (at < this.nextEvent) this.nextEvent = at;
@@ -155,7 +255,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
     return {
       wm: this.wm,
       lateEvents: this.metrics.lateEvents,
-      windows: [...this.windows].map(([start, byKey]) => [start, [...byKey].map(([k, e]) => [k, e.key, e.accs, e.fired])]),
+      windows: this.windows.snapshot(),
     };
   }
 
@@ -163,8 +263,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
     const s = state as Snapshot;
     this.wm = s.wm ?? -Infinity;
     this.metrics.lateEvents = s.lateEvents ?? 0;
-    this.windows = new Map(s.windows.map(([start, entries]) => [start,
-      new Map(entries.map(([k, key, accs, fired]) => [k, { key, start, accs, fired: fired ?? false, dirty: false }]))]));
+    this.windows.restore(s.windows);
     this.nextEvent = -Infinity; // recomputed on the next watermark step
   }
 }
