@@ -64,8 +64,11 @@ export async function startRivulet(options: RivuletOptions = {}): Promise<Runnin
   try {
     for (const dir of options.fromSavepoints ?? []) {
       const manifest = readSavepoint(dir);
-      if (!(options.pipelines ?? []).some((p) => p.name === manifest.pipeline)) {
-        throw new SavepointError('unknown_pipeline', `savepoint ${dir} belongs to pipeline '${manifest.pipeline}', which is not among the pipelines to start`);
+      const def = (options.pipelines ?? []).find((p) => p.name === manifest.pipeline);
+      if (!def) throw new SavepointError('unknown_pipeline', `savepoint ${dir} belongs to pipeline '${manifest.pipeline}', which is not among the pipelines to start`);
+      const kind = typeof def.state === 'string' ? def.state : def.state?.kind ?? 'memory';
+      if (manifest.state === 'lmdb' && kind !== 'lmdb') {
+        throw new SavepointError('state_mismatch', `savepoint ${dir} keeps its state in LMDB, but pipeline '${def.name}' now runs with state '${kind}': run it with state 'lmdb'`);
       }
       restoreSavepoint(dir, dataDir);
     }

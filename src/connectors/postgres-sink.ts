@@ -80,6 +80,7 @@ class PostgresSinkRunner implements RunningSink {
   private readonly loop: Promise<void>;
   private client: pg.Client | undefined;
   private positions: number[] = [];
+  private createdAt = 0;
   rowsWritten = 0;
   lastError: string | undefined;
 
@@ -112,7 +113,14 @@ class PostgresSinkRunner implements RunningSink {
         this.lastError = (err as Error).message;
         await this.client?.end().catch(() => undefined);
         this.client = undefined;
-        await new Promise((r) => setTimeout(r, backoff));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, backoff);
+          function done() {
+            clearTimeout(timer);
+            resolve();
+          }
+          this.abort.signal.addEventListener('abort', done, { once: true });
+        });
         backoff = Math.min(backoff * 2, 5000);
       }
     }
@@ -129,11 +137,14 @@ class PostgresSinkRunner implements RunningSink {
     await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (${keyCols}, value JSONB NOT NULL, event_time TIMESTAMPTZ NOT NULL,
       source_partition INT NOT NULL, source_offset BIGINT NOT NULL, PRIMARY KEY (${pk}))`);
     await client.query(`CREATE TABLE IF NOT EXISTS rivulet_sink_offsets (sink TEXT NOT NULL, topic TEXT NOT NULL, partition INT NOT NULL,
-      next_offset BIGINT NOT NULL, PRIMARY KEY (sink, topic, partition))`);
-    const stored = await client.query<{ partition: number; next_offset: string }>(
-      'SELECT partition, next_offset FROM rivulet_sink_offsets WHERE sink = $1 AND topic = $2', [this.options.name, this.options.topic]);
+      next_offset BIGINT NOT NULL, topic_created_at BIGINT NOT NULL, PRIMARY KEY (sink, topic, partition))`);
+    const stored = await client.query<{ partition: number; next_offset: string; topic_created_at: string }>(
+      'SELECT partition, next_offset, topic_created_at FROM rivulet_sink_offsets WHERE sink = $1 AND topic = $2', [this.options.name, this.options.topic]);
     const starts = this.log.startOffsets(this.options.topic);
-    this.positions = starts.map((s, p) => Math.max(s, Number(stored.rows.find((r) => r.partition === p)?.next_offset ?? s)));
+    this.createdAt = this.log.describeTopic(this.options.topic)?.createdAt ?? 0;
+    // Positions of an earlier topic of the same name (deleted and created again) do not apply.
+    const mine = stored.rows.filter((r) => Number(r.topic_created_at) === this.createdAt);
+    this.positions = starts.map((s, p) => Math.max(s, Number(mine.find((r) => r.partition === p)?.next_offset ?? s)));
     this.client = client;
   }
 
@@ -149,17 +160,52 @@ class PostgresSinkRunner implements RunningSink {
     return wrote;
   }
 
+  /**
+   * Writes a batch of one partition in one transaction. When PostgreSQL refuses the data itself (a
+   * value it cannot store, SQLSTATE class 22 or 23), the records are written one by one so that only
+   * the refused one goes to the dead-letter topic.
+   */
   private async write(partition: number, records: LogRecord[]): Promise<void> {
+    try {
+      await this.writeBatch(partition, records);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (typeof code !== 'string' || !/^2[23]/.test(code)) throw err;
+      if (records.length > 1) {
+        for (const r of records) await this.write(partition, [r]);
+        return;
+      }
+      const r = records[0]!;
+      await this.deadLetter(r, 'sink_rejected', `PostgreSQL refused the row: ${(err as Error).message}`);
+      await this.writeBatch(partition, [], r.offset + 1);
+    }
+  }
+
+  /** Dead letters already sent by this process, by offset, so that retries do not repeat them. */
+  private readonly deadLettered = new Set<string>();
+
+  private async deadLetter(r: LogRecord, code: string, error: string): Promise<void> {
+    const id = `${r.partition}:${r.offset}`;
+    if (this.deadLettered.has(id)) return;
+    await this.deadLetters([{
+      key: this.options.topic, timestamp: r.timestamp,
+      value: { sink: this.options.name, topic: this.options.topic, partition: r.partition, offset: r.offset, code, error, event: r.value },
+    }]);
+    this.deadLettered.add(id);
+  }
+
+  private async writeBatch(partition: number, records: LogRecord[], nextOffset?: number): Promise<void> {
     const client = this.client!;
     const ops = new Map<string, RowOp>();
-    const refused: AppendRecord[] = [];
+    const refused: [LogRecord, string, string][] = [];
     for (const r of records) {
-      const refuse = (code: string, error: string) => refused.push({
-        key: this.options.topic, timestamp: r.timestamp,
-        value: { sink: this.options.name, topic: this.options.topic, partition: r.partition, offset: r.offset, code, error, event: r.value },
-      });
+      const refuse = (code: string, error: string) => refused.push([r, code, error]);
       if (r.key === null) {
         refuse('sink_needs_key', `postgres sink '${this.options.name}' writes rows by key; the record has none`);
+        continue;
+      }
+      if (r.key.includes('\u0000')) {
+        refuse('sink_invalid_key', `postgres sink '${this.options.name}': PostgreSQL text cannot hold the NUL character the key contains`);
         continue;
       }
       const v = r.value as { start?: unknown; end?: unknown; retracted?: unknown } | null;
@@ -174,10 +220,10 @@ class PostgresSinkRunner implements RunningSink {
       }
     }
     // Dead letters first: a crash after them repeats them (each names its record), never loses one.
-    if (refused.length > 0) await this.deadLetters(refused);
+    for (const [r, code, error] of refused) await this.deadLetter(r, code, error);
     const upserts = [...ops.values()].filter((o) => !o.delete);
     const deletes = [...ops.values()].filter((o) => o.delete);
-    const next = records.at(-1)!.offset + 1;
+    const next = nextOffset ?? records.at(-1)!.offset + 1;
     await client.query('BEGIN');
     try {
       if (deletes.length > 0) {
@@ -205,8 +251,9 @@ class PostgresSinkRunner implements RunningSink {
           [upserts.map((o) => o.key), ...common]);
         }
       }
-      await client.query(`INSERT INTO rivulet_sink_offsets (sink, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (sink, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset`, [this.options.name, this.options.topic, partition, next]);
+      await client.query(`INSERT INTO rivulet_sink_offsets (sink, topic, partition, next_offset, topic_created_at) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (sink, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, topic_created_at = EXCLUDED.topic_created_at`,
+      [this.options.name, this.options.topic, partition, next, this.createdAt]);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);

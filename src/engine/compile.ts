@@ -67,7 +67,7 @@ export function compileChildren(node: GraphNode, all: Map<string, Operator>, key
 /** A sink for a late-output topic, registered with the operators, or no output. */
 export function lateSink(ownerId: string, topic: string | undefined, all: Map<string, Operator>): Outputs {
   if (topic === undefined) return [];
-  const sink = new SinkOperator(`${ownerId}-late`, topic);
+  const sink = new SinkOperator(`${ownerId}/late`, topic);
   all.set(sink.id, sink);
   return [{ op: sink, input: 0 }];
 }

@@ -190,7 +190,12 @@ export class PipelineTask {
   private async serveSavepoints(): Promise<void> {
     const requests = this.savepoints;
     this.savepoints = [];
-    await this.commit();
+    try {
+      await this.commit();
+    } catch (err) {
+      for (const r of requests) r.reject(err);
+      throw err;
+    }
     const sources = Object.fromEntries(this.sources.map((s) => [s.id, s.topic]));
     for (const r of requests) {
       try {

@@ -141,6 +141,10 @@ export class LmdbStateBackend implements StateBackend {
   }
 
   capture(): StateCapture {
+    if (!this.swept) {
+      this.swept = true;
+      this.dropOtherTables();
+    }
     const tables: StateCapture['tables'] = {};
     for (const [name, t] of this.tables) {
       if (t.changes.size === 0) continue;
@@ -159,13 +163,15 @@ export class LmdbStateBackend implements StateBackend {
 
   async committed(epoch: number, capture: StateCapture): Promise<void> {
     this.write(epoch, capture);
+    // lmdb-js commits with overlapping sync: the transaction is visible at once, on disk once flushed.
+    await this.db.flushed;
     for (const t of this.tables.values()) {
       t.inflight = new Map();
       t.inflightDelta = 0;
     }
   }
 
-  /** Writes a capture and the epoch in one synchronous, flushed transaction. */
+  /** Writes a capture and the epoch in one synchronous transaction (durable once `db.flushed` resolves). */
   private write(epoch: number, capture: StateCapture): void {
     this.db.transactionSync(() => {
       if (capture.mode === 'full') {
@@ -184,6 +190,36 @@ export class LmdbStateBackend implements StateBackend {
   }
 
   recover(epoch: number, capture: StateCapture | undefined): void {
+    this.bringTo(epoch, capture);
+  }
+
+  /** Whether the first capture since opening has dropped the tables no operator opened. */
+  private swept = false;
+
+  /**
+   * Deletes the tables no operator opened by the first commit: state of operators the pipeline no longer
+   * has, which must not come back if an operator with the same id returns later (the memory backend
+   * forgets it too).
+   */
+  private dropOtherTables(): void {
+    let cursor = '\u0001';
+    for (;;) {
+      const [first] = this.db.getKeys({ start: cursor, limit: 1 });
+      if (typeof first !== 'string') return;
+      const cut = first.indexOf('\u0000');
+      if (cut < 0) return;
+      const name = first.slice(0, cut);
+      if (!this.tables.has(name)) {
+        const doomed = [...this.db.getKeys({ start: `${name}\u0000`, end: `${name}\u0001` })];
+        this.db.transactionSync(() => {
+          for (const k of doomed) this.db.removeSync(k);
+        });
+      }
+      cursor = `${name}\u0001`;
+    }
+  }
+
+  private bringTo(epoch: number, capture: StateCapture | undefined): void {
     const stored = this.storedEpoch;
     if (capture === undefined) {
       if (stored !== 0) throw new StateMismatchError(`the LMDB state holds epoch ${stored}, but the pipeline has no checkpoint: remove the state directory to start over`);

@@ -1,5 +1,5 @@
 import type { JsonValue } from '../core/record.js';
-import type { StateBackend, StateCapture, StateCodec, StateTable } from './state-backend.js';
+import { StateMismatchError, type StateBackend, type StateCapture, type StateCodec, type StateTable } from './state-backend.js';
 
 const identity: StateCodec<unknown> = { encode: (v) => v as JsonValue, decode: (j) => j };
 
@@ -63,6 +63,7 @@ export class MemoryStateBackend implements StateBackend {
   }
 
   capture(): StateCapture {
+    this.restored = undefined; // tables made later start empty; no need to keep the restored copy
     const tables: StateCapture['tables'] = {};
     for (const [name, t] of this.tables) {
       const rows: [string, JsonValue][] = new Array(t.map.size);
@@ -76,6 +77,9 @@ export class MemoryStateBackend implements StateBackend {
   async committed(): Promise<void> {}
 
   recover(_epoch: number, capture: StateCapture | undefined): void {
+    if (capture?.mode === 'changes') {
+      throw new StateMismatchError('the checkpoint holds only the changes of its epoch: it was written with the LMDB state backend, whose data the memory backend does not read; run the pipeline with state \'lmdb\'');
+    }
     this.restored = capture;
     for (const [name, t] of this.tables) {
       t.map.clear();

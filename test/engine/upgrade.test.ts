@@ -77,7 +77,7 @@ test('a changed state shape under the same uid fails at start, naming the operat
         assert.equal(err.code, 'state_schema_mismatch');
         if (variant === 'v3-other-aggregates') {
           assert.equal(err.operator, 'per-window');
-          assert.match(err.message, /aggregates n,total".*"window .*aggregates n,biggest"/);
+          assert.match(err.message, /aggregates n=0,total=0".*"window .*aggregates n=0,biggest=0"/);
         } else {
           assert.equal(err.operator, 'seen');
           assert.match(err.message, /version 1".*version 2"/);

@@ -75,3 +75,33 @@ test('lmdb takes over the state of a pipeline that ran on the memory backend', a
     tmp.remove();
   }
 });
+
+test('lmdb: tables that no operator opened are dropped at the first commit (a removed operator\'s state does not come back)', async () => {
+  const tmp = tempDir();
+  try {
+    let state = new LmdbStateBackend({ dir: tmp.dir });
+    state.recover(0, undefined);
+    state.table<number>('old/keys').put('a', 1);
+    state.table<number>('kept/keys').put('b', 2);
+    let c = state.capture();
+    await state.committed(1, c);
+    await state.close();
+    // The next version has no 'old' operator.
+    state = new LmdbStateBackend({ dir: tmp.dir });
+    state.table<number>('kept/keys');
+    state.recover(1, c);
+    assert.equal(state.table<number>('kept/keys').get('b'), 2);
+    c = state.capture();
+    await state.committed(2, c);
+    await state.close();
+    // A later version brings 'old' back: it starts empty.
+    state = new LmdbStateBackend({ dir: tmp.dir });
+    const old = state.table<number>('old/keys');
+    state.recover(2, c);
+    assert.equal(old.get('a'), undefined);
+    assert.equal(old.size, 0);
+    await state.close();
+  } finally {
+    tmp.remove();
+  }
+});

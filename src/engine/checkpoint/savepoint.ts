@@ -85,7 +85,14 @@ export function restoreSavepoint(dir: string, dataDir: string): SavepointManifes
   fs.rmSync(stateDir, { recursive: true, force: true });
   if (fs.existsSync(path.join(dir, 'state', 'data.mdb'))) {
     fs.mkdirSync(stateDir, { recursive: true });
-    fs.copyFileSync(path.join(dir, 'state', 'data.mdb'), path.join(stateDir, 'data.mdb'));
+    const copy = path.join(stateDir, 'data.mdb');
+    fs.copyFileSync(path.join(dir, 'state', 'data.mdb'), copy);
+    const fd = fs.openSync(copy, 'r+');
+    try {
+      fs.fsyncSync(fd); // on disk before the checkpoint that refers to it
+    } finally {
+      fs.closeSync(fd);
+    }
   }
   const target = checkpointPath(path.join(dataDir, 'checkpoints'), manifest.pipeline);
   fs.mkdirSync(path.dirname(target), { recursive: true });

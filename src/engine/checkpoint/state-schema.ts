@@ -1,4 +1,5 @@
 import { RivuletError } from '../../core/errors.js';
+import type { Aggregate } from '../aggregates.js';
 import type { GraphNode } from '../graph.js';
 
 /**
@@ -9,17 +10,17 @@ import type { GraphNode } from '../graph.js';
  *
  * Functions (map, key, join and aggregate bodies) are not part of it: changing their code keeps the
  * state, as upgrades should. `undefined` for nodes without state.
+ * A checkpoint's schemas name the operators that had state; one removed and later added again under
+ * the same id starts empty (see `checkSchemas`).
  */
 export function stateSchema(node: GraphNode): string | undefined {
   switch (node.kind) {
-    case 'window': {
-      const { lateOutput: _late, ...options } = node.options;
-      return `window ${JSON.stringify(node.spec)} ${JSON.stringify(options)} aggregates ${Object.keys(node.aggregates).join(',')}`;
-    }
+    case 'window':
+      return `window ${JSON.stringify(node.spec)} aggregates ${aggregateShapes(node.aggregates)}`;
     case 'aggregate':
-      return `aggregate ${Object.keys(node.aggregates).join(',')}`;
+      return `aggregate ${aggregateShapes(node.aggregates)}`;
     case 'process': {
-      const decls = Object.entries(node.fn.state ?? {}).map(([name, d]) => `${name}:${d.kind}${d.ttl === undefined ? '' : `/ttl=${d.ttl}`}`);
+      const decls = Object.entries(node.fn.state ?? {}).map(([name, d]) => `${name}:${d.kind}`);
       return `process state ${decls.join(',')} version ${node.fn.stateVersion ?? 1}`;
     }
     case 'intervalJoin':
@@ -31,6 +32,23 @@ export function stateSchema(node: GraphNode): string | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * Each aggregate's name and the shape of its empty accumulator (`n=0`, `top=null`, `avg=[0,0]`, a
+ * sketch's parameters): replacing `count()` by `max()` under one name changes the shape. Settings
+ * that leave stored state readable (lateness, emit mode, TTLs) are not part of it.
+ */
+function aggregateShapes(aggregates: Record<string, Aggregate<unknown, unknown, unknown>>): string {
+  return Object.entries(aggregates).map(([name, agg]) => {
+    let shape: string;
+    try {
+      shape = JSON.stringify(agg.create()) ?? 'undefined';
+    } catch {
+      shape = '?';
+    }
+    return `${name}=${shape.length > 80 ? `${shape.slice(0, 80)}…` : shape}`;
+  }).join(',');
 }
 
 /** The schemas of every stateful node of a graph below `roots`, by node id. */

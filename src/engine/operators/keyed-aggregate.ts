@@ -67,4 +67,9 @@ export class KeyedAggregateOperator extends Chained {
     dirty.clear();
     this.emit(results);
   }
+
+  /** State lives in the backend; a checkpoint of Rivulet 0.1 held it here (`keys`), and is moved into the table. */
+  override restore(state: unknown): void {
+    for (const [k, key, accs, ts] of (state as { keys?: [string, unknown, unknown[], number][] } | undefined)?.keys ?? []) this.entries.put(k, { key, accs, ts });
+  }
 }

@@ -1,5 +1,5 @@
 import type { JsonValue } from '../../core/record.js';
-import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
+import { StateMismatchError, type StateBackend, type StateCodec, type StateTable } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import { lastWindowStart, windowSlide, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
@@ -74,6 +74,9 @@ class HeapWindowEntries implements WindowEntries {
     return [...this.windows].map(([start, byKey]) => [start, [...byKey].map(([k, e]) => [k, e.key, e.accs, e.fired] as [string, unknown, unknown[], boolean])] as [number, [string, unknown, unknown[], boolean][]]);
   }
   restore(windows: Snapshot['windows']): void {
+    if (windows.some((w) => typeof w === 'number')) {
+      throw new StateMismatchError('the checkpoint keeps this window operator\'s entries in LMDB: run the pipeline with state \'lmdb\'');
+    }
     this.windows = new Map((windows as Extract<Snapshot['windows'], [number, unknown][]>).map(([start, entries]) => [start,
       new Map(entries.map(([k, key, accs, fired]) => [k, { key, start, accs, fired: fired ?? false, dirty: false }]))]));
   }
@@ -119,7 +122,11 @@ class TableWindowEntries implements WindowEntries {
     return [...this.open];
   }
   restore(windows: Snapshot['windows']): void {
-    this.open = new Set(windows as number[]);
+    this.open = new Set();
+    for (const w of windows) {
+      if (typeof w === 'number') this.open.add(w);
+      else for (const [k, key, accs, fired] of w[1]) this.add(w[0], k, { key, start: w[0], accs, fired: fired ?? false, dirty: false }); // a checkpoint of entries in the heap
+    }
   }
 }
 
