@@ -21,15 +21,15 @@ export const OUTPUTS = ['paid', 'customer-totals', '_deadletter'];
 const VIEWS = ['customer-totals', 'customer-running'];
 
 /** Orders every 10 ms of event time, each paid 0–20 s later; a few orders with a broken time; per partition in time order. */
-function input(): { orders: AppendRecord[]; payments: AppendRecord[] } {
+function input(count: number): { orders: AppendRecord[]; payments: AppendRecord[] } {
   const rand = prng(42);
   const orders: AppendRecord[] = [];
   const payments: { ts: number; record: AppendRecord }[] = [];
-  for (let i = 0; i < ORDERS; i++) {
+  for (let i = 0; i < count; i++) {
     const ts = 1_000_000 + i * 10;
     const order: ChaosOrder = { id: i, customer: `c${Math.floor(rand() * CUSTOMERS)}`, amount: 1 + Math.floor(rand() * 500), ts };
     // Record timestamps fixed too: both runs' inputs are the same bytes.
-    orders.push({ key: String(i), timestamp: ts, value: i % Math.floor(ORDERS / BROKEN) === 7 ? { ...order, ts: 'not a time' } : order });
+    orders.push({ key: String(i), timestamp: ts, value: i % Math.floor(count / BROKEN) === 7 ? { ...order, ts: 'not a time' } : order });
     const pts = ts + Math.floor(rand() * 20_000);
     payments.push({ ts: pts, record: { key: String(i), timestamp: pts, value: { order: i, paid: order.amount, ts: pts } satisfies ChaosPayment } });
   }
@@ -42,8 +42,8 @@ function input(): { orders: AppendRecord[]; payments: AppendRecord[] } {
   return { orders, payments: payments.map((p) => p.record) };
 }
 
-export async function prepare(dir: string): Promise<number> {
-  const { orders, payments } = input();
+export async function prepare(dir: string, count = ORDERS): Promise<number> {
+  const { orders, payments } = input(count);
   const log = await EmbeddedLog.open({ dir: path.join(dir, 'log') });
   try {
     await log.createTopic('orders', { partitions: 4 });
