@@ -120,6 +120,8 @@ export class PipelineTask {
   /** Outputs of the restored checkpoint, to append (what is missing of them) before reading on. */
   private recovered: SealedTopicOutputs[] = [];
   private recoveredAt = 0;
+  /** The last commit's state on its way to disk: the next commit waits for it. */
+  private stateDurable: Promise<void> = Promise.resolve();
   /** Topics the last commit appended to: the next commit waits until they are on disk. */
   private appendedTopics = new Set<string>();
 
@@ -192,6 +194,7 @@ export class PipelineTask {
     this.savepoints = [];
     try {
       await this.commit();
+      await this.stateDurable;
     } catch (err) {
       for (const r of requests) r.reject(err);
       throw err;
@@ -219,6 +222,7 @@ export class PipelineTask {
     try {
       if (this.phase === 'running') {
         await this.commit();
+        await this.stateDurable;
         this.phase = 'stopped';
       }
     } finally {
@@ -384,7 +388,7 @@ export class PipelineTask {
     const { log, graph } = this.options;
     const started = performance.now();
     this.gatherOutputs();
-    await Promise.all([...new Set([...this.sources.map((s) => s.topic), ...this.appendedTopics])].map((t) => log.sync(t)));
+    await Promise.all([...[...new Set([...this.sources.map((s) => s.topic), ...this.appendedTopics])].map((t) => log.sync(t)), this.stateDurable]);
     const sealed = this.outputs.seal();
     let produced = 0;
     for (const t of sealed) for (const p of t.partitions) produced += p.records.length;
@@ -404,7 +408,10 @@ export class PipelineTask {
       state: this.state.capture(),
     };
     writeCheckpoint(this.checkpointPath, cp);
-    await this.state.committed(cp.epoch, cp.state!);
+    // Applied now; durable in the background until the next commit waits for it (above).
+    const durable = this.state.committed(cp.epoch, cp.state!);
+    durable.catch(() => undefined);
+    this.stateDurable = durable;
     this.epoch = cp.epoch;
     this.epochEvents = 0;
     this.lastCommit = Date.now();

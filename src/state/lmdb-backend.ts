@@ -21,9 +21,6 @@ class LmdbTable<V> implements StateTable<V> {
   changes = new Map<string, V | typeof DELETED>();
   /** The last epoch's changes: in a checkpoint, being written to LMDB. */
   inflight = new Map<string, V | typeof DELETED>();
-  /** Keys added minus keys deleted by `changes`, and by `inflight`, relative to LMDB. */
-  sizeDelta = 0;
-  inflightDelta = 0;
 
   constructor(private readonly backend: LmdbStateBackend, private readonly db: RootDatabase, readonly name: string, readonly codec: StateCodec<V>) {}
 
@@ -40,25 +37,17 @@ class LmdbTable<V> implements StateTable<V> {
     return raw === undefined ? undefined : this.codec.decode(raw);
   }
 
-  private exists(key: string): boolean {
-    const v = this.stored(key);
-    return v !== undefined && v !== DELETED;
-  }
-
   get(key: string): V | undefined {
     const v = this.stored(key);
     return v === DELETED ? undefined : v;
   }
 
   put(key: string, value: V): void {
-    if (!this.exists(key)) this.sizeDelta++;
     if (!this.changes.has(key)) this.backend.pending++;
     this.changes.set(key, value);
   }
 
   delete(key: string): void {
-    if (!this.exists(key)) return;
-    this.sizeDelta--;
     if (!this.changes.has(key)) this.backend.pending++;
     this.changes.set(key, DELETED);
   }
@@ -81,8 +70,17 @@ class LmdbTable<V> implements StateTable<V> {
     for (const [k, v] of this.changes) if (k.startsWith(keyPrefix) && v !== DELETED) yield [k, v];
   }
 
+  /** Counted when asked (rarely): LMDB's keys, adjusted by what the held changes add and remove. */
   get size(): number {
-    return this.db.getKeysCount({ start: `${this.name}\u0000`, end: `${this.name}\u0001` }) + this.sizeDelta + this.inflightDelta;
+    let n = this.db.getKeysCount({ start: `${this.name}\u0000`, end: `${this.name}\u0001` });
+    const held = new Map(this.inflight);
+    for (const [k, v] of this.changes) held.set(k, v);
+    for (const [k, v] of held) {
+      const inDb = this.db.doesExist(this.dbKey(k));
+      if (v === DELETED && inDb) n--;
+      else if (v !== DELETED && !inDb) n++;
+    }
+    return n;
   }
 }
 
@@ -154,21 +152,29 @@ export class LmdbStateBackend implements StateBackend {
       // Kept readable until LMDB has them (see committed()).
       for (const [key, v] of t.changes) t.inflight.set(key, v);
       t.changes = new Map();
-      t.inflightDelta += t.sizeDelta;
-      t.sizeDelta = 0;
     }
     this.pending = 0;
     return { mode: 'changes', tables };
   }
 
   async committed(epoch: number, capture: StateCapture): Promise<void> {
-    this.write(epoch, capture);
-    // lmdb-js commits with overlapping sync: the transaction is visible at once, on disk once flushed.
-    await this.db.flushed;
-    for (const t of this.tables.values()) {
-      t.inflight = new Map();
-      t.inflightDelta = 0;
+    if (capture.mode === 'full') {
+      this.write(epoch, capture);
+    } else {
+      // Asynchronous puts of one event turn form one transaction, written by LMDB's write thread while
+      // the task goes on; reads use the held copy (`inflight`) until it is committed.
+      let last: Promise<unknown> = Promise.resolve();
+      for (const [name, rows] of Object.entries(capture.tables)) {
+        for (const [key, json] of rows) {
+          const k = `${name}\u0000${key}`;
+          last = json === null ? this.db.remove(k) : this.db.put(k, json);
+        }
+      }
+      last = this.db.put(EPOCH_KEY, epoch);
+      await last;
     }
+    for (const t of this.tables.values()) t.inflight = new Map();
+    await this.db.flushed;
   }
 
   /** Writes a capture and the epoch in one synchronous transaction (durable once `db.flushed` resolves). */

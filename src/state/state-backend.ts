@@ -60,7 +60,11 @@ export interface StateBackend {
   readonly commitSoon: boolean;
   /** What the checkpoint of the epoch that ends now must hold; the backend starts a new epoch. */
   capture(): StateCapture;
-  /** Called once the checkpoint holding `capture` is durable as epoch `epoch`; resolves when the backend stores it durably too. */
+  /**
+   * Called once the checkpoint holding `capture` is durable as epoch `epoch`. The backend applies it
+   * before returning (reads see it); the promise resolves when it is on disk too. The task awaits that
+   * before its next checkpoint, so the backend is never more than one epoch behind.
+   */
   committed(epoch: number, capture: StateCapture): Promise<void>;
   /**
    * Brings the tables to the state of committed epoch `epoch`, whose checkpoint held `capture`
