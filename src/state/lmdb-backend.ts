@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { open, type RootDatabase } from 'lmdb';
+import { InvalidArgumentError } from '../core/errors.js';
 import type { JsonValue } from '../core/record.js';
 import { StateMismatchError, type StateBackend, type StateCapture, type StateCodec, type StateTable } from './state-backend.js';
 
@@ -7,6 +8,8 @@ const identity: StateCodec<unknown> = { encode: (v) => v as JsonValue, decode: (
 /** The key of the committed epoch; table keys start with a table name, never with NUL. */
 const EPOCH_KEY = '\u0000epoch';
 const DELETED = Symbol('deleted');
+/** lmdb-js's largest key (its default build), in bytes. */
+const MAX_KEY_BYTES = 1978;
 
 /** Options of {@link LmdbStateBackend}. */
 export interface LmdbStateBackendOptions {
@@ -43,7 +46,13 @@ class LmdbTable<V> implements StateTable<V> {
   }
 
   put(key: string, value: V): void {
-    if (!this.changes.has(key)) this.backend.pending++;
+    if (!this.changes.has(key)) {
+      // Refused here, before a checkpoint holds it: LMDB would refuse it when the commit applies it.
+      if (Buffer.byteLength(this.dbKey(key)) > MAX_KEY_BYTES) {
+        throw new InvalidArgumentError(`state key of table '${this.name}' is ${Buffer.byteLength(key)} bytes; the LMDB state backend takes keys up to ${MAX_KEY_BYTES - this.name.length - 1} bytes`, 'state_key_too_long');
+      }
+      this.backend.pending++;
+    }
     this.changes.set(key, value);
   }
 
@@ -163,15 +172,17 @@ export class LmdbStateBackend implements StateBackend {
     } else {
       // Asynchronous puts of one event turn form one transaction, written by LMDB's write thread while
       // the task goes on; reads use the held copy (`inflight`) until it is committed.
-      let last: Promise<unknown> = Promise.resolve();
+      let failure: unknown;
+      const noteFailure = (p: Promise<unknown>) => p.catch((err: unknown) => { failure ??= err; });
       for (const [name, rows] of Object.entries(capture.tables)) {
         for (const [key, json] of rows) {
           const k = `${name}\u0000${key}`;
-          last = json === null ? this.db.remove(k) : this.db.put(k, json);
+          void noteFailure(json === null ? this.db.remove(k) : this.db.put(k, json));
         }
       }
-      last = this.db.put(EPOCH_KEY, epoch);
-      await last;
+      // The last write of the transaction: it resolves when the whole transaction has committed.
+      await this.db.put(EPOCH_KEY, epoch);
+      if (failure !== undefined) throw failure;
     }
     for (const t of this.tables.values()) t.inflight = new Map();
     await this.db.flushed;

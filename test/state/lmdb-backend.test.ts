@@ -105,3 +105,19 @@ test('lmdb: tables that no operator opened are dropped at the first commit (a re
     tmp.remove();
   }
 });
+
+test('lmdb: a key longer than LMDB takes is refused when it is put, before any checkpoint holds it', async () => {
+  const tmp = tempDir();
+  const state = new LmdbStateBackend({ dir: tmp.dir });
+  try {
+    state.recover(0, undefined);
+    const t = state.table<number>('t');
+    assert.throws(() => t.put('k'.repeat(3000), 1), (e: unknown) => (e as { code?: string }).code === 'state_key_too_long' && /up to 1976 bytes/.test((e as Error).message));
+    t.put('k'.repeat(1976), 1);
+    await state.committed(1, state.capture());
+    assert.equal(t.get('k'.repeat(1976)), 1);
+  } finally {
+    await state.close();
+    tmp.remove();
+  }
+});
