@@ -6,7 +6,7 @@ import { readSavepoint, restoreSavepoint, SavepointError } from '../engine/check
 import { Engine } from '../engine/engine.js';
 import { DEAD_LETTER_TOPIC } from '../engine/task.js';
 import { extract } from '../engine/graph.js';
-import type { PipelineDefinition } from '../engine/pipeline.js';
+import { stateOptions, type PipelineDefinition } from '../engine/pipeline.js';
 import { EmbeddedLog } from '../log/embedded/embedded-log.js';
 import { startServer, type RunningServer } from '../serve/server.js';
 
@@ -66,7 +66,7 @@ export async function startRivulet(options: RivuletOptions = {}): Promise<Runnin
       const manifest = readSavepoint(dir);
       const def = (options.pipelines ?? []).find((p) => p.name === manifest.pipeline);
       if (!def) throw new SavepointError('unknown_pipeline', `savepoint ${dir} belongs to pipeline '${manifest.pipeline}', which is not among the pipelines to start`);
-      const kind = typeof def.state === 'string' ? def.state : def.state?.kind ?? 'memory';
+      const kind = stateOptions(def).kind;
       if (manifest.state === 'lmdb' && kind !== 'lmdb') {
         throw new SavepointError('state_mismatch', `savepoint ${dir} keeps its state in LMDB, but pipeline '${def.name}' now runs with state '${kind}': run it with state 'lmdb'`);
       }

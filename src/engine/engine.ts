@@ -4,11 +4,11 @@ import { InvalidArgumentError, PipelineDefinitionError, RivuletError } from '../
 import type { SavepointManifest } from './checkpoint/savepoint.js';
 import type { Log } from '../log/log.js';
 import type { Extractor } from './graph.js';
-import { PipelineBuilder, type GeneratorDeclaration, type PipelineDefinition, type PipelineGraph } from './pipeline.js';
+import { PipelineBuilder, stateOptions, type GeneratorDeclaration, type PipelineDefinition, type PipelineGraph } from './pipeline.js';
 import { DEAD_LETTER_TOPIC, PipelineTask, type TaskStatus } from './task.js';
 import { LmdbStateBackend } from '../state/lmdb-backend.js';
 import { MemoryStateBackend } from '../state/memory-backend.js';
-import type { StateBackend, StateBackendOptions } from '../state/state-backend.js';
+import type { StateBackend } from '../state/state-backend.js';
 
 /** How events written into a topic from outside are checked and keyed, as declared by the pipelines that read it. */
 export interface IngestRules {
@@ -44,7 +44,7 @@ export class Engine {
       throw new PipelineDefinitionError('a pipeline must be an object with a string `name` and a `setup(app)` function (see definePipeline)');
     }
     if (this.definitions.has(definition.name)) throw new PipelineDefinitionError(`two pipelines are named '${definition.name}'`);
-    const stateKind = typeof definition.state === 'string' ? definition.state : definition.state?.kind ?? 'memory';
+    const stateKind = stateOptions(definition).kind;
     if (stateKind !== 'memory' && stateKind !== 'lmdb') {
       throw new PipelineDefinitionError(`pipeline '${definition.name}': state must be 'memory' or 'lmdb', got ${JSON.stringify(stateKind)}`);
     }
@@ -158,7 +158,7 @@ export class Engine {
 
 /** The state backend a pipeline asked for, with its directory under the data directory. */
 function createStateBackend(def: PipelineDefinition, dir: string): StateBackend {
-  const options: StateBackendOptions = typeof def.state === 'string' ? ({ kind: def.state } as StateBackendOptions) : (def.state ?? { kind: 'memory' });
+  const options = stateOptions(def);
   switch (options.kind) {
     case 'memory':
       return new MemoryStateBackend();

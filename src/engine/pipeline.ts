@@ -119,6 +119,12 @@ export interface PipelineDefinition {
   state?: 'memory' | 'lmdb' | StateBackendOptions;
 }
 
+/** A pipeline's state backend options with the default applied (`'memory'`). */
+export function stateOptions(definition: PipelineDefinition): StateBackendOptions {
+  const state = definition.state ?? 'memory';
+  return typeof state === 'string' ? ({ kind: state } as StateBackendOptions) : state;
+}
+
 /** Declares a pipeline; the identity function, there for type inference. */
 export function definePipeline(definition: PipelineDefinition): PipelineDefinition {
   return definition;

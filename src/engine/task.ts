@@ -99,7 +99,6 @@ export class PipelineTask {
   private readonly readBatch: number;
   private readonly checkpointPath: string;
   private readonly outputs: EpochOutputs;
-  private readonly idleCommitMs: number;
   private readonly state: StateBackend;
   /** The shape of each stateful operator's state, checked against the checkpoint's at start. */
   private readonly schemas: Record<string, string>;
@@ -118,8 +117,7 @@ export class PipelineTask {
   private lastCommitMs = 0;
   private commits = 0;
   /** Outputs of the restored checkpoint, to append (what is missing of them) before reading on. */
-  private recovered: SealedTopicOutputs[] = [];
-  private recoveredAt = 0;
+  private recovered: { outputs: SealedTopicOutputs[]; committedAt: number } | undefined;
   /** The last commit's state on its way to disk: the next commit waits for it. */
   private stateDurable: Promise<void> = Promise.resolve();
   /** Topics the last commit appended to: the next commit waits until they are on disk. */
@@ -129,7 +127,6 @@ export class PipelineTask {
     this.readBatch = options.readBatch ?? 1000;
     this.checkpointPath = checkpointPath(options.checkpointDir, options.graph.name);
     this.outputs = new EpochOutputs(options.log);
-    this.idleCommitMs = Math.min(IDLE_COMMIT_MS, options.checkpointIntervalMs);
     this.state = options.state ?? new MemoryStateBackend();
     this.schemas = stateSchemas(options.graph.sources);
     for (const node of options.graph.sources) {
@@ -253,10 +250,10 @@ export class PipelineTask {
   private async run(): Promise<void> {
     const { log } = this.options;
     const signal = this.abort.signal;
-    if (this.recovered.length > 0) {
-      await publishSealed(log, this.options.graph.name, this.recovered, this.recoveredAt);
-      this.appendedTopics = new Set(this.recovered.map((t) => t.topic));
-      this.recovered = [];
+    if (this.recovered) {
+      await publishSealed(log, this.options.graph.name, this.recovered.outputs, this.recovered.committedAt);
+      this.appendedTopics = new Set(this.recovered.outputs.map((t) => t.topic));
+      this.recovered = undefined;
     }
     const idleTimeouts = this.sources.map((s) => s.idleTimeout).filter((t): t is number => t !== undefined);
     const idleCheckMs = idleTimeouts.length > 0 ? Math.max(10, Math.min(...idleTimeouts) / 4) : undefined;
@@ -325,7 +322,7 @@ export class PipelineTask {
       // Caught up: commit soon, so that results show without waiting for the interval.
       const uncommitted = this.epochEvents > 0 || this.outputs.size > 0;
       // At most every 100 ms, and never more than a tenth of the time: a commit's cost grows with the state.
-      const pause = Math.min(this.options.checkpointIntervalMs, Math.max(this.idleCommitMs, 10 * this.lastCommitMs));
+      const pause = Math.min(this.options.checkpointIntervalMs, Math.max(IDLE_COMMIT_MS, 10 * this.lastCommitMs));
       const commitInMs = uncommitted ? this.lastCommit + pause - Date.now() : undefined;
       if (commitInMs !== undefined && commitInMs <= 0) {
         await this.commit();
@@ -441,8 +438,7 @@ export class PipelineTask {
     }
     for (const [id, state] of Object.entries(cp.operators)) this.operators.get(id)?.restore(state);
     this.outputs.restorePlacement(cp.placement);
-    this.recovered = cp.outputs;
-    this.recoveredAt = cp.committedAt;
+    this.recovered = { outputs: cp.outputs, committedAt: cp.committedAt };
   }
 }
 

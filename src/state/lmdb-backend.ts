@@ -8,6 +8,16 @@ const identity: StateCodec<unknown> = { encode: (v) => v as JsonValue, decode: (
 /** The key of the committed epoch; table keys start with a table name, never with NUL. */
 const EPOCH_KEY = '\u0000epoch';
 const DELETED = Symbol('deleted');
+
+/** The LMDB key of a table's key: table keys are contiguous, and never start with NUL. */
+function tableKey(table: string, key: string): string {
+  return `${table}\u0000${key}`;
+}
+
+/** A capture's rows as LMDB keys and values (`null`: delete). */
+function* storedRows(capture: StateCapture): Iterable<[string, JsonValue | null]> {
+  for (const [name, rows] of Object.entries(capture.tables)) for (const [key, json] of rows) yield [tableKey(name, key), json];
+}
 /** lmdb-js's largest key (its default build), in bytes. */
 const MAX_KEY_BYTES = 1978;
 
@@ -28,7 +38,7 @@ class LmdbTable<V> implements StateTable<V> {
   constructor(private readonly backend: LmdbStateBackend, private readonly db: RootDatabase, readonly name: string, readonly codec: StateCodec<V>) {}
 
   dbKey(key: string): string {
-    return `${this.name}\u0000${key}`;
+    return tableKey(this.name, key);
   }
 
   private stored(key: string): V | typeof DELETED | undefined {
@@ -156,10 +166,11 @@ export class LmdbStateBackend implements StateBackend {
     for (const [name, t] of this.tables) {
       if (t.changes.size === 0) continue;
       const rows: [string, JsonValue | null][] = [];
-      for (const [key, v] of t.changes) rows.push([key, v === DELETED ? null : t.codec.encode(v)]);
+      for (const [key, v] of t.changes) {
+        rows.push([key, v === DELETED ? null : t.codec.encode(v)]);
+        t.inflight.set(key, v); // kept readable until LMDB has it (see committed())
+      }
       tables[name] = rows;
-      // Kept readable until LMDB has them (see committed()).
-      for (const [key, v] of t.changes) t.inflight.set(key, v);
       t.changes = new Map();
     }
     this.pending = 0;
@@ -167,47 +178,31 @@ export class LmdbStateBackend implements StateBackend {
   }
 
   async committed(epoch: number, capture: StateCapture): Promise<void> {
-    if (capture.mode === 'full') {
-      this.write(epoch, capture);
-    } else {
-      // Asynchronous puts of one event turn form one transaction, written by LMDB's write thread while
-      // the task goes on; reads use the held copy (`inflight`) until it is committed.
-      let failure: unknown;
-      const noteFailure = (p: Promise<unknown>) => p.catch((err: unknown) => { failure ??= err; });
-      for (const [name, rows] of Object.entries(capture.tables)) {
-        for (const [key, json] of rows) {
-          const k = `${name}\u0000${key}`;
-          void noteFailure(json === null ? this.db.remove(k) : this.db.put(k, json));
-        }
-      }
-      // The last write of the transaction: it resolves when the whole transaction has committed.
-      await this.db.put(EPOCH_KEY, epoch);
-      if (failure !== undefined) throw failure;
-    }
+    // Asynchronous puts of one event turn form one transaction, written by LMDB's write thread while
+    // the task goes on; reads use the held copy (`inflight`) until it is committed.
+    let failure: unknown;
+    const noteFailure = (p: Promise<unknown>) => p.catch((err: unknown) => { failure ??= err; });
+    for (const [k, json] of storedRows(capture)) void noteFailure(json === null ? this.db.remove(k) : this.db.put(k, json));
+    // The last write of the transaction: it resolves when the whole transaction has committed.
+    await this.db.put(EPOCH_KEY, epoch);
+    if (failure !== undefined) throw failure;
     for (const t of this.tables.values()) t.inflight = new Map();
     await this.db.flushed;
   }
 
-  /** Writes a capture and the epoch in one synchronous transaction (durable once `db.flushed` resolves). */
+  /** Writes a capture (at recovery) and the epoch in one synchronous transaction. */
   private write(epoch: number, capture: StateCapture): void {
     this.db.transactionSync(() => {
       if (capture.mode === 'full') {
         const old = [...this.db.getKeys({ start: '\u0001' })].filter((k) => typeof k === 'string' && k.includes('\u0000'));
         for (const k of old) this.db.removeSync(k);
       }
-      for (const [name, rows] of Object.entries(capture.tables)) {
-        for (const [key, json] of rows) {
-          const k = `${name}\u0000${key}`;
-          if (json === null) this.db.removeSync(k);
-          else this.db.putSync(k, json);
-        }
+      for (const [k, json] of storedRows(capture)) {
+        if (json === null) this.db.removeSync(k);
+        else this.db.putSync(k, json);
       }
       this.db.putSync(EPOCH_KEY, epoch);
     });
-  }
-
-  recover(epoch: number, capture: StateCapture | undefined): void {
-    this.bringTo(epoch, capture);
   }
 
   /** Whether the first capture since opening has dropped the tables no operator opened. */
@@ -236,7 +231,7 @@ export class LmdbStateBackend implements StateBackend {
     }
   }
 
-  private bringTo(epoch: number, capture: StateCapture | undefined): void {
+  recover(epoch: number, capture: StateCapture | undefined): void {
     const stored = this.storedEpoch;
     if (capture === undefined) {
       if (stored !== 0) throw new StateMismatchError(`the LMDB state holds epoch ${stored}, but the pipeline has no checkpoint: remove the state directory to start over`);
