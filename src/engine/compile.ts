@@ -25,11 +25,11 @@ export function createWindowOperator(id: string, out: Outputs, late: Outputs, sp
     case 'hopping':
       return new TimeWindowOperator(id, out, late, spec, options, aggregates, 'events', state);
     case 'sliding':
-      return new SlidingWindowOperator(id, out, late, spec, options, aggregates);
+      return new SlidingWindowOperator(id, out, late, spec, options, aggregates, state);
     case 'session':
-      return new SessionWindowOperator(id, out, late, spec, options, aggregates);
+      return new SessionWindowOperator(id, out, late, spec, options, aggregates, state);
     case 'count':
-      return new CountWindowOperator(id, out, late, spec, options, aggregates);
+      return new CountWindowOperator(id, out, late, spec, options, aggregates, state);
   }
 }
 
@@ -110,13 +110,13 @@ function compileNode(node: GraphNode, all: Map<string, Operator>, keyBy: KeyByCo
       op = new ProcessOperator(node.id, out, node.fn, state);
       break;
     case 'intervalJoin':
-      op = new IntervalJoinOperator(node.id, out, lateSink(node.id, node.lateOutput, all), node.before, node.after, node.join);
+      op = new IntervalJoinOperator(node.id, out, lateSink(node.id, node.lateOutput, all), node.before, node.after, node.join, state);
       break;
     case 'windowJoin':
-      op = new WindowJoinOperator(node.id, out, lateSink(node.id, node.lateOutput, all), node.spec, node.join);
+      op = new WindowJoinOperator(node.id, out, lateSink(node.id, node.lateOutput, all), node.spec, node.join, state);
       break;
     case 'tableJoin':
-      op = new TableJoinOperator(node.id, out, lateSink(node.id, node.lateOutput, all), node.mode, node.join);
+      op = new TableJoinOperator(node.id, out, lateSink(node.id, node.lateOutput, all), node.mode, node.join, state);
       break;
     case 'sink':
       op = new SinkOperator(node.id, node.topic);

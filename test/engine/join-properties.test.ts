@@ -5,7 +5,9 @@ import { IntervalJoinOperator } from '../../src/engine/operators/interval-join.j
 import { TableJoinOperator, type TableJoinMode } from '../../src/engine/operators/table-join.js';
 import { WindowJoinOperator } from '../../src/engine/operators/window-join.js';
 import { hopping, tumbling, windowStarts } from '../../src/engine/windows.js';
+import type { StateBackend } from '../../src/state/state-backend.js';
 import { prng } from '../helpers/prng.js';
+import { RestartableState } from '../helpers/restartable-state.js';
 
 /**
  * Joins against brute-force references, with the watermark each event arrives under as the task
@@ -40,9 +42,21 @@ function watermarks(events: Ev[], delay: number): { at: number[]; after: number[
   return { at, after };
 }
 
-/** Feeds the events to the operator `make` builds; returns the final watermark. */
-function drive(make: () => Operator, events: Ev[], delay: number, rand: () => number): { wm: number } {
-  let op = make();
+/**
+ * Feeds the events to the operator `make` builds over a state backend of `kind`; in the middle, a
+ * checkpoint and a restart from it. Returns the final watermark.
+ */
+async function drive(kind: 'memory' | 'lmdb', make: (state: StateBackend) => Operator, events: Ev[], delay: number, rand: () => number): Promise<{ wm: number }> {
+  const state = new RestartableState(kind);
+  try {
+    return await driveOn(state, make, events, delay, rand);
+  } finally {
+    await state.close();
+  }
+}
+
+async function driveOn(state: RestartableState, make: (state: StateBackend) => Operator, events: Ev[], delay: number, rand: () => number): Promise<{ wm: number }> {
+  let op = make(state.state);
   const { at, after } = watermarks(events, delay);
   const restoreAt = Math.floor(rand() * events.length);
   let i = 0;
@@ -58,7 +72,9 @@ function drive(make: () => Operator, events: Ev[], delay: number, rand: () => nu
     op.watermark(after[j - 1]!, 1);
     if (i <= restoreAt && restoreAt < j) {
       const snap = JSON.parse(JSON.stringify(op.snapshot())) as unknown;
-      op = make();
+      await state.checkpoint();
+      await state.restart();
+      op = make(state.state);
       op.restore(snap);
     }
     i = j;
@@ -68,8 +84,8 @@ function drive(make: () => Operator, events: Ev[], delay: number, rand: () => nu
 
 const pairKey = (a: number, b: number) => `${a}:${b}`;
 
-describe('joins equal brute-force references', () => {
-  test('interval join: every pair of accepted events with the same key within the bounds, once', () => {
+for (const kind of ['memory', 'lmdb'] as const) describe(`joins equal brute-force references (state in ${kind})`, () => {
+  test('interval join: every pair of accepted events with the same key within the bounds, once', async () => {
     const rand = prng(3);
     for (let round = 0; round < 40; round++) {
       const delay = Math.floor(rand() * 2000);
@@ -78,8 +94,8 @@ describe('joins equal brute-force references', () => {
       const events = randomEvents(rand, 200 + Math.floor(rand() * 100), Math.floor(rand() * 4000), 1 + Math.floor(rand() * 4));
       const out: Element[] = [];
       const late: Element[] = [];
-      drive(() => new IntervalJoinOperator('j', [{ op: collector(out), input: 0 }], [{ op: collector(late), input: 0 }], before, after,
-        (l, r) => pairKey((l as Ev).id, (r as Ev).id)), events, delay, rand);
+      await drive(kind, (state) => new IntervalJoinOperator('j', [{ op: collector(out), input: 0 }], [{ op: collector(late), input: 0 }], before, after,
+        (l, r) => pairKey((l as Ev).id, (r as Ev).id), state), events, delay, rand);
       const { at } = watermarks(events, delay);
       const accepted = events.filter((e, i) => e.ts > at[i]!);
       const expected: string[] = [];
@@ -97,15 +113,15 @@ describe('joins equal brute-force references', () => {
   });
 
   for (const [label, spec] of [['tumbling', tumbling(2000)], ['hopping', hopping(3000, 1000)]] as const) {
-    test(`window join (${label}): pairs of one key and window, for the windows the watermark closed`, () => {
+    test(`window join (${label}): pairs of one key and window, for the windows the watermark closed`, async () => {
       const rand = prng(label.length);
       for (let round = 0; round < 30; round++) {
         const delay = Math.floor(rand() * 2000);
         const events = randomEvents(rand, 200, Math.floor(rand() * 4000), 1 + Math.floor(rand() * 3));
         const out: Element[] = [];
         const late: Element[] = [];
-        const run = drive(() => new WindowJoinOperator('j', [{ op: collector(out), input: 0 }], [{ op: collector(late), input: 0 }], spec,
-          (l, r, w) => `${(l as Ev).id}:${(r as Ev).id}@${w.start}`), events, delay, rand);
+        const run = await drive(kind, (state) => new WindowJoinOperator('j', [{ op: collector(out), input: 0 }], [{ op: collector(late), input: 0 }], spec,
+          (l, r, w) => `${(l as Ev).id}:${(r as Ev).id}@${w.start}`, state), events, delay, rand);
         const { at } = watermarks(events, delay);
         const cells = new Map<string, Ev[]>();
         const lateIds: number[] = [];
@@ -128,7 +144,7 @@ describe('joins equal brute-force references', () => {
 
   for (const version of ['latest', 'event-time'] as const) {
     for (const type of ['inner', 'left'] as const) {
-      test(`table join, version '${version}', type '${type}': each event meets the row it should`, () => {
+      test(`table join, version '${version}', type '${type}': each event meets the row it should`, async () => {
         const rand = prng(version.length * 31 + type.length);
         for (let round = 0; round < 30; round++) {
           const delay = Math.floor(rand() * 2000);
@@ -138,9 +154,9 @@ describe('joins equal brute-force references', () => {
           const late: Element[] = [];
           const mode: TableJoinMode = { type, version };
           // Table values are the events' v; the join reports which version (event id) it met.
-          const make = () => new TableJoinOperator('j', [{ op: collector(out), input: 0 }], [{ op: collector(late), input: 0 }], mode,
-            (e, row) => `${(e as Ev).id}:${row === undefined ? '-' : (row as Ev).id}`);
-          drive(make, events, delay, rand);
+          const make = (state: StateBackend) => new TableJoinOperator('j', [{ op: collector(out), input: 0 }], [{ op: collector(late), input: 0 }], mode,
+            (e, row) => `${(e as Ev).id}:${row === undefined ? '-' : (row as Ev).id}`, state);
+          await drive(kind, make, events, delay, rand);
           const { at, after } = watermarks(events, delay);
           const expected: string[] = [];
           const lateIds: number[] = [];

@@ -7,26 +7,8 @@ import {
   countWindow, hopping, resolveWindowOptions, session, sliding, tumbling, windowStarts,
   type EmitMode, type WindowOptions, type WindowSpec,
 } from '../../src/engine/windows.js';
-import { LmdbStateBackend } from '../../src/state/lmdb-backend.js';
-import type { StateBackend, StateCodec, StateTable } from '../../src/state/state-backend.js';
 import { prng } from '../helpers/prng.js';
-import { tempDir } from '../helpers/tmp.js';
-
-/** One LMDB backend for several runs: each run's tables under names of their own. */
-class PrefixedState implements StateBackend {
-  readonly kind = 'lmdb';
-  constructor(private readonly inner: StateBackend, private readonly prefix: string) {}
-  table<V>(name: string, codec?: StateCodec<V>): StateTable<V> {
-    return this.inner.table(`${this.prefix}.${name}`, codec);
-  }
-  get pendingChanges() { return this.inner.pendingChanges; }
-  get commitSoon() { return this.inner.commitSoon; }
-  capture() { return this.inner.capture(); }
-  committed(epoch: number, capture: Parameters<StateBackend['committed']>[1]) { return this.inner.committed(epoch, capture); }
-  recover(epoch: number, capture: Parameters<StateBackend['recover']>[1]) { this.inner.recover(epoch, capture); }
-  backup(dir: string) { return this.inner.backup(dir); }
-  close() { return this.inner.close(); }
-}
+import { RestartableState } from '../helpers/restartable-state.js';
 
 /**
  * Window operators against brute-force references: random streams with random disorder, watermark
@@ -49,36 +31,42 @@ function value(key: string, start: number, end: number, evs: Ev[]): Row {
 }
 
 /**
- * Runs the operator over the events in random batches, restoring from a JSON snapshot once (with the
- * state backend's capture committed, as a task's checkpoint does); returns results, late events, final watermark.
+ * Runs the operator over the events in random batches, over a state backend of `kind`, restarting once
+ * from a checkpoint (operator snapshot through JSON, the backend recovered as a task does); returns
+ * results, late events, final watermark.
  */
-function runOperator(spec: WindowSpec, options: WindowOptions, events: Ev[], delay: number, rand: () => number, state?: StateBackend) {
+async function runOperator(spec: WindowSpec, options: WindowOptions, events: Ev[], delay: number, rand: () => number, kind: 'memory' | 'lmdb' = 'memory') {
   const results: Element[] = [];
   const late: Element[] = [];
   const resolved = resolveWindowOptions(spec, options);
-  const make = () => createWindowOperator('w', [{ op: collector(results), input: 0 }], [{ op: collector(late), input: 0 }], spec, resolved, aggregates, state);
+  const state = new RestartableState(kind);
+  const make = () => createWindowOperator('w', [{ op: collector(results), input: 0 }], [{ op: collector(late), input: 0 }], spec, resolved, aggregates, state.state);
   let op = make();
   let maxTs = -Infinity;
   let wm = -Infinity;
   const restoreAt = Math.floor(rand() * events.length);
-  for (let i = 0; i < events.length;) {
-    const n = 1 + Math.floor(rand() * 40);
-    const batch: Element[] = [];
-    for (const e of events.slice(i, i + n)) {
-      batch.push({ value: e, ts: e.ts, key: e.k, wm });
-      maxTs = Math.max(maxTs, e.ts);
-      wm = Math.max(wm, maxTs - delay);
+  try {
+    for (let i = 0; i < events.length;) {
+      const n = 1 + Math.floor(rand() * 40);
+      const batch: Element[] = [];
+      for (const e of events.slice(i, i + n)) {
+        batch.push({ value: e, ts: e.ts, key: e.k, wm });
+        maxTs = Math.max(maxTs, e.ts);
+        wm = Math.max(wm, maxTs - delay);
+      }
+      op.process(batch, 0);
+      op.watermark(wm);
+      i += n;
+      if (i >= restoreAt && restoreAt >= 0 && i - n < restoreAt) {
+        const snap = JSON.parse(JSON.stringify(op.snapshot())) as unknown;
+        await state.checkpoint();
+        await state.restart();
+        op = make();
+        op.restore(snap);
+      }
     }
-    op.process(batch, 0);
-    op.watermark(wm);
-    i += n;
-    if (i >= restoreAt && restoreAt >= 0 && op !== null && i - n < restoreAt) {
-      const snap = JSON.parse(JSON.stringify(op.snapshot())) as unknown;
-      // LMDB applies its capture synchronously: the table then holds exactly the committed state.
-      if (state) void state.committed(1, state.capture());
-      op = make();
-      op.restore(snap);
-    }
+  } finally {
+    await state.close();
   }
   return { results: results.map((r) => r.value as Row), lateEvents: late.map((e) => e.value as Ev), metrics: (op as unknown as { metrics: { lateEvents: number } }).metrics, wm };
 }
@@ -188,8 +176,8 @@ const kinds: [string, () => WindowSpec][] = [
 
 describe('window operators equal brute-force references', () => {
   for (const [label, mkSpec] of kinds) {
-    for (const emit of ['final', 'update'] as EmitMode[]) {
-      test(`${label} windows, emit '${emit}', random disorder, lateness and batch cuts`, () => {
+    for (const emit of ['final', 'update'] as EmitMode[]) for (const backend of ['memory', 'lmdb'] as const) {
+      test(`${label} windows, emit '${emit}', state in ${backend}, random disorder, lateness and batch cuts`, async () => {
         const rand = prng(label.length * 7919 + (emit === 'final' ? 1 : 2));
         for (let round = 0; round < 40; round++) {
           const spec = mkSpec();
@@ -198,7 +186,7 @@ describe('window operators equal brute-force references', () => {
           const spacing = label === 'session' ? Math.floor(rand() * 600) + 50 : 200;
           const events = randomEvents(rand, 150 + Math.floor(rand() * 150), Math.floor(rand() * 8000), 1 + Math.floor(rand() * 4), spacing);
           const ctx = `round ${round}: delay ${delay}, lateness ${L}`;
-          const run = runOperator(spec, { allowedLateness: L, emit, lateOutput: 'late' }, events, delay, rand);
+          const run = await runOperator(spec, { allowedLateness: L, emit, lateOutput: 'late' }, events, delay, rand, backend);
           const wms = arrivalWatermarks(events, delay);
           const ref = spec.kind === 'sliding' ? slidingReference(spec.size, L, events, wms, run.wm)
             : spec.kind === 'session' ? sessionReference(spec.gap, L, events, wms, run.wm)
@@ -224,43 +212,13 @@ describe('window operators equal brute-force references', () => {
     }
   }
 
-  test('tumbling and hopping windows with their entries in LMDB equal the references too', async () => {
-    const rand = prng(4242);
-    const tmp = tempDir();
-    const state = new LmdbStateBackend({ dir: tmp.dir });
-    try {
-      state.recover(0, undefined);
-      for (let round = 0; round < 20; round++) {
-        const spec = round % 2 === 0 ? tumbling(4000) : hopping(9000, 3000);
-        const emit: EmitMode = round % 4 < 2 ? 'final' : 'update';
-        const delay = Math.floor(rand() * 3000);
-        const L = rand() < 0.4 ? 0 : Math.floor(rand() * 4000);
-        const events = randomEvents(rand, 150 + Math.floor(rand() * 150), Math.floor(rand() * 8000), 1 + Math.floor(rand() * 4), 200);
-        const roundState = new PrefixedState(state, `r${round}`);
-        const run = runOperator(spec, { allowedLateness: L, emit, lateOutput: 'late' }, events, delay, rand, roundState);
-        const ref = fixedReference(spec as Extract<WindowSpec, { kind: 'tumbling' | 'hopping' }>, L, events, arrivalWatermarks(events, delay), run.wm);
-        const ctx = `round ${round} (${spec.kind}, ${emit}): delay ${delay}, lateness ${L}`;
-        assert.deepEqual(sortEvs(run.lateEvents), sortEvs(ref.late), `late events, ${ctx}`);
-        const table = changelog(run.results);
-        for (const [id, row] of ref.windows) {
-          if (emit === 'final' && !ref.due(row)) continue;
-          assert.deepEqual(table.get(id), row, `window ${id}, ${ctx}`);
-        }
-        for (const id of table.keys()) assert.ok(ref.windows.has(id), `result for a window that does not exist: ${id}, ${ctx}`);
-      }
-    } finally {
-      await state.close();
-      tmp.remove();
-    }
-  });
-
-  test('count windows: every slide events of a key, the last size of them, in arrival order', () => {
+  for (const backend of ['memory', 'lmdb'] as const) test(`count windows, state in ${backend}: every slide events of a key, the last size of them, in arrival order`, async () => {
     const rand = prng(42);
     for (let round = 0; round < 20; round++) {
       const size = 1 + Math.floor(rand() * 6);
       const slide = 1 + Math.floor(rand() * size);
       const events = randomEvents(rand, 200, 5000, 3, 100);
-      const run = runOperator(countWindow(size, slide), {}, events, 1000, rand);
+      const run = await runOperator(countWindow(size, slide), {}, events, 1000, rand, backend);
       const seen = new Map<string, Ev[]>();
       const expected: Row[] = [];
       for (const e of events) {

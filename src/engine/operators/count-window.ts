@@ -1,3 +1,5 @@
+import { MemoryStateBackend } from '../../state/memory-backend.js';
+import type { StateBackend, StateTable } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import type { CountWindow, WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
@@ -13,7 +15,8 @@ interface KeyState {
 }
 
 interface Snapshot {
-  keys: [keyString: string, key: unknown, times: number[], values: unknown[], sinceFire: number][];
+  /** Checkpoints before the keys' events lived in the state backend. */
+  keys?: [keyString: string, key: unknown, times: number[], values: unknown[], sinceFire: number][];
 }
 
 /**
@@ -22,20 +25,18 @@ interface Snapshot {
  * + 1 of the window's events, and that latest time as their time. Watermarks pass through untouched.
  */
 export class CountWindowOperator extends WindowOperatorBase {
-  private keys = new Map<string, KeyState>();
+  /** Each key's last events, in the state backend (with LMDB: on disk). */
+  private readonly keys: StateTable<KeyState>;
 
   constructor(id: string, out: Outputs, late: Outputs, private readonly spec: CountWindow, options: WindowOptionsResolved,
-    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>) {
+    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>, state: StateBackend = new MemoryStateBackend()) {
     super(id, out, late, options, aggregates);
+    this.keys = state.table(`${id}/events`);
   }
 
   protected accept(e: Element): boolean {
     const k = keyString(e.key);
-    let st = this.keys.get(k);
-    if (!st) {
-      st = { key: e.key, times: [], values: [], sinceFire: 0 };
-      this.keys.set(k, st);
-    }
+    const st = this.keys.get(k) ?? { key: e.key, times: [], values: [], sinceFire: 0 };
     st.times.push(e.ts);
     st.values.push(e.value);
     if (st.times.length > this.spec.size) {
@@ -54,8 +55,12 @@ export class CountWindowOperator extends WindowOperatorBase {
       }
       this.pushResult(this.aggs.result(st.key, lo, hi + 1, accs), hi, st.key, e.wm);
       // A tumbling count window needs nothing of its events once it has fired.
-      if (this.spec.slide === this.spec.size) this.keys.delete(k);
+      if (this.spec.slide === this.spec.size) {
+        this.keys.delete(k);
+        return true;
+      }
     }
+    this.keys.put(k, st);
     return true;
   }
 
@@ -63,11 +68,11 @@ export class CountWindowOperator extends WindowOperatorBase {
   protected fire(): void {}
 
   override snapshot(): Snapshot {
-    return { keys: [...this.keys].map(([k, st]) => [k, st.key, st.times, st.values, st.sinceFire]) };
+    return {};
   }
 
   override restore(state: unknown): void {
-    const s = state as Snapshot;
-    this.keys = new Map(s.keys.map(([k, key, times, values, sinceFire]) => [k, { key, times, values, sinceFire }]));
+    // A checkpoint from before the events lived in the state backend: they move into it.
+    for (const [k, key, times, values, sinceFire] of (state as Snapshot).keys ?? []) this.keys.put(k, { key, times, values, sinceFire });
   }
 }

@@ -1,17 +1,34 @@
+import type { JsonValue } from '../../core/record.js';
+import { MemoryStateBackend } from '../../state/memory-backend.js';
+import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
+import { timerIndex, type TimerIndex } from './timer-queue.js';
 import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
-interface Side {
-  /** key string → buffered events (time order not required). */
-  byKey: Map<string, Element[]>;
-  /** Smallest time at which one of this side's buffered events can be dropped. */
-  nextCleanup: number;
+/** One side's buffered events of one key, as a state table holds them. */
+interface Buffered {
+  key: unknown;
+  /** `[time, value]`, in arrival order. */
+  events: [number, unknown][];
+  /** The time of the key's cleanup timer (Infinity: none). */
+  scheduledAt: number;
 }
+
+const bufferedCodec: StateCodec<Buffered> = {
+  encode: (b) => ({ key: b.key, events: b.events, at: b.scheduledAt === Infinity ? null : b.scheduledAt }) as unknown as JsonValue,
+  decode: (j) => {
+    const o = j as unknown as { key: unknown; events: [number, unknown][]; at: number | null };
+    return { key: o.key, events: o.events, scheduledAt: o.at ?? Infinity };
+  },
+};
 
 interface Snapshot {
   wm: number;
   lateEvents: number;
-  left: [string, [unknown, number, unknown][]][];
-  right: [string, [unknown, number, unknown][]][];
+  /** The cleanup timers' part (the buffered events are in the state backend). */
+  expiry?: JsonValue;
+  /** Checkpoints before the events lived in the state backend. */
+  left?: [string, [unknown, number, unknown][]][];
+  right?: [string, [unknown, number, unknown][]][];
 }
 
 /**
@@ -19,16 +36,21 @@ interface Snapshot {
  * key whose time is in `[t − before, t + after]`; the result has the later of the two times. Each side
  * keeps its events only while a future event of the other side could still match them, so state is
  * bounded by the bounds and the watermark delay. An event that arrives at or behind the watermark is late.
+ * The events are rows of the state backend per side and key (with LMDB: on disk); a timer per row says
+ * when its oldest event expires.
  */
 export class IntervalJoinOperator extends Chained {
   private wm = -Infinity;
   private readonly inputWms = new InputWatermarks(2);
-  private readonly sides: [Side, Side] = [{ byKey: new Map(), nextCleanup: Infinity }, { byKey: new Map(), nextCleanup: Infinity }];
+  private readonly buffered: StateTable<Buffered>;
+  private readonly expiries: TimerIndex;
   readonly metrics: OperatorMetrics = { lateEvents: 0 };
 
   constructor(id: string, out: Outputs, private readonly late: Outputs, private readonly before: number, private readonly after: number,
-    private readonly join: (left: unknown, right: unknown) => unknown) {
+    private readonly join: (left: unknown, right: unknown) => unknown, state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
+    this.buffered = state.table(`${id}/buffered`, bufferedCodec);
+    this.expiries = timerIndex(state, `${id}/expiry`, before + after);
   }
 
   /** Time after which a buffered event of `input` can no longer match. */
@@ -39,8 +61,6 @@ export class IntervalJoinOperator extends Chained {
   process(batch: Element[], input: number): void {
     const results: Element[] = [];
     let lateBatch: Element[] | undefined;
-    const own = this.sides[input]!;
-    const other = this.sides[1 - input]!;
     for (const e of batch) {
       // Late by the watermark the event arrived under (the operator's own may lag behind it).
       if (e.ts <= (e.wm > this.wm ? e.wm : this.wm)) {
@@ -52,22 +72,30 @@ export class IntervalJoinOperator extends Chained {
       // For a left event the right side must be in [ts − before, ts + after]; for a right event, the mirror.
       const lo = input === 0 ? e.ts - this.before : e.ts - this.after;
       const hi = input === 0 ? e.ts + this.after : e.ts + this.before;
-      const matches = other.byKey.get(k);
+      const matches = this.buffered.get(`${1 - input}\u0000${k}`);
       if (matches) {
-        for (const m of matches) {
-          if (m.ts < lo || m.ts > hi) continue;
-          const value = input === 0 ? this.join(e.value, m.value) : this.join(m.value, e.value);
-          results.push({ value, ts: Math.max(e.ts, m.ts), key: e.key, wm: this.wm });
+        for (const [ts, value] of matches.events) {
+          if (ts < lo || ts > hi) continue;
+          const joined = input === 0 ? this.join(e.value, value) : this.join(value, e.value);
+          results.push({ value: joined, ts: Math.max(e.ts, ts), key: e.key, wm: this.wm });
         }
       }
-      let buf = own.byKey.get(k);
-      if (!buf) own.byKey.set(k, (buf = []));
-      buf.push(e);
-      const exp = this.expiry(input, e.ts);
-      if (exp < own.nextCleanup) own.nextCleanup = exp;
+      const row = `${input}\u0000${k}`;
+      const own = this.buffered.get(row) ?? { key: e.key, events: [], scheduledAt: Infinity };
+      own.events.push([e.ts, e.value]);
+      this.schedule(row, own, this.expiry(input, e.ts));
+      this.buffered.put(row, own);
     }
     this.emit(results);
     if (lateBatch && this.late.length > 0) for (const o of this.late) o.op.process(lateBatch, o.input);
+  }
+
+  /** Sets the row's cleanup timer to `at` unless it has an earlier one (the caller puts the row). */
+  private schedule(row: string, b: Buffered, at: number): void {
+    if (at >= b.scheduledAt) return;
+    if (b.scheduledAt !== Infinity) this.expiries.cancel(b.scheduledAt, row);
+    b.scheduledAt = at;
+    this.expiries.add(at, row, undefined);
   }
 
   override watermark(wm: number, input = 0): void {
@@ -76,25 +104,29 @@ export class IntervalJoinOperator extends Chained {
     super.watermark(this.wm);
   }
 
+  /** Drops the events no future event can match: those of the rows whose timer the watermark reached. */
   private advance(wm: number): void {
     this.wm = wm;
-    this.sides.forEach((side, input) => {
-      if (wm < side.nextCleanup) return;
-      side.nextCleanup = Infinity;
-      for (const [k, buf] of side.byKey) {
-        const kept = buf.filter((e) => this.expiry(input, e.ts) > wm);
-        if (kept.length === 0) side.byKey.delete(k);
-        else {
-          side.byKey.set(k, kept);
-          for (const e of kept) side.nextCleanup = Math.min(side.nextCleanup, this.expiry(input, e.ts));
-        }
+    for (let t = this.expiries.pop(wm); t !== undefined; t = this.expiries.pop(wm)) {
+      const row = t.keyString;
+      const b = this.buffered.get(row);
+      if (!b) continue;
+      const input = row.startsWith('0') ? 0 : 1;
+      b.events = b.events.filter(([ts]) => this.expiry(input, ts) > wm);
+      b.scheduledAt = Infinity;
+      if (b.events.length === 0) {
+        this.buffered.delete(row);
+        continue;
       }
-    });
+      let next = Infinity;
+      for (const [ts] of b.events) next = Math.min(next, this.expiry(input, ts));
+      this.schedule(row, b, next);
+      this.buffered.put(row, b);
+    }
   }
 
   override snapshot(): Snapshot {
-    const dump = (s: Side) => [...s.byKey].map(([k, buf]) => [k, buf.map((e) => [e.key, e.ts, e.value] as [unknown, number, unknown])] as [string, [unknown, number, unknown][]]);
-    return { wm: this.wm, lateEvents: this.metrics.lateEvents, left: dump(this.sides[0]), right: dump(this.sides[1]) };
+    return { wm: this.wm, lateEvents: this.metrics.lateEvents, expiry: this.expiries.snapshot() };
   }
 
   override restore(state: unknown): void {
@@ -102,10 +134,19 @@ export class IntervalJoinOperator extends Chained {
     this.wm = s.wm ?? -Infinity;
     this.inputWms.all(this.wm);
     this.metrics.lateEvents = s.lateEvents ?? 0;
-    [s.left, s.right].forEach((dump, i) => {
-      const side = this.sides[i]!;
-      side.byKey = new Map(dump.map(([k, evs]) => [k, evs.map(([key, ts, value]) => ({ key, ts, value, wm: this.wm }))]));
-      side.nextCleanup = -Infinity;
+    if (s.expiry !== undefined) {
+      this.expiries.restore(s.expiry);
+      return;
+    }
+    // A checkpoint from before the events lived in the state backend: they move into it.
+    [s.left ?? [], s.right ?? []].forEach((dump, input) => {
+      for (const [k, evs] of dump) {
+        if (evs.length === 0) continue;
+        const row = `${input}\u0000${k}`;
+        const b: Buffered = { key: evs[0]![0], events: evs.map(([, ts, value]) => [ts, value]), scheduledAt: Infinity };
+        this.schedule(row, b, Math.min(...evs.map(([, ts]) => this.expiry(input, ts))));
+        this.buffered.put(row, b);
+      }
     });
   }
 }

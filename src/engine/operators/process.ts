@@ -1,9 +1,10 @@
+import type { JsonValue } from '../../core/record.js';
 import type { KeyedStateSnapshot, StateAccessors, StateDescriptor } from '../keyed-state.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend } from '../../state/state-backend.js';
 import { KeyedStateStore, keyEntryCodec } from '../keyed-state.js';
 import { Chained, keyString, type EdgeTimed, type Element, type Outputs } from './operator.js';
-import { TimerQueue } from './timer-queue.js';
+import { timerIndex, type Timer, type TimerIndex } from './timer-queue.js';
 
 /** Registers timers for the current key. Event-time timers fire when the watermark reaches their time. */
 export interface Timers {
@@ -75,9 +76,11 @@ interface Snapshot {
   wm: number;
   /** Keyed state, in checkpoints of Rivulet 0.1 (it lives in the state backend since). */
   state?: KeyedStateSnapshot;
-  keys: [keyString: string, key: unknown][];
-  eventTimers: [number, string][];
-  processingTimers: [number, string][];
+  /** What each timer index needs to restore (see `TimerIndex.snapshot`). */
+  eventTimers: JsonValue;
+  processingTimers: JsonValue;
+  /** Checkpoints before timers carried their keys: the keys of the timers' key strings. */
+  keys?: [keyString: string, key: unknown][];
 }
 
 /** Runs a {@link ProcessFunction} per key: state, event-time and processing-time timers. */
@@ -89,10 +92,9 @@ export class ProcessOperator extends Chained implements EdgeTimed {
    */
   private readonly keyEventTimers = new Map<string, number[]>();
   private readonly store: KeyedStateStore;
-  private readonly eventTimers = new TimerQueue();
-  private readonly processingTimers = new TimerQueue();
-  /** Keys that have timers, with how many: the timer queues hold key strings only. */
-  private readonly timerKeys = new Map<string, { key: unknown; timers: number }>();
+  /** Timers in the heap, or with LMDB in tables of 1 s buckets (timers of millions of keys stay on disk). */
+  private readonly eventTimers: TimerIndex;
+  private readonly processingTimers: TimerIndex;
   private wm = -Infinity;
   /** The watermark results carry: the one before the step that fired a timer, so downstream sees them on time. */
   private emitWm = -Infinity;
@@ -106,6 +108,8 @@ export class ProcessOperator extends Chained implements EdgeTimed {
     state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
     this.store = new KeyedStateStore(fn.state ?? {}, state.table(`${id}/state`, keyEntryCodec));
+    this.eventTimers = timerIndex(state, `${id}/event-timers`, 1000);
+    this.processingTimers = timerIndex(state, `${id}/processing-timers`, 1000);
     const ctx = {
       key: undefined as unknown,
       keyString: '',
@@ -114,29 +118,18 @@ export class ProcessOperator extends Chained implements EdgeTimed {
       state: this.store.accessors,
       timers: {
         atEventTime: (t: number) => {
-          if (!this.eventTimers.add(t, ctx.keyString)) return;
-          this.countTimer(ctx.keyString, ctx.key, 1);
-          if (this.edgeTimed) this.indexTimer(ctx.keyString, t);
+          if (this.eventTimers.add(t, ctx.keyString, ctx.key) && this.edgeTimed) this.indexTimer(ctx.keyString, t);
         },
-        atProcessingTime: (t: number) => { if (this.processingTimers.add(t, ctx.keyString)) this.countTimer(ctx.keyString, ctx.key, 1); },
+        atProcessingTime: (t: number) => { this.processingTimers.add(t, ctx.keyString, ctx.key); },
         cancelEventTime: (t: number) => {
-          if (!this.eventTimers.cancel(t, ctx.keyString)) return;
-          this.countTimer(ctx.keyString, ctx.key, -1);
-          if (this.edgeTimed) this.unindexTimer(ctx.keyString, t);
+          if (this.eventTimers.cancel(t, ctx.keyString) && this.edgeTimed) this.unindexTimer(ctx.keyString, t);
         },
-        cancelProcessingTime: (t: number) => { if (this.processingTimers.cancel(t, ctx.keyString)) this.countTimer(ctx.keyString, ctx.key, -1); },
+        cancelProcessingTime: (t: number) => { this.processingTimers.cancel(t, ctx.keyString); },
       },
       emit: (value: unknown, ts?: number) => { this.results.push({ value, ts: ts ?? ctx.timestamp, key: ctx.key, wm: this.emitWm }); },
       now: () => Date.now(),
     };
     this.ctx = ctx;
-  }
-
-  private countTimer(ks: string, key: unknown, delta: number): void {
-    const e = this.timerKeys.get(ks) ?? { key, timers: 0 };
-    e.timers += delta;
-    if (e.timers > 0) this.timerKeys.set(ks, e);
-    else this.timerKeys.delete(ks);
   }
 
   private enter(ks: string, key: unknown, time: number): void {
@@ -155,7 +148,7 @@ export class ProcessOperator extends Chained implements EdgeTimed {
         // An event is handled after every timer its read watermark passed. Keeping time by the input
         // edges, the operator cannot advance to it (another task's events may still come before it),
         // but the timers that matter are the event's own key's: those fire first.
-        if (this.edgeTimed) this.fireKeyTimers(ks, e.wm);
+        if (this.edgeTimed) this.fireKeyTimers(ks, e.key, e.wm);
         else this.advance(e.wm);
       }
       this.handle(e, ks);
@@ -172,7 +165,7 @@ export class ProcessOperator extends Chained implements EdgeTimed {
   }
 
   /** Fires key `ks`'s event-time timers at or before `wm`, in time order (edge-timed). */
-  private fireKeyTimers(ks: string, wm: number): void {
+  private fireKeyTimers(ks: string, key: unknown, wm: number): void {
     for (;;) {
       const times = this.keyEventTimers.get(ks);
       if (times === undefined) return;
@@ -181,7 +174,7 @@ export class ProcessOperator extends Chained implements EdgeTimed {
       if (first > wm) return;
       this.eventTimers.cancel(first, ks);
       this.unindexTimer(ks, first);
-      this.fireTimer('event', first, ks, this.wm);
+      this.fireTimer('event', first, ks, key, this.wm);
     }
   }
 
@@ -210,32 +203,30 @@ export class ProcessOperator extends Chained implements EdgeTimed {
   }
 
   override tick(now: number): void {
-    let t: [number, string] | undefined;
-    while ((t = this.processingTimers.pop(now))) this.fireTimer('processing', t[0], t[1], this.wm);
+    let t: Timer | undefined;
+    while ((t = this.processingTimers.pop(now))) this.fireTimer('processing', t.time, t.keyString, t.key, this.wm);
     this.flush();
     super.tick(now);
   }
 
   /** Whether processing-time timers are pending (the task then ticks the operator). */
   get wantsTicks(): boolean {
-    return this.processingTimers.size > 0;
+    return !this.processingTimers.empty;
   }
 
   private advance(wm: number): void {
     this.flush();
     const before = this.wm;
     this.wm = wm;
-    let t: [number, string] | undefined;
+    let t: Timer | undefined;
     while ((t = this.eventTimers.pop(wm))) {
-      if (this.edgeTimed) this.unindexTimer(t[1], t[0]);
-      this.fireTimer('event', t[0], t[1], before);
+      if (this.edgeTimed) this.unindexTimer(t.keyString, t.time);
+      this.fireTimer('event', t.time, t.keyString, t.key, before);
     }
     this.store.expire(wm);
   }
 
-  private fireTimer(domain: 'event' | 'processing', time: number, ks: string, emitWm: number): void {
-    const key = this.timerKeys.get(ks)!.key;
-    this.countTimer(ks, key, -1);
+  private fireTimer(domain: 'event' | 'processing', time: number, ks: string, key: unknown, emitWm: number): void {
     if (!this.fn.onTimer) return;
     this.enter(ks, key, domain === 'event' ? time : this.wm);
     this.emitWm = emitWm;
@@ -256,7 +247,6 @@ export class ProcessOperator extends Chained implements EdgeTimed {
   override snapshot(): Snapshot {
     return {
       wm: this.wm,
-      keys: [...this.timerKeys].map(([k, e]) => [k, e.key]),
       eventTimers: this.eventTimers.snapshot(),
       processingTimers: this.processingTimers.snapshot(),
     };
@@ -266,9 +256,12 @@ export class ProcessOperator extends Chained implements EdgeTimed {
     const s = state as Snapshot;
     this.wm = s.wm ?? -Infinity;
     this.store.restore(this.wm, s.state);
-    this.eventTimers.restore(s.eventTimers);
-    this.processingTimers.restore(s.processingTimers);
-    const keys = new Map(s.keys);
-    for (const [, k] of [...s.eventTimers, ...s.processingTimers]) this.countTimer(k, keys.get(k), 1);
+    const withKeys = (timers: JsonValue): JsonValue => {
+      if (!s.keys) return timers;
+      const keys = new Map(s.keys);
+      return (timers as [number, string][]).map(([t, k]) => [t, k, keys.get(k)]) as JsonValue;
+    };
+    this.eventTimers.restore(withKeys(s.eventTimers));
+    this.processingTimers.restore(withKeys(s.processingTimers));
   }
 }

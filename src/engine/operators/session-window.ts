@@ -1,7 +1,10 @@
+import type { JsonValue } from '../../core/record.js';
+import { MemoryStateBackend } from '../../state/memory-backend.js';
+import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import type { SessionWindow, WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
-import { TimerQueue } from './timer-queue.js';
+import { timerIndex, type Timer, type TimerIndex } from './timer-queue.js';
 import { WindowOperatorBase } from './window-base.js';
 
 interface Session {
@@ -26,31 +29,50 @@ interface KeyState {
   sessions: Session[];
 }
 
+type StoredSession = [start: number, end: number, accs: unknown[], emitted: boolean, current: boolean];
+
+/** A key's sessions as a state table holds them. */
+const sessionsCodec: StateCodec<KeyState> = {
+  encode: (st) => ({ key: st.key, k: st.k, scheduledAt: st.scheduledAt === Infinity ? null : st.scheduledAt,
+    sessions: st.sessions.map((s) => [s.start, s.end, s.accs, s.emitted, s.current]) }) as unknown as JsonValue,
+  decode: (j) => {
+    const o = j as unknown as { key: unknown; k: string; scheduledAt: number | null; sessions: StoredSession[] };
+    return { key: o.key, k: o.k, scheduledAt: o.scheduledAt ?? Infinity,
+      sessions: o.sessions.map(([start, end, accs, emitted, current]) => ({ start, end, accs, emitted, current, dirty: false })) };
+  },
+};
+
 interface Snapshot {
   wm: number;
   lateEvents: number;
-  keys: [keyString: string, key: unknown, sessions: [start: number, end: number, accs: unknown[], emitted: boolean, current: boolean][]][];
+  /** The timer index's part (the keys' sessions are in the state backend). */
+  due?: JsonValue;
+  /** Checkpoints before the sessions moved into the state backend. */
+  keys?: [keyString: string, key: unknown, sessions: StoredSession[]][];
 }
 
 /**
  * Keyed aggregation over session windows. An event at t opens `[t, t + gap)`; sessions that overlap
  * or touch it merge (accumulators merged), as in Flink. A session fires when the watermark reaches
  * `end − 1`. When a merge swallows a session whose result already went out under another start, a
- * retraction `{ key, start, end, retracted: true }` withdraws that result.
+ * retraction `{ key, start, end, retracted: true }` withdraws that result. Each key's sessions are a
+ * row of the state backend (with LMDB: on disk), and when each key next needs a look is a timer.
  */
 export class SessionWindowOperator extends WindowOperatorBase {
-  private keys = new Map<string, KeyState>();
+  private readonly keys: StateTable<KeyState>;
   private dirty: [KeyState, Session][] = [];
   /**
    * When each key next needs a look (a session to fire, or to drop after its allowed lateness): a
    * watermark step visits only the keys due, not every key. Entries may be stale (a session grew since):
    * a visit then just schedules the key again.
    */
-  private due = new TimerQueue();
+  private readonly due: TimerIndex;
 
   constructor(id: string, out: Outputs, late: Outputs, private readonly spec: SessionWindow, options: WindowOptionsResolved,
-    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>) {
+    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>, state: StateBackend = new MemoryStateBackend()) {
     super(id, out, late, options, aggregates);
+    this.keys = state.table(`${id}/sessions`, sessionsCodec);
+    this.due = timerIndex(state, `${id}/due`, spec.gap);
   }
 
   protected accept(e: Element): boolean {
@@ -66,10 +88,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
     let last = first;
     if (st) while (last < st.sessions.length && st.sessions[last]!.start <= end) last++;
     if (last === first && end - 1 + allowedLateness <= this.lateWm) return false;
-    if (!st) {
-      st = { key: e.key, k, sessions: [], scheduledAt: Infinity };
-      this.keys.set(k, st);
-    }
+    st ??= { key: e.key, k, sessions: [], scheduledAt: Infinity };
     const merged: Session = { start, end, accs: this.aggs.create(), emitted: false, current: false, dirty: false };
     this.aggs.add(merged.accs, e.value);
     for (let i = first; i < last; i++) {
@@ -92,6 +111,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
     } else {
       this.scheduleAt(st, merged.end - 1);
     }
+    this.keys.put(k, st);
     return true;
   }
 
@@ -104,6 +124,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
       s.current = true;
       this.pushResult(this.aggs.result(st.key, s.start, s.end, s.accs), s.end - 1, st.key, this.wm);
       this.scheduleAt(st, s.end - 1 > this.wm ? s.end - 1 : s.end - 1 + this.options.allowedLateness);
+      this.keys.put(st.k, st);
     }
     this.dirty = [];
   }
@@ -114,8 +135,8 @@ export class SessionWindowOperator extends WindowOperatorBase {
     const final = this.options.emit === 'final';
     const due: [KeyState, Session][] = [];
     const visited = new Set<string>();
-    for (let t = this.due.pop(wm); t !== undefined; t = this.due.pop(wm)) {
-      const k = t[1];
+    for (let t: Timer | undefined = this.due.pop(wm); t !== undefined; t = this.due.pop(wm)) {
+      const k = t.keyString;
       if (visited.has(k)) continue;
       visited.add(k);
       const st = this.keys.get(k);
@@ -124,12 +145,16 @@ export class SessionWindowOperator extends WindowOperatorBase {
       for (const s of st.sessions) if (final && !s.current && s.end - 1 <= wm) due.push([st, s]);
       st.sessions = st.sessions.filter((s) => s.end - 1 + lateness > wm);
       if (st.sessions.length === 0) this.keys.delete(k);
-      else this.schedule(st);
+      else {
+        this.schedule(st);
+        this.keys.put(k, st);
+      }
     }
     due.sort((a, b) => a[1].end - b[1].end);
     for (const [st, s] of due) {
       s.emitted = true;
       s.current = true;
+      if (st.sessions.includes(s)) this.keys.put(st.k, st);
       this.pushResult(this.aggs.result(st.key, s.start, s.end, s.accs), s.end - 1, st.key, before);
     }
   }
@@ -144,28 +169,31 @@ export class SessionWindowOperator extends WindowOperatorBase {
     this.scheduleAt(st, at);
   }
 
-  /** Puts the key in the timer heap for `at`, unless it is there for an earlier time already. */
+  /** Adds a timer for the key at `at`, unless it has one for an earlier time already (the caller puts `st`). */
   private scheduleAt(st: KeyState, at: number): void {
     if (at >= st.scheduledAt) return;
     st.scheduledAt = at;
-    this.due.add(at, st.k);
+    this.due.add(at, st.k, undefined);
   }
 
   override snapshot(): Snapshot {
-    return {
-      wm: this.wm,
-      lateEvents: this.metrics.lateEvents,
-      keys: [...this.keys].map(([k, st]) => [k, st.key, st.sessions.map((s) => [s.start, s.end, s.accs, s.emitted, s.current])]),
-    };
+    return { wm: this.wm, lateEvents: this.metrics.lateEvents, due: this.due.snapshot() };
   }
 
   override restore(state: unknown): void {
     const s = state as Snapshot;
     this.wm = s.wm ?? -Infinity;
     this.metrics.lateEvents = s.lateEvents ?? 0;
-    this.keys = new Map(s.keys.map(([k, key, sessions]) => [k,
-      { key, k, scheduledAt: Infinity, sessions: sessions.map(([start, end, accs, emitted, current]) => ({ start, end, accs, emitted, current, dirty: false })) }]));
-    this.due = new TimerQueue();
-    for (const st of this.keys.values()) this.schedule(st);
+    if (s.keys) {
+      // Sessions of a checkpoint from before they lived in the state backend: they move into it.
+      for (const [k, key, sessions] of s.keys) {
+        const st: KeyState = { key, k, scheduledAt: Infinity,
+          sessions: sessions.map(([start, end, accs, emitted, current]) => ({ start, end, accs, emitted, current, dirty: false })) };
+        this.schedule(st);
+        this.keys.put(k, st);
+      }
+    } else if (s.due !== undefined) {
+      this.due.restore(s.due);
+    }
   }
 }

@@ -1,6 +1,10 @@
+import type { JsonValue } from '../../core/record.js';
+import { MemoryStateBackend } from '../../state/memory-backend.js';
+import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import type { SlidingWindow, WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
+import { timerIndex, type Timer, type TimerIndex } from './timer-queue.js';
 import { WindowOperatorBase } from './window-base.js';
 
 interface KeyState {
@@ -10,12 +14,25 @@ interface KeyState {
   values: unknown[];
   /** Times of the windows (one per distinct event time) that have not fired yet, ascending. */
   pending: number[];
+  /** The earliest time the key has a timer for (Infinity: none). */
+  scheduledAt: number;
 }
+
+const keyStateCodec: StateCodec<KeyState> = {
+  encode: (st) => ({ key: st.key, times: st.times, values: st.values, pending: st.pending, at: st.scheduledAt === Infinity ? null : st.scheduledAt }) as unknown as JsonValue,
+  decode: (j) => {
+    const o = j as unknown as Omit<KeyState, 'scheduledAt'> & { at: number | null };
+    return { key: o.key, times: o.times, values: o.values, pending: o.pending, scheduledAt: o.at ?? Infinity };
+  },
+};
 
 interface Snapshot {
   wm: number;
   lateEvents: number;
-  keys: [keyString: string, key: unknown, times: number[], values: unknown[], pending: number[]][];
+  /** The timers' part (the keys' events are in the state backend). */
+  due?: JsonValue;
+  /** Checkpoints before the events lived in the state backend. */
+  keys?: [keyString: string, key: unknown, times: number[], values: unknown[], pending: number[]][];
 }
 
 /** First index whose value is > `t` (or ≥ when `inclusive`), by binary search. */
@@ -33,19 +50,26 @@ function bound(a: number[], t: number, inclusive: boolean): number {
 /**
  * Keyed aggregation over sliding windows: each distinct event time t of a key defines the window
  * `(t − size, t]`, fired when the watermark reaches t. Events are kept until no open window needs
- * them, and each result is computed from them when it fires, so aggregates need no inverse.
+ * them, and each result is computed from them when it fires, so aggregates need no inverse. Each key's
+ * events are a row of the state backend (with LMDB: on disk); a timer per key says when it next has a
+ * window to fire or events to drop.
  */
 export class SlidingWindowOperator extends WindowOperatorBase {
-  private keys = new Map<string, KeyState>();
+  private readonly keys: StateTable<KeyState>;
   /** Windows to (re-)emit: key string → window times. */
   private dirty = new Map<string, Set<number>>();
-  private nextFire = Infinity;
-  /** No key holds an event older than this: the purge below runs only when it can drop something. */
-  private oldest = Infinity;
+  private readonly due: TimerIndex;
 
   constructor(id: string, out: Outputs, late: Outputs, private readonly spec: SlidingWindow, options: WindowOptionsResolved,
-    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>) {
+    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>, state: StateBackend = new MemoryStateBackend()) {
     super(id, out, late, options, aggregates);
+    this.keys = state.table(`${id}/events`, keyStateCodec);
+    this.due = timerIndex(state, `${id}/due`, spec.size);
+  }
+
+  /** How long after its time an event is kept: until the last window containing it closes. */
+  private get keep(): number {
+    return this.spec.size - 1 + this.options.allowedLateness;
   }
 
   protected accept(e: Element): boolean {
@@ -54,22 +78,12 @@ export class SlidingWindowOperator extends WindowOperatorBase {
     // An event is late when the window it defines has closed.
     if (e.ts + allowedLateness <= this.lateWm) return false;
     const k = keyString(e.key);
-    let st = this.keys.get(k);
-    if (!st) {
-      st = { key: e.key, times: [], values: [], pending: [] };
-      this.keys.set(k, st);
-    }
+    const st = this.keys.get(k) ?? { key: e.key, times: [], values: [], pending: [], scheduledAt: Infinity };
     const at = bound(st.times, e.ts, false);
     const isNewTime = at === 0 || st.times[at - 1] !== e.ts;
     st.times.splice(at, 0, e.ts);
-    if (e.ts < this.oldest) this.oldest = e.ts;
     st.values.splice(at, 0, e.value);
-    if (e.ts > this.wm) {
-      if (isNewTime) {
-        st.pending.splice(bound(st.pending, e.ts, true), 0, e.ts);
-        if (e.ts < this.nextFire) this.nextFire = e.ts;
-      }
-    }
+    if (e.ts > this.wm && isNewTime) st.pending.splice(bound(st.pending, e.ts, true), 0, e.ts);
     // Windows that contain the event and already had a result (or, in update mode, any that contain it) emit again.
     const lastAffected = e.ts + size - 1;
     let marks: Set<number> | undefined;
@@ -77,7 +91,19 @@ export class SlidingWindowOperator extends WindowOperatorBase {
       const t = st.times[i]!;
       if (emit === 'update' || t <= this.wm) (marks ??= this.dirtyFor(k)).add(t);
     }
+    this.schedule(k, st);
+    this.keys.put(k, st);
     return true;
+  }
+
+  /** Gives the key a timer for its next window to fire or event to drop, unless it has an earlier one. */
+  private schedule(k: string, st: KeyState): void {
+    let at = st.pending.length > 0 ? st.pending[0]! : Infinity;
+    // An event at t is dropped once the watermark passes t + keep.
+    if (st.times.length > 0 && st.times[0]! + this.keep + 1 < at) at = st.times[0]! + this.keep + 1;
+    if (at >= st.scheduledAt) return;
+    st.scheduledAt = at;
+    this.due.add(at, k, undefined);
   }
 
   private dirtyFor(k: string): Set<number> {
@@ -105,56 +131,62 @@ export class SlidingWindowOperator extends WindowOperatorBase {
         const p = bound(st.pending, t, true);
         if (st.pending[p] === t) st.pending.splice(p, 1);
       }
+      this.keys.put(k, st);
     }
     this.dirty.clear();
   }
 
   protected fire(before: number): void {
     const wm = this.wm;
-    const { size } = this.spec;
-    const keep = size - 1 + this.options.allowedLateness;
-    if (wm >= this.nextFire) {
-      const due: [number, KeyState][] = [];
-      for (const st of this.keys.values()) {
-        let n = 0;
-        while (n < st.pending.length && st.pending[n]! <= wm) due.push([st.pending[n++]!, st]);
-        if (n > 0) st.pending.splice(0, n);
-      }
-      due.sort((a, b) => a[0] - b[0]);
-      for (const [t, st] of due) this.pushResult(this.resultAt(st, t), t, st.key, before);
-      this.nextFire = Infinity;
-      for (const st of this.keys.values()) if (st.pending.length > 0 && st.pending[0]! < this.nextFire) this.nextFire = st.pending[0]!;
+    const keep = this.keep;
+    const due: [number, KeyState][] = [];
+    const visited = new Set<string>();
+    const visitedStates: [string, KeyState][] = [];
+    for (let t: Timer | undefined = this.due.pop(wm); t !== undefined; t = this.due.pop(wm)) {
+      const k = t.keyString;
+      if (visited.has(k)) continue;
+      visited.add(k);
+      const st = this.keys.get(k);
+      if (!st) continue;
+      st.scheduledAt = Infinity;
+      let n = 0;
+      while (n < st.pending.length && st.pending[n]! <= wm) due.push([st.pending[n++]!, st]);
+      if (n > 0) st.pending.splice(0, n);
+      // Results are computed below, before the events they need are dropped.
+      visitedStates.push([k, st]);
     }
+    due.sort((a, b) => a[0] - b[0]);
+    for (const [t, st] of due) this.pushResult(this.resultAt(st, t), t, st.key, before);
     // An event at time t is needed until the last window containing it, (t + size − 1), closes.
-    if (this.oldest >= wm - keep) return;
-    this.oldest = Infinity;
-    for (const [k, st] of this.keys) {
+    for (const [k, st] of visitedStates) {
       const drop = bound(st.times, wm - keep, true);
-      if (drop === 0) continue;
-      if (drop === st.times.length && st.pending.length === 0) {
+      if (drop > 0) {
+        st.times.splice(0, drop);
+        st.values.splice(0, drop);
+      }
+      if (st.times.length === 0 && st.pending.length === 0) {
         this.keys.delete(k);
         continue;
       }
-      st.times.splice(0, drop);
-      st.values.splice(0, drop);
+      this.schedule(k, st);
+      this.keys.put(k, st);
     }
-    for (const st of this.keys.values()) if (st.times.length > 0 && st.times[0]! < this.oldest) this.oldest = st.times[0]!;
   }
 
   override snapshot(): Snapshot {
-    return {
-      wm: this.wm,
-      lateEvents: this.metrics.lateEvents,
-      keys: [...this.keys].map(([k, st]) => [k, st.key, st.times, st.values, st.pending]),
-    };
+    return { wm: this.wm, lateEvents: this.metrics.lateEvents, due: this.due.snapshot() };
   }
 
   override restore(state: unknown): void {
     const s = state as Snapshot;
     this.wm = s.wm ?? -Infinity;
     this.metrics.lateEvents = s.lateEvents ?? 0;
-    this.keys = new Map(s.keys.map(([k, key, times, values, pending]) => [k, { key, times, values, pending }]));
-    this.nextFire = -Infinity;
-    this.oldest = -Infinity;
+    if (s.due !== undefined) this.due.restore(s.due);
+    // A checkpoint from before the events lived in the state backend: they move into it.
+    for (const [k, key, times, values, pending] of s.keys ?? []) {
+      const st: KeyState = { key, times, values, pending, scheduledAt: Infinity };
+      this.schedule(k, st);
+      this.keys.put(k, st);
+    }
   }
 }

@@ -1,3 +1,7 @@
+import type { JsonValue } from '../../core/record.js';
+import { MemoryStateBackend } from '../../state/memory-backend.js';
+import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
+import { timerIndex, type TimerIndex } from './timer-queue.js';
 import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
 /** How a stream event finds its table row. */
@@ -12,31 +16,59 @@ export interface TableJoinMode {
   version: 'latest' | 'event-time';
 }
 
+/** A key's row: its versions `[time, value or null for a deletion]`, oldest first (one with `latest`). */
+interface Row {
+  key: unknown;
+  versions: [number, unknown][];
+  /** The time of the row's cleanup timer (Infinity: none); event-time version only. */
+  scheduledAt: number;
+}
+
+const rowCodec: StateCodec<Row> = {
+  encode: (r) => ({ key: r.key, versions: r.versions, at: r.scheduledAt === Infinity ? null : r.scheduledAt }) as unknown as JsonValue,
+  decode: (j) => {
+    const o = j as unknown as { key: unknown; versions: [number, unknown][]; at: number | null };
+    return { key: o.key, versions: o.versions, scheduledAt: o.at ?? Infinity };
+  },
+};
+
 interface Snapshot {
   wm: number;
   lateEvents: number;
-  /** key string → key and versions [time, value or null for a deletion], oldest first. */
-  table: [string, unknown, [number, unknown][]][];
-  waiting: [unknown, number, unknown][];
+  /** Timers of the waiting events and of the rows' cleanups (their data is in the state backend). */
+  waitingTimers?: JsonValue;
+  cleanups?: JsonValue;
+  /** Events that waited so far: numbers the next one. */
+  seq?: number;
+  /** Checkpoints before the table lived in the state backend. */
+  table?: [string, unknown, [number, unknown][]][];
+  waiting?: [unknown, number, unknown][];
 }
 
 /**
  * Enriches a keyed stream (input 0) with a table (input 1): the table is the latest value per key of a
  * changelog stream, where a `null` value deletes the key. With `version: 'event-time'` the table keeps
  * the versions that waiting events may still need, and drops older ones as the watermark passes;
- * there, events of either side that arrive behind the watermark are late.
+ * there, events of either side that arrive behind the watermark are late. The rows are in the state
+ * backend (with LMDB: on disk); waiting events are timers at their time, and a row with versions to
+ * drop has a timer for when the watermark lets it.
  */
 export class TableJoinOperator extends Chained {
   private wm = -Infinity;
   private readonly inputWms = new InputWatermarks(2);
-  private table = new Map<string, { key: unknown; versions: [number, unknown][] }>();
-  /** Stream events waiting for the watermark (event-time version only), in arrival order. */
-  private waiting: Element[] = [];
+  private readonly rows: StateTable<Row>;
+  /** Stream events waiting for the watermark (event-time version only): timers whose key is the event. */
+  private readonly waiting: TimerIndex;
+  private readonly cleanups: TimerIndex;
+  private seq = 0;
   readonly metrics: OperatorMetrics = { lateEvents: 0 };
 
   constructor(id: string, out: Outputs, private readonly late: Outputs, private readonly mode: TableJoinMode,
-    private readonly join: (event: unknown, row: unknown) => unknown) {
+    private readonly join: (event: unknown, row: unknown) => unknown, state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
+    this.rows = state.table(`${id}/rows`, rowCodec);
+    this.waiting = timerIndex(state, `${id}/waiting`, 1000);
+    this.cleanups = timerIndex(state, `${id}/cleanups`, 1000);
   }
 
   process(batch: Element[], input: number): void {
@@ -54,12 +86,13 @@ export class TableJoinOperator extends Chained {
         continue;
       }
       if (this.mode.version === 'latest') {
-        this.lookup(e, this.rowNow(keyString(e.key)), results, this.wm);
+        this.lookup(e.key, e.value, e.ts, this.rowAt(keyString(e.key), Infinity), results, this.wm);
       } else if (e.ts <= (e.wm > this.wm ? e.wm : this.wm)) {
         this.metrics.lateEvents++;
         (lateBatch ??= []).push(e);
       } else {
-        this.waiting.push(e);
+        // Numbered so that events of one time are looked up in arrival order.
+        this.waiting.add(e.ts, String(this.seq++).padStart(16, '0'), [e.key, e.value]);
       }
     }
     this.emit(results);
@@ -68,36 +101,46 @@ export class TableJoinOperator extends Chained {
 
   private upsert(e: Element): void {
     const k = keyString(e.key);
-    let row = this.table.get(k);
-    if (!row) this.table.set(k, (row = { key: e.key, versions: [] }));
     const value = e.value ?? null;
     if (this.mode.version === 'latest') {
-      if (value === null) this.table.delete(k);
-      else row.versions = [[e.ts, value]];
+      if (value === null) this.rows.delete(k);
+      else this.rows.put(k, { key: e.key, versions: [[e.ts, value]], scheduledAt: Infinity });
       return;
     }
+    const row = this.rows.get(k) ?? { key: e.key, versions: [], scheduledAt: Infinity };
     // Versions ordered by time; a version arriving out of order is put in its place.
     const v = row.versions;
     let i = v.length;
     while (i > 0 && v[i - 1]![0] > e.ts) i--;
     v.splice(i, 0, [e.ts, value]);
+    this.scheduleCleanup(k, row);
+    this.rows.put(k, row);
   }
 
-  private rowNow(k: string): unknown {
-    const row = this.table.get(k);
-    return row ? row.versions.at(-1)![1] : undefined;
+  /**
+   * When the watermark reaches the second version's time the first is no longer needed; when it reaches
+   * a lone deletion's, the row can go. The caller puts the row.
+   */
+  private scheduleCleanup(k: string, row: Row): void {
+    const v = row.versions;
+    const at = v.length > 1 ? v[1]![0] : v.length === 1 && v[0]![1] === null ? v[0]![0] : Infinity;
+    if (at === row.scheduledAt) return;
+    if (row.scheduledAt !== Infinity) this.cleanups.cancel(row.scheduledAt, k);
+    row.scheduledAt = at;
+    if (at !== Infinity) this.cleanups.add(at, k, undefined);
   }
 
+  /** The row's value as of `ts` (`undefined`: none or deleted). */
   private rowAt(k: string, ts: number): unknown {
-    const v = this.table.get(k)?.versions;
+    const v = this.rows.get(k)?.versions;
     if (!v) return undefined;
     for (let i = v.length - 1; i >= 0; i--) if (v[i]![0] <= ts) return v[i]![1] ?? undefined;
     return undefined;
   }
 
-  private lookup(e: Element, row: unknown, results: Element[], wm: number): void {
+  private lookup(key: unknown, value: unknown, ts: number, row: unknown, results: Element[], wm: number): void {
     if (row === undefined && this.mode.type === 'inner') return;
-    results.push({ value: this.join(e.value, row), ts: e.ts, key: e.key, wm });
+    results.push({ value: this.join(value, row), ts, key, wm });
   }
 
   override watermark(wm: number, input = 0): void {
@@ -114,32 +157,31 @@ export class TableJoinOperator extends Chained {
     const before = this.wm;
     this.wm = wm;
     if (this.mode.version === 'latest') return;
-    if (this.waiting.length > 0) {
-      const ready = this.waiting.filter((e) => e.ts <= wm).sort((a, b) => a.ts - b.ts);
-      if (ready.length > 0) {
-        this.waiting = this.waiting.filter((e) => e.ts > wm);
-        for (const e of ready) this.lookup(e, this.rowAt(keyString(e.key), e.ts), results, before);
-      }
+    for (let t = this.waiting.pop(wm); t !== undefined; t = this.waiting.pop(wm)) {
+      const [key, value] = t.key as [unknown, unknown];
+      this.lookup(key, value, t.time, this.rowAt(keyString(key), t.time), results, before);
     }
-    // Only the newest version at or before the oldest time still to be looked up is needed from the past.
-    let horizon = wm;
-    for (const e of this.waiting) if (e.ts < horizon) horizon = e.ts;
-    for (const [k, row] of this.table) {
+    // Every event still waiting is later than the watermark: of the past, only the newest version at
+    // or before the watermark is needed.
+    for (let t = this.cleanups.pop(wm); t !== undefined; t = this.cleanups.pop(wm)) {
+      const row = this.rows.get(t.keyString);
+      if (!row) continue;
+      row.scheduledAt = Infinity;
       const v = row.versions;
       let keepFrom = 0;
-      while (keepFrom + 1 < v.length && v[keepFrom + 1]![0] <= horizon) keepFrom++;
+      while (keepFrom + 1 < v.length && v[keepFrom + 1]![0] <= wm) keepFrom++;
       if (keepFrom > 0) v.splice(0, keepFrom);
-      if (v.length === 1 && v[0]![1] === null && v[0]![0] <= horizon) this.table.delete(k);
+      if (v.length === 1 && v[0]![1] === null && v[0]![0] <= wm) {
+        this.rows.delete(t.keyString);
+        continue;
+      }
+      this.scheduleCleanup(t.keyString, row);
+      this.rows.put(t.keyString, row);
     }
   }
 
   override snapshot(): Snapshot {
-    return {
-      wm: this.wm,
-      lateEvents: this.metrics.lateEvents,
-      table: [...this.table].map(([k, row]) => [k, row.key, row.versions]),
-      waiting: this.waiting.map((e) => [e.key, e.ts, e.value]),
-    };
+    return { wm: this.wm, lateEvents: this.metrics.lateEvents, waitingTimers: this.waiting.snapshot(), cleanups: this.cleanups.snapshot(), seq: this.seq };
   }
 
   override restore(state: unknown): void {
@@ -147,7 +189,15 @@ export class TableJoinOperator extends Chained {
     this.wm = s.wm ?? -Infinity;
     this.inputWms.all(this.wm);
     this.metrics.lateEvents = s.lateEvents ?? 0;
-    this.table = new Map(s.table.map(([k, key, versions]) => [k, { key, versions }]));
-    this.waiting = s.waiting.map(([key, ts, value]) => ({ key, ts, value, wm: this.wm }));
+    this.seq = s.seq ?? 0;
+    if (s.waitingTimers !== undefined) this.waiting.restore(s.waitingTimers);
+    if (s.cleanups !== undefined) this.cleanups.restore(s.cleanups);
+    // A checkpoint from before the table lived in the state backend: rows and waiting events move in.
+    for (const [k, key, versions] of s.table ?? []) {
+      const row: Row = { key, versions, scheduledAt: Infinity };
+      if (this.mode.version === 'event-time') this.scheduleCleanup(k, row);
+      this.rows.put(k, row);
+    }
+    for (const [key, ts, value] of s.waiting ?? []) this.waiting.add(ts, String(this.seq++).padStart(16, '0'), [key, value]);
   }
 }

@@ -1,3 +1,5 @@
+import { MemoryStateBackend } from '../../state/memory-backend.js';
+import type { StateBackend, StateTable } from '../../state/state-backend.js';
 import { windowStarts, type HoppingWindow, type TumblingWindow } from '../windows.js';
 import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
@@ -10,7 +12,8 @@ interface Cell {
 interface Snapshot {
   wm: number;
   lateEvents: number;
-  windows: [start: number, cells: [string, Cell][]][];
+  /** The open windows' starts (their cells are in the state backend), or, in checkpoints from before, the cells. */
+  windows: number[] | [start: number, cells: [string, Cell][]][];
 }
 
 /**
@@ -21,13 +24,18 @@ interface Snapshot {
 export class WindowJoinOperator extends Chained {
   private wm = -Infinity;
   private readonly inputWms = new InputWatermarks(2);
-  private windows = new Map<number, Map<string, Cell>>();
+  /** Cells by `start NUL keyString`, in the state backend (with LMDB: on disk). */
+  private readonly cells: StateTable<Cell>;
+  /** The starts of the windows holding cells. */
+  private open = new Set<number>();
   private nextFire = Infinity;
   readonly metrics: OperatorMetrics = { lateEvents: 0 };
 
   constructor(id: string, out: Outputs, private readonly late: Outputs, private readonly spec: TumblingWindow | HoppingWindow,
-    private readonly join: (left: unknown, right: unknown, window: { start: number; end: number }) => unknown) {
+    private readonly join: (left: unknown, right: unknown, window: { start: number; end: number }) => unknown,
+    state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
+    this.cells = state.table(`${id}/cells`);
   }
 
   process(batch: Element[], input: number): void {
@@ -40,15 +48,14 @@ export class WindowJoinOperator extends Chained {
         const lastTs = start + this.spec.size - 1;
         if (lastTs <= closed) continue;
         accepted = true;
-        let cells = this.windows.get(start);
-        if (!cells) {
-          this.windows.set(start, (cells = new Map()));
+        if (!this.open.has(start)) {
+          this.open.add(start);
           if (lastTs < this.nextFire) this.nextFire = lastTs;
         }
-        const k = keyString(e.key);
-        let cell = cells.get(k);
-        if (!cell) cells.set(k, (cell = { key: e.key, left: [], right: [] }));
+        const id = `${start}\u0000${keyString(e.key)}`;
+        const cell = this.cells.get(id) ?? { key: e.key, left: [], right: [] };
         (input === 0 ? cell.left : cell.right).push(e.value);
+        this.cells.put(id, cell);
       }
       if (!accepted) {
         this.metrics.lateEvents++;
@@ -69,22 +76,24 @@ export class WindowJoinOperator extends Chained {
     this.wm = wm;
     if (wm < this.nextFire) return;
     const size = this.spec.size;
-    const due = [...this.windows.keys()].filter((s) => s + size - 1 <= wm).sort((a, b) => a - b);
+    const due = [...this.open].filter((s) => s + size - 1 <= wm).sort((a, b) => a - b);
     const results: Element[] = [];
     for (const start of due) {
       const window = { start, end: start + size };
-      for (const cell of this.windows.get(start)!.values()) {
+      const cells = [...this.cells.scan(`${start}\u0000`)];
+      for (const [id, cell] of cells) {
         for (const l of cell.left) for (const r of cell.right) results.push({ value: this.join(l, r, window), ts: start + size - 1, key: cell.key, wm: before });
+        this.cells.delete(id);
       }
-      this.windows.delete(start);
+      this.open.delete(start);
     }
     this.nextFire = Infinity;
-    for (const s of this.windows.keys()) this.nextFire = Math.min(this.nextFire, s + size - 1);
+    for (const s of this.open) this.nextFire = Math.min(this.nextFire, s + size - 1);
     this.emit(results);
   }
 
   override snapshot(): Snapshot {
-    return { wm: this.wm, lateEvents: this.metrics.lateEvents, windows: [...this.windows].map(([s, cells]) => [s, [...cells]]) };
+    return { wm: this.wm, lateEvents: this.metrics.lateEvents, windows: [...this.open] };
   }
 
   override restore(state: unknown): void {
@@ -92,7 +101,15 @@ export class WindowJoinOperator extends Chained {
     this.wm = s.wm ?? -Infinity;
     this.inputWms.all(this.wm);
     this.metrics.lateEvents = s.lateEvents ?? 0;
-    this.windows = new Map(s.windows.map(([start, cells]) => [start, new Map(cells)]));
+    this.open = new Set();
+    for (const w of s.windows) {
+      if (typeof w === 'number') this.open.add(w);
+      else {
+        // A checkpoint from before the cells lived in the state backend: they move into it.
+        this.open.add(w[0]);
+        for (const [k, cell] of w[1]) this.cells.put(`${w[0]}\u0000${k}`, cell);
+      }
+    }
     this.nextFire = -Infinity;
   }
 }

@@ -1,0 +1,137 @@
+/**
+ * Both timer indexes (heap and state table) against a model: random adds, cancels and pops, with
+ * checkpoints, commits and restarts of the LMDB backend in between. Timers come out in time order, at
+ * most one per (time, key), with their key, exactly as the model says.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { JsonValue } from '../../src/core/record.js';
+import { TableTimers, TimerQueue, type TimerIndex } from '../../src/engine/operators/timer-queue.js';
+import { LmdbStateBackend } from '../../src/state/lmdb-backend.js';
+import type { StateBackend, StateCapture } from '../../src/state/state-backend.js';
+import { prng } from '../helpers/prng.js';
+import { tempDir } from '../helpers/tmp.js';
+
+interface Harness {
+  index: TimerIndex;
+  /** Commits a checkpoint holding the index's snapshot; returns it. */
+  checkpoint(): Promise<JsonValue>;
+  /** A new process: the index restored from the last checkpoint. */
+  restart(snapshot: JsonValue): Promise<void>;
+  close(): Promise<void>;
+}
+
+function heapHarness(): Harness {
+  const h: Harness = {
+    index: new TimerQueue(),
+    checkpoint: async () => JSON.parse(JSON.stringify(h.index.snapshot())) as JsonValue,
+    restart: async (snapshot) => {
+      h.index = new TimerQueue();
+      h.index.restore(snapshot);
+    },
+    close: async () => {},
+  };
+  return h;
+}
+
+function tableHarness(width: number): Harness {
+  const tmp = tempDir();
+  let epoch = 0;
+  let last: StateCapture | undefined;
+  let state: StateBackend = new LmdbStateBackend({ dir: tmp.dir });
+  state.recover(0, undefined);
+  const h: Harness = {
+    index: new TableTimers(state, 'op/timers', width),
+    checkpoint: async () => {
+      const snapshot = JSON.parse(JSON.stringify(h.index.snapshot())) as JsonValue;
+      last = state.capture();
+      await state.committed(++epoch, last);
+      return snapshot;
+    },
+    restart: async (snapshot) => {
+      await state.close();
+      state = new LmdbStateBackend({ dir: tmp.dir });
+      h.index = new TableTimers(state, 'op/timers', width);
+      state.recover(epoch, last);
+      h.index.restore(snapshot);
+    },
+    close: async () => {
+      await state.close();
+      tmp.remove();
+    },
+  };
+  return h;
+}
+
+async function againstModel(h: Harness, seed: number): Promise<void> {
+  const random = prng(seed);
+  let model = new Map<string, [number, string, unknown]>();
+  let saved: { snapshot: JsonValue; model: Map<string, [number, string, unknown]> } = { snapshot: await h.checkpoint(), model: new Map() };
+  let now = 0;
+  const id = (t: number, k: string) => `${t}/${k}`;
+  for (let step = 0; step < 3000; step++) {
+    const r = random();
+    if (r < 0.45) {
+      const t = now + Math.floor(random() * 400) - 20;
+      const k = `k${Math.floor(random() * 30)}`;
+      const key = { k, n: Number(k.slice(1)) };
+      assert.equal(h.index.add(t, k, key), !model.has(id(t, k)), 'add tells whether the timer is new');
+      if (!model.has(id(t, k))) model.set(id(t, k), [t, k, key]);
+    } else if (r < 0.55) {
+      const existing = [...model.values()];
+      const [t, k] = existing.length > 0 && random() < 0.8 ? existing[Math.floor(random() * existing.length)]! : [now + 5, 'nobody'];
+      assert.equal(h.index.cancel(t, k), model.delete(id(t, k)), 'cancel tells whether there was a timer');
+    } else if (r < 0.9) {
+      now += Math.floor(random() * 40);
+      for (;;) {
+        const popped = h.index.pop(now);
+        const due = [...model.values()].filter(([t]) => t <= now);
+        if (!popped) {
+          assert.deepEqual(due, [], `timers due at ${now} stay in the index`);
+          break;
+        }
+        const [first] = due.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1));
+        assert.deepEqual([popped.time, popped.keyString], [first![0], first![1]], 'the earliest due timer comes first, then the smallest key string');
+        const expected = model.get(id(popped.time, popped.keyString));
+        assert.ok(expected, `popped timer ${popped.time}/${popped.keyString} was added`);
+        assert.deepEqual(popped.key, expected[2]);
+        model.delete(id(popped.time, popped.keyString));
+      }
+    } else if (r < 0.97) {
+      saved = { snapshot: await h.checkpoint(), model: new Map(model) };
+    } else {
+      // A crash: everything since the last checkpoint is lost.
+      await h.restart(saved.snapshot);
+      model = new Map(saved.model);
+    }
+    assert.equal(h.index.empty, model.size === 0);
+  }
+}
+
+for (const [name, make] of [['heap', () => heapHarness()], ['table, 1 ms buckets', () => tableHarness(1)], ['table, 64 ms buckets', () => tableHarness(64)]] as const) {
+  test(`timers (${name}): in time order, one per time and key, cancellable, restored from checkpoints`, async () => {
+    for (const seed of [1, 2, 3]) {
+      const h = make();
+      try {
+        await againstModel(h, seed);
+      } finally {
+        await h.close();
+      }
+    }
+  });
+}
+
+test('timers: a checkpoint of timers in the heap moves into the table', async () => {
+  const heap = new TimerQueue();
+  heap.add(5, 'a', 'a');
+  heap.add(3, 'b', { id: 'b' });
+  const h = tableHarness(10);
+  try {
+    h.index.restore(heap.snapshot());
+    assert.deepEqual(h.index.pop(10), { time: 3, keyString: 'b', key: { id: 'b' } });
+    assert.deepEqual(h.index.pop(10), { time: 5, keyString: 'a', key: 'a' });
+    assert.equal(h.index.pop(10), undefined);
+  } finally {
+    await h.close();
+  }
+});
