@@ -22,6 +22,7 @@ test(`${backend} state: outputs and views after ${KILLS} SIGKILLs at random mome
     const expected = await results(clean.dir, await runToEnd(clean.dir, total));
     assert.equal(expected.topics.paid!.flat().length, ORDERS - BROKEN + 4);
     assert.equal(expected.topics._deadletter!.flat().length, BROKEN);
+    assert.ok(expected.topics['customer-sessions']!.flat().length > CUSTOMERS, 'customers have several sessions each');
     assert.ok(Object.values(expected.view).filter((v) => v !== null).length >= CUSTOMERS);
 
     const committedAtKill = await killRepeatedly(chaos.dir, total, KILLS, 7);

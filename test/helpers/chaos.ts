@@ -17,7 +17,7 @@ export const CUSTOMERS = 40;
 export const BROKEN = 30;
 const END = 1e12;
 const PIPELINE = ['--pipeline', 'test/fixtures/chaos-pipeline.ts'];
-export const OUTPUTS = ['paid', 'customer-totals', '_deadletter'];
+export const OUTPUTS = ['paid', 'customer-totals', 'customer-sessions', '_deadletter'];
 const VIEWS = ['customer-totals', 'customer-running'];
 
 /** Orders every 10 ms of event time, each paid 0–20 s later; a few orders with a broken time; per partition in time order. */
