@@ -1,5 +1,5 @@
 import type { JsonValue } from '../../core/record.js';
-import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
+import type { StateBackend, StateTable } from '../../state/state-backend.js';
 
 /** A timer: when, for which key (its string form), and the key itself. */
 export interface Timer {
@@ -105,12 +105,14 @@ export class TimerQueue implements TimerIndex {
     return top;
   }
 
-  /** Pending timers as `[time, keyString, key]`. */
+  /** Pending timers as `[time, keyString, key]` (`[time, keyString]` when the key is `undefined`). */
   snapshot(): JsonValue {
-    const out: [number, string, unknown][] = [];
+    const out: unknown[][] = [];
     for (const [id, key] of this.pending) {
       const at = id.indexOf('\u0000');
-      out.push([Number(id.slice(0, at)), id.slice(at + 1), key]);
+      const timer: unknown[] = [Number(id.slice(0, at)), id.slice(at + 1)];
+      if (key !== undefined) timer.push(key);
+      out.push(timer);
     }
     return out as JsonValue;
   }
@@ -122,137 +124,144 @@ export class TimerQueue implements TimerIndex {
   }
 }
 
-/** One bucket's timers: timer id → key. */
-type Bucket = Map<string, unknown>;
-const bucketCodec: StateCodec<Bucket> = {
-  encode: (b) => [...b] as JsonValue,
-  decode: (j) => new Map(j as [string, unknown][]),
-};
+/** First index in `timers` (from `lo`) whose timer is not before `t`. */
+function lowerBound(timers: Timer[], lo: number, t: [number, string]): number {
+  let hi = timers.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const m = timers[mid]!;
+    if (before([m.time, m.keyString], t)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 
 /**
- * Timers in a table of the state backend (LMDB: on disk, checkpoints hold what changed), grouped in
- * buckets of `width` ms of time, one table entry per bucket. The heap holds only the numbers of the
- * non-empty buckets and the sorted timers of the earliest one, so timers of millions of keys cost
- * almost no memory, and finding what is due reads single entries, never a range.
+ * Timers in a table of the state backend (LMDB: on disk, checkpoints hold what changed): one small row
+ * per timer, keyed `bucket NUL time NUL keyString`, where a bucket is `width` ms of time. The heap holds
+ * only how many timers each bucket has and, once the earliest bucket has a timer due, its timers in
+ * order (read with one prefix scan). Timers of millions of keys cost almost no memory, and a watermark
+ * step with nothing due reads nothing.
  */
 export class TableTimers implements TimerIndex {
-  private readonly table: StateTable<Bucket>;
-  /** Numbers of the buckets holding timers, ascending. */
-  private buckets: number[] = [];
-  /** The earliest bucket's timers by time (from `next` on), read when it first has one due. */
-  private head: { bucket: number; timers: [time: number, keyString: string][]; next: number } | undefined;
+  private readonly table: StateTable<unknown>;
+  /** Timers per bucket; `order` has the buckets ascending. */
+  private readonly counts = new Map<number, number>();
+  private order: number[] = [];
+  /** The earliest bucket's timers in order (from `next` on), read when it first has one due. */
+  private head: { bucket: number; timers: Timer[]; next: number } | undefined;
 
   constructor(state: StateBackend, name: string, private readonly width: number) {
-    this.table = state.table(name, bucketCodec);
+    this.table = state.table(name);
   }
 
   get empty(): boolean {
-    return this.buckets.length === 0;
+    return this.order.length === 0;
   }
 
   private bucketOf(time: number): number {
     return Math.floor(time / this.width);
   }
 
+  private static row(bucket: number, time: number, keyString: string): string {
+    return `${bucket}\u0000${time}\u0000${keyString}`;
+  }
+
   add(time: number, keyString: string, key: unknown): boolean {
     const b = this.bucketOf(time);
-    const id = timerId(time, keyString);
-    let timers = this.table.get(String(b));
-    if (timers?.has(id)) return false;
-    if (!timers) {
-      timers = new Map();
-      this.insertBucket(b);
-    }
-    timers.set(id, key);
-    this.table.put(String(b), timers);
+    const row = TableTimers.row(b, time, keyString);
+    if (this.table.get(row) !== undefined) return false;
+    // Wrapped: a row's value is never null (a checkpoint's null is a deletion), and `undefined` survives.
+    this.table.put(row, key === undefined ? [] : [key]);
+    this.count(b, 1);
     if (this.head?.bucket === b) {
-      // Into its place among the head's timers still to come.
-      const h = this.head.timers;
-      let i = h.length;
-      while (i > this.head.next && before([time, keyString], h[i - 1]!)) i--;
-      h.splice(i, 0, [time, keyString]);
+      const h = this.head;
+      h.timers.splice(lowerBound(h.timers, h.next, [time, keyString]), 0, { time, keyString, key });
     }
     return true;
   }
 
   cancel(time: number, keyString: string): boolean {
     const b = this.bucketOf(time);
-    const timers = this.table.get(String(b));
-    if (!timers?.delete(timerId(time, keyString))) return false;
-    this.store(b, timers);
-    return true; // a cancelled timer left in `head` is skipped when reached
+    const row = TableTimers.row(b, time, keyString);
+    if (this.table.get(row) === undefined) return false;
+    this.table.delete(row);
+    if (this.head?.bucket === b) {
+      const h = this.head;
+      const i = lowerBound(h.timers, h.next, [time, keyString]);
+      if (i < h.timers.length && h.timers[i]!.time === time && h.timers[i]!.keyString === keyString) h.timers.splice(i, 1);
+    }
+    this.count(b, -1);
+    return true;
   }
 
   pop(upTo: number): Timer | undefined {
-    while (this.buckets.length > 0 && this.buckets[0]! * this.width <= upTo) {
-      const b = this.buckets[0]!;
-      const timers = this.table.get(String(b));
-      if (!timers || timers.size === 0) {
-        this.store(b, timers ?? new Map());
+    while (this.order.length > 0 && this.order[0]! * this.width <= upTo) {
+      const b = this.order[0]!;
+      if (this.head?.bucket !== b) this.head = { bucket: b, timers: this.read(b), next: 0 };
+      const h = this.head;
+      if (h.next >= h.timers.length) {
+        // Nothing left in the bucket (its count says otherwise only if the table lost rows).
+        this.counts.delete(b);
+        this.order.shift();
+        this.head = undefined;
         continue;
       }
-      if (this.head?.bucket !== b) {
-        const sorted: [number, string][] = [];
-        for (const id of timers.keys()) {
-          const at = id.indexOf('\u0000');
-          sorted.push([Number(id.slice(0, at)), id.slice(at + 1)]);
-        }
-        sorted.sort((x, y) => (before(x, y) ? -1 : 1));
-        this.head = { bucket: b, timers: sorted, next: 0 };
-      }
-      const head = this.head;
-      while (head.next < head.timers.length) {
-        const [time, keyString] = head.timers[head.next]!;
-        const id = timerId(time, keyString);
-        if (!timers.has(id)) {
-          head.next++;
-          continue;
-        }
-        if (time > upTo) return undefined;
-        head.next++;
-        const key = timers.get(id);
-        timers.delete(id);
-        this.store(b, timers);
-        return { time, keyString, key };
-      }
-      // Every timer of the head was cancelled or fired.
-      this.store(b, new Map());
+      const t = h.timers[h.next]!;
+      if (t.time > upTo) return undefined;
+      h.next++;
+      this.table.delete(TableTimers.row(b, t.time, t.keyString));
+      this.count(b, -1);
+      return t;
     }
     return undefined;
   }
 
-  /** Puts a bucket back, or drops it when empty. */
-  private store(b: number, timers: Bucket): void {
-    if (timers.size > 0) {
-      this.table.put(String(b), timers);
+  /** A bucket's timers, in order. */
+  private read(b: number): Timer[] {
+    const prefix = `${b}\u0000`;
+    const timers: Timer[] = [];
+    for (const [row, key] of this.table.scan(prefix)) {
+      const at = row.indexOf('\u0000', prefix.length);
+      const wrapped = key as unknown[];
+      timers.push({ time: Number(row.slice(prefix.length, at)), keyString: row.slice(at + 1), key: wrapped.length > 0 ? wrapped[0] : undefined });
+    }
+    return timers.sort((x, y) => (before([x.time, x.keyString], [y.time, y.keyString]) ? -1 : 1));
+  }
+
+  private count(b: number, delta: number): void {
+    const n = (this.counts.get(b) ?? 0) + delta;
+    if (n > 0) {
+      if (!this.counts.has(b)) {
+        let i = this.order.length;
+        while (i > 0 && this.order[i - 1]! > b) i--;
+        this.order.splice(i, 0, b);
+      }
+      this.counts.set(b, n);
       return;
     }
-    this.table.delete(String(b));
-    const i = this.buckets.indexOf(b);
-    if (i >= 0) this.buckets.splice(i, 1);
+    this.counts.delete(b);
+    const i = this.order.indexOf(b);
+    if (i >= 0) this.order.splice(i, 1);
     if (this.head?.bucket === b) this.head = undefined;
   }
 
-  private insertBucket(b: number): void {
-    let i = this.buckets.length;
-    while (i > 0 && this.buckets[i - 1]! > b) i--;
-    this.buckets.splice(i, 0, b);
-  }
-
-  /** The non-empty buckets; their timers are in the table. */
+  /** How many timers each non-empty bucket has; the timers are in the table. */
   snapshot(): JsonValue {
-    return this.buckets;
+    return { buckets: [...this.counts] };
   }
 
   restore(snapshot: JsonValue): void {
     this.head = undefined;
-    this.buckets = [];
-    if (Array.isArray(snapshot) && snapshot.every((b) => typeof b === 'number')) {
-      for (const b of snapshot) this.insertBucket(b);
+    this.counts.clear();
+    this.order = [];
+    const s = snapshot as { buckets?: [number, number][] } | [number, string, unknown][];
+    if (!Array.isArray(s)) {
+      for (const [b, n] of s.buckets ?? []) this.count(b, n);
       return;
     }
     // A checkpoint of timers in the heap (`TimerQueue`): they move into the table.
-    for (const [t, k, key] of snapshot as [number, string, unknown][]) this.add(t, k, key);
+    for (const [t, k, key] of s) this.add(t, k, key);
   }
 }
 
