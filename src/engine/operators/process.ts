@@ -92,7 +92,7 @@ export class ProcessOperator extends Chained implements EdgeTimed {
    */
   private readonly keyEventTimers = new Map<string, number[]>();
   private readonly store: KeyedStateStore;
-  /** Timers in the heap, or with LMDB in tables of 1 s buckets (timers of millions of keys stay on disk). */
+  /** Timers in the heap, or with LMDB in a table (timers of millions of keys stay on disk). */
   private readonly eventTimers: TimerIndex;
   private readonly processingTimers: TimerIndex;
   private wm = -Infinity;
@@ -108,8 +108,8 @@ export class ProcessOperator extends Chained implements EdgeTimed {
     state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
     this.store = new KeyedStateStore(fn.state ?? {}, state.table(`${id}/state`, keyEntryCodec));
-    this.eventTimers = timerIndex(state, `${id}/event-timers`, 1000);
-    this.processingTimers = timerIndex(state, `${id}/processing-timers`, 1000);
+    this.eventTimers = timerIndex(state, `${id}/event-timers`, 16_000);
+    this.processingTimers = timerIndex(state, `${id}/processing-timers`, 16_000);
     const ctx = {
       key: undefined as unknown,
       keyString: '',

@@ -67,8 +67,8 @@ export class TableJoinOperator extends Chained {
     private readonly join: (event: unknown, row: unknown) => unknown, state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
     this.rows = state.table(`${id}/rows`, rowCodec);
-    this.waiting = timerIndex(state, `${id}/waiting`, 1000);
-    this.cleanups = timerIndex(state, `${id}/cleanups`, 1000);
+    this.waiting = timerIndex(state, `${id}/waiting`, 16_000);
+    this.cleanups = timerIndex(state, `${id}/cleanups`, 16_000);
   }
 
   process(batch: Element[], input: number): void {

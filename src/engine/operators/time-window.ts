@@ -1,9 +1,10 @@
 import type { JsonValue } from '../../core/record.js';
-import { StateMismatchError, type StateBackend, type StateCodec, type StateTable } from '../../state/state-backend.js';
+import type { StateBackend, StateCodec } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import { lastWindowStart, windowSlide, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
 import { WindowOperatorBase } from './window-base.js';
+import { windowCells, type WindowCells } from './window-cells.js';
 
 /** The accumulators of one key and one window gathered by one task, sent to the task that owns the key. */
 export interface WindowPartial {
@@ -24,110 +25,23 @@ interface Entry {
 interface Snapshot {
   wm: number;
   lateEvents: number;
-  /** The windows and their entries (state in the heap), or the open windows' starts (entries in a state table). */
-  windows: [start: number, entries: [keyString: string, key: unknown, accs: unknown[], fired: boolean][]][] | number[];
+  /** See `WindowCells.snapshot`; checkpoints before 0.3 held entries in the heap as `[k, key, accs, fired]`. */
+  windows: JsonValue;
 }
 
-/** Where a time-window operator keeps its entries, by window start and key string. */
-interface WindowEntries {
-  get(start: number, k: string): Entry | undefined;
-  /** Stores a new entry. */
-  add(start: number, k: string, entry: Entry): void;
-  /** An entry from `get` was changed in place: tables store it again, the heap has it already. */
-  touch(start: number, k: string, entry: Entry): void;
-  /** Whether the window holds entries. */
-  has(start: number): boolean;
-  starts(): Iterable<number>;
-  /** The window's entries (a copy: the caller may put while going through them). */
-  entries(start: number): Entry[];
-  /** Drops a closed window and its entries. */
-  drop(start: number): void;
-  snapshot(): Snapshot['windows'];
-  restore(windows: Snapshot['windows']): void;
-}
-
-/** Entries in the heap: a map per window; checkpoints hold them all (the memory state backend). */
-class HeapWindowEntries implements WindowEntries {
-  private windows = new Map<number, Map<string, Entry>>();
-  get(start: number, k: string): Entry | undefined {
-    return this.windows.get(start)?.get(k);
-  }
-  add(start: number, k: string, entry: Entry): void {
-    let byKey = this.windows.get(start);
-    if (!byKey) this.windows.set(start, (byKey = new Map()));
-    byKey.set(k, entry);
-  }
-  touch(): void {}
-  has(start: number): boolean {
-    return this.windows.has(start);
-  }
-  starts(): Iterable<number> {
-    return this.windows.keys();
-  }
-  entries(start: number): Entry[] {
-    return [...(this.windows.get(start)?.values() ?? [])];
-  }
-  drop(start: number): void {
-    this.windows.delete(start);
-  }
-  snapshot(): Snapshot['windows'] {
-    return [...this.windows].map(([start, byKey]) => [start, [...byKey].map(([k, e]) => [k, e.key, e.accs, e.fired] as [string, unknown, unknown[], boolean])] as [number, [string, unknown, unknown[], boolean][]]);
-  }
-  restore(windows: Snapshot['windows']): void {
-    if (windows.some((w) => typeof w === 'number')) {
-      throw new StateMismatchError('the checkpoint keeps this window operator\'s entries in LMDB: run the pipeline with state \'lmdb\'');
-    }
-    this.windows = new Map((windows as Extract<Snapshot['windows'], [number, unknown][]>).map(([start, entries]) => [start,
-      new Map(entries.map(([k, key, accs, fired]) => [k, { key, start, accs, fired: fired ?? false, dirty: false }]))]));
-  }
-}
-
-/** An entry as a state table holds it. */
+/** An entry as checkpoints and state tables hold it. */
 const entryCodec: StateCodec<Entry> = {
   encode: (e) => ({ key: e.key, start: e.start, accs: e.accs, fired: e.fired }) as unknown as JsonValue,
   decode: (j) => ({ ...(j as unknown as Omit<Entry, 'dirty'>), dirty: false }),
 };
 
-/**
- * Entries in a table of the task's state backend (LMDB: on disk, checkpoints hold the changes), keyed
- * `start NUL keyString`; the heap holds only the starts of the open windows.
- */
-class TableWindowEntries implements WindowEntries {
-  private open = new Set<number>();
-  constructor(private readonly table: StateTable<Entry>) {}
-  get(start: number, k: string): Entry | undefined {
-    return this.table.get(`${start}\u0000${k}`);
-  }
-  add(start: number, k: string, entry: Entry): void {
-    this.open.add(start);
-    this.table.put(`${start}\u0000${k}`, entry);
-  }
-  touch(start: number, k: string, entry: Entry): void {
-    this.table.put(`${start}\u0000${k}`, entry);
-  }
-  has(start: number): boolean {
-    return this.open.has(start);
-  }
-  starts(): Iterable<number> {
-    return this.open;
-  }
-  entries(start: number): Entry[] {
-    return [...this.table.scan(`${start}\u0000`)].map(([, e]) => e);
-  }
-  drop(start: number): void {
-    for (const [k] of [...this.table.scan(`${start}\u0000`)]) this.table.delete(k);
-    this.open.delete(start);
-  }
-  snapshot(): Snapshot['windows'] {
-    return [...this.open];
-  }
-  restore(windows: Snapshot['windows']): void {
-    this.open = new Set();
-    for (const w of windows) {
-      if (typeof w === 'number') this.open.add(w);
-      else for (const [k, key, accs, fired] of w[1]) this.add(w[0], k, { key, start: w[0], accs, fired: fired ?? false, dirty: false }); // a checkpoint of entries in the heap
-    }
-  }
+/** A checkpoint's windows in today's form: heap entries written as `[k, key, accs, fired]` become encoded entries. */
+function currentLayout(windows: JsonValue): JsonValue {
+  return (windows as unknown[]).map((w) => {
+    if (typeof w === 'number') return w;
+    const [start, rows] = w as [number, unknown[][]];
+    return [start, rows.map((r) => (r.length === 2 ? r : [r[0], entryCodec.encode({ key: r[1], start, accs: r[2] as unknown[], fired: (r[3] as boolean | undefined) ?? false, dirty: false })]))];
+  }) as JsonValue;
 }
 
 /**
@@ -136,7 +50,7 @@ class TableWindowEntries implements WindowEntries {
  * an event whose windows are all dropped is late.
  */
 export class TimeWindowOperator extends WindowOperatorBase {
-  private readonly windows: WindowEntries;
+  private readonly windows: WindowCells<Entry>;
   private dirty: Entry[] = [];
   /** The watermark at which something fires or closes next. */
   private nextEvent = Infinity;
@@ -151,7 +65,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
     /** With an LMDB backend the entries live in its table (state larger than memory); otherwise in the heap. */
     state?: StateBackend) {
     super(id, out, late, options, aggregates);
-    this.windows = state?.kind === 'lmdb' ? new TableWindowEntries(state.table(`${id}/windows`, entryCodec)) : new HeapWindowEntries();
+    this.windows = windowCells(state, `${id}/windows`, entryCodec);
   }
 
   protected accept(e: Element): boolean {
@@ -241,7 +155,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
       const closing = lastTs + lateness <= wm;
       if (final && lastTs > before) {
         // Results carry the watermark from before this step: downstream sees them before the new time.
-        for (const entry of this.windows.entries(start)) {
+        for (const entry of this.windows.cells(start)) {
           if (entry.fired) continue;
           entry.fired = true;
           if (!closing) this.windows.touch(start, keyString(entry.key), entry);
@@ -270,7 +184,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
     const s = state as Snapshot;
     this.wm = s.wm ?? -Infinity;
     this.metrics.lateEvents = s.lateEvents ?? 0;
-    this.windows.restore(s.windows);
+    this.windows.restore(currentLayout(s.windows));
     this.nextEvent = -Infinity; // recomputed on the next watermark step
   }
 }

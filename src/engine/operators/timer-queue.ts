@@ -267,8 +267,11 @@ export class TableTimers implements TimerIndex {
 
 /**
  * The timer index for an operator's state backend: in the heap for the memory backend (checkpoints hold
- * every timer anyway), in a table of buckets `width` ms wide for LMDB.
+ * every timer anyway), in a table for LMDB. `scale` is how far ahead the operator's timers usually lie
+ * (a session gap, a join's bounds): buckets are a sixteenth of it, at most 1 s, so that the pending
+ * timers spread over a few dozen buckets and the one read into memory when due holds a small share.
  */
-export function timerIndex(state: StateBackend | undefined, name: string, width: number): TimerIndex {
-  return state?.kind === 'lmdb' ? new TableTimers(state, name, Math.max(1, width)) : new TimerQueue();
+export function timerIndex(state: StateBackend | undefined, name: string, scale: number): TimerIndex {
+  const width = Math.min(1000, Math.max(1, Math.floor(scale / 16)));
+  return state?.kind === 'lmdb' ? new TableTimers(state, name, width) : new TimerQueue();
 }

@@ -1,6 +1,8 @@
+import type { JsonValue } from '../../core/record.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
-import type { StateBackend, StateTable } from '../../state/state-backend.js';
+import type { StateBackend, StateCodec } from '../../state/state-backend.js';
 import { windowStarts, type HoppingWindow, type TumblingWindow } from '../windows.js';
+import { windowCells, type WindowCells } from './window-cells.js';
 import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
 interface Cell {
@@ -9,11 +11,13 @@ interface Cell {
   right: unknown[];
 }
 
+const cellCodec: StateCodec<Cell> = { encode: (c) => c as unknown as JsonValue, decode: (j) => j as unknown as Cell };
+
 interface Snapshot {
   wm: number;
   lateEvents: number;
-  /** The open windows' starts (their cells are in the state backend), or, in checkpoints from before, the cells. */
-  windows: number[] | [start: number, cells: [string, Cell][]][];
+  /** See `WindowCells.snapshot`. */
+  windows: JsonValue;
 }
 
 /**
@@ -24,10 +28,8 @@ interface Snapshot {
 export class WindowJoinOperator extends Chained {
   private wm = -Infinity;
   private readonly inputWms = new InputWatermarks(2);
-  /** Cells by `start NUL keyString`, in the state backend (with LMDB: on disk). */
-  private readonly cells: StateTable<Cell>;
-  /** The starts of the windows holding cells. */
-  private open = new Set<number>();
+  /** Each window's events per key: in the heap, or with LMDB in a table (on disk). */
+  private readonly cells: WindowCells<Cell>;
   private nextFire = Infinity;
   readonly metrics: OperatorMetrics = { lateEvents: 0 };
 
@@ -35,7 +37,7 @@ export class WindowJoinOperator extends Chained {
     private readonly join: (left: unknown, right: unknown, window: { start: number; end: number }) => unknown,
     state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
-    this.cells = state.table(`${id}/cells`);
+    this.cells = windowCells(state, `${id}/cells`, cellCodec);
   }
 
   process(batch: Element[], input: number): void {
@@ -48,14 +50,15 @@ export class WindowJoinOperator extends Chained {
         const lastTs = start + this.spec.size - 1;
         if (lastTs <= closed) continue;
         accepted = true;
-        if (!this.open.has(start)) {
-          this.open.add(start);
-          if (lastTs < this.nextFire) this.nextFire = lastTs;
+        if (!this.cells.has(start) && lastTs < this.nextFire) this.nextFire = lastTs;
+        const k = keyString(e.key);
+        const cell = this.cells.get(start, k);
+        if (cell) {
+          (input === 0 ? cell.left : cell.right).push(e.value);
+          this.cells.touch(start, k, cell);
+        } else {
+          this.cells.add(start, k, input === 0 ? { key: e.key, left: [e.value], right: [] } : { key: e.key, left: [], right: [e.value] });
         }
-        const id = `${start}\u0000${keyString(e.key)}`;
-        const cell = this.cells.get(id) ?? { key: e.key, left: [], right: [] };
-        (input === 0 ? cell.left : cell.right).push(e.value);
-        this.cells.put(id, cell);
       }
       if (!accepted) {
         this.metrics.lateEvents++;
@@ -76,24 +79,22 @@ export class WindowJoinOperator extends Chained {
     this.wm = wm;
     if (wm < this.nextFire) return;
     const size = this.spec.size;
-    const due = [...this.open].filter((s) => s + size - 1 <= wm).sort((a, b) => a - b);
+    const due = [...this.cells.starts()].filter((s) => s + size - 1 <= wm).sort((a, b) => a - b);
     const results: Element[] = [];
     for (const start of due) {
       const window = { start, end: start + size };
-      const cells = [...this.cells.scan(`${start}\u0000`)];
-      for (const [id, cell] of cells) {
+      for (const cell of this.cells.cells(start)) {
         for (const l of cell.left) for (const r of cell.right) results.push({ value: this.join(l, r, window), ts: start + size - 1, key: cell.key, wm: before });
-        this.cells.delete(id);
       }
-      this.open.delete(start);
+      this.cells.drop(start);
     }
     this.nextFire = Infinity;
-    for (const s of this.open) this.nextFire = Math.min(this.nextFire, s + size - 1);
+    for (const s of this.cells.starts()) this.nextFire = Math.min(this.nextFire, s + size - 1);
     this.emit(results);
   }
 
   override snapshot(): Snapshot {
-    return { wm: this.wm, lateEvents: this.metrics.lateEvents, windows: [...this.open] };
+    return { wm: this.wm, lateEvents: this.metrics.lateEvents, windows: this.cells.snapshot() };
   }
 
   override restore(state: unknown): void {
@@ -101,15 +102,7 @@ export class WindowJoinOperator extends Chained {
     this.wm = s.wm ?? -Infinity;
     this.inputWms.all(this.wm);
     this.metrics.lateEvents = s.lateEvents ?? 0;
-    this.open = new Set();
-    for (const w of s.windows) {
-      if (typeof w === 'number') this.open.add(w);
-      else {
-        // A checkpoint from before the cells lived in the state backend: they move into it.
-        this.open.add(w[0]);
-        for (const [k, cell] of w[1]) this.cells.put(`${w[0]}\u0000${k}`, cell);
-      }
-    }
+    this.cells.restore(s.windows);
     this.nextFire = -Infinity;
   }
 }
