@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- checkpoint [--quick] [--keys N]`: what exactly-once costs and how state on disk behaves.
+ * `npm run bench -- checkpoint [throughput|recovery|keys|sessions] [--quick] [--keys N]`: what exactly-once costs and how state on disk behaves.
  *
  * - `checkpoint.throughput.<backend>`: events/s of a pipeline (windowed aggregate + keyed `process`
  *   state over 20,000 keys) committing every 1 s, against the same pipeline committing only at the end,
@@ -8,6 +8,9 @@
  *   SIGKILL; the time from starting the engine again to its first commit of new input (target < 5 s).
  * - `checkpoint.keys.lmdb`: 20 million keys of `process` state with the child's heap capped at 512 MB
  *   (`--max-old-space-size=512`); runs to completion and emits exactly the expected records.
+ * - `checkpoint.sessions.lmdb`: 5 million keys through 1 h session windows (about 3.6 million sessions
+ *   open at once, each a row and a timer) with the heap capped at 512 MB; every session comes out once,
+ *   with its count.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -126,6 +129,22 @@ async function manyKeys(quick: boolean, keysArg: number | undefined): Promise<vo
   tmp.remove();
 }
 
+async function manySessions(quick: boolean, keysArg: number | undefined): Promise<void> {
+  const keys = keysArg ?? (quick ? 500_000 : 5_000_000);
+  const tmp = tempDir('checkpoint-sessions');
+  const started = performance.now();
+  const res = await child(['sessions', tmp.dir, String(keys)], 512);
+  const m = /sessions done: (\d+) outputs, expected (\d+), correct (true|false), heap peak (\d+) MB, ran ([\d.]+) s/.exec(res.out);
+  if (res.code !== 0 || !m) throw new Error(`the sessions child failed (exit ${res.code}):\n${res.out}`);
+  const ran = Number(m[5]);
+  emit({
+    name: 'checkpoint.sessions.lmdb', value: keys, unit: 'keys', correct: m[3] === 'true', outputs: Number(m[1]), expected: Number(m[2]),
+    heap_cap_mb: 512, heap_peak_mb: Number(m[4]), pipeline_seconds: ran, events_per_s: Math.round((keys * 1.001) / ran),
+    seconds: Math.round((performance.now() - started) / 1000),
+  });
+  tmp.remove();
+}
+
 export async function run(options: BenchOptions): Promise<void> {
   const keysAt = options.args.indexOf('--keys');
   const only = options.args.filter((a, i) => !a.startsWith('--') && !(keysAt >= 0 && i === keysAt + 1));
@@ -133,4 +152,5 @@ export async function run(options: BenchOptions): Promise<void> {
   if (only.length === 0 || only.includes('throughput')) await throughput(options.quick);
   if (only.length === 0 || only.includes('recovery')) await recovery(options.quick);
   if (only.length === 0 || only.includes('keys')) await manyKeys(options.quick, keys);
+  if (only.length === 0 || only.includes('sessions')) await manySessions(options.quick, keys);
 }

@@ -1,11 +1,11 @@
-import { count, definePipeline, sum, tumbling, valueState, type PipelineDefinition } from '../../src/mod.js';
+import { count, definePipeline, session, sum, tumbling, valueState, type PipelineDefinition } from '../../src/mod.js';
 
 /** An event of the checkpoint benchmarks. */
 export interface BenchEvent { k: string; ts: number; v: number }
 
 /**
- * The throughput benchmark's pipeline: 10-minute windows per key (state in the operator) and a count
- * per key in `process` state (in the state backend) that emits every 1000th event of a key.
+ * The throughput benchmark's pipeline: 10-minute windows per key and a count per key in `process`
+ * state that emits every 1000th event of a key (with LMDB, both on disk).
  */
 export function benchPipeline(options: { backend: 'memory' | 'lmdb'; interval: string }): PipelineDefinition {
   return definePipeline({
@@ -48,6 +48,24 @@ export function statePipeline(): PipelineDefinition {
           },
         })
         .to('state-repeats', { view: false });
+    },
+  });
+}
+
+/**
+ * The session benchmark's pipeline: a session window (gap 1 h) per key on LMDB, counting each
+ * session's events — each key's sessions a row and each open session a timer, on disk.
+ */
+export function sessionPipeline(): PipelineDefinition {
+  return definePipeline({
+    name: 'session-bench',
+    state: 'lmdb',
+    setup(app) {
+      app.stream<{ k: string; ts: number }>('session-in', { time: 'ts', outOfOrderness: '1s' })
+        .keyBy((e) => e.k)
+        .window(session('1h'))
+        .aggregate({ n: count() })
+        .to('session-out', { view: false });
     },
   });
 }

@@ -1,6 +1,7 @@
 import { durationMs, type Duration } from '../core/duration.js';
 import type { JsonValue } from '../core/record.js';
 import type { StateCodec, StateTable } from '../state/state-backend.js';
+import type { TimerIndex } from './operators/timer-queue.js';
 
 /** Options shared by every kind of keyed state. */
 export interface StateOptions {
@@ -113,6 +114,8 @@ export interface KeyEntry {
   key: unknown;
   /** One slot per declared state: value and list slots, or a map. */
   slots: (Slot | MapSlot)[];
+  /** When the key's cleanup timer fires (states with a TTL); absent: none. */
+  cleanupAt?: number;
 }
 
 type JsonSlot = Slot | [string, string | number, unknown, number][] | null;
@@ -125,17 +128,22 @@ export const keyEntryCodec: StateCodec<KeyEntry> = {
   encode: (e) => ({
     key: e.key,
     slots: e.slots.map((s) => (s instanceof Map ? [...s].map(([mk, m]) => [mk, m.k, m.v, m.t]) : (s ?? null))),
+    ...(e.cleanupAt === undefined ? {} : { cleanupAt: e.cleanupAt }),
   }) as unknown as JsonValue,
   decode: (json) => {
-    const j = json as unknown as { key: unknown; slots: JsonSlot[] };
-    return { key: j.key, slots: j.slots.map((s) => (Array.isArray(s) ? new Map(s.map(([mk, k, v, t]) => [mk, { k, v, t }])) : (s ?? undefined))) };
+    const j = json as unknown as { key: unknown; slots: JsonSlot[]; cleanupAt?: number };
+    const e: KeyEntry = { key: j.key, slots: j.slots.map((s) => (Array.isArray(s) ? new Map(s.map(([mk, k, v, t]) => [mk, { k, v, t }])) : (s ?? undefined))) };
+    if (j.cleanupAt !== undefined) e.cleanupAt = j.cleanupAt;
+    return e;
   },
 };
 
 /**
  * The keyed state of one operator: for each key, the declared states, in a table of the task's state
  * backend. Accessors are built once and read the current key, which the operator selects before each
- * call into user code and releases after it (storing the entry when it holds anything).
+ * call into user code and releases after it (storing the entry when it holds anything). States with a
+ * TTL read as absent once expired; a key holding any has a cleanup timer for its earliest expiry, so the
+ * watermark removes expired state key by key, never by reading the whole table.
  */
 export class KeyedStateStore {
   private readonly names: string[];
@@ -146,16 +154,19 @@ export class KeyedStateStore {
   private now = -Infinity;
   /** Entries expire at or below this watermark. */
   private wm = -Infinity;
-  private lastSweep = -Infinity;
+  private readonly hasTtl: boolean;
   readonly accessors: Record<string, unknown>;
 
-  constructor(declarations: Record<string, StateDescriptor>, private readonly entries: StateTable<KeyEntry>) {
+  constructor(declarations: Record<string, StateDescriptor>, private readonly entries: StateTable<KeyEntry>,
+    /** When keys with TTL states are next looked at. */
+    private readonly cleanups: TimerIndex) {
     this.names = Object.keys(declarations);
     this.descriptors = Object.values(declarations);
     this.accessors = {};
     this.names.forEach((name, i) => {
       this.accessors[name] = this.accessor(i);
     });
+    this.hasTtl = this.descriptors.some((d) => d.ttl !== undefined);
   }
 
   get keyCount(): number {
@@ -175,35 +186,62 @@ export class KeyedStateStore {
   release(): void {
     const e = this.current;
     if (!e) return;
-    if (isEmpty(e)) this.entries.delete(this.currentKeyString);
-    else this.entries.put(this.currentKeyString, e);
     this.current = undefined;
+    this.store(this.currentKeyString, e);
   }
 
-  /** The watermark moved: expired entries read as absent at once, and are swept out every half TTL. */
+  /**
+   * Stores an entry, or deletes it when empty. Writes are stamped with the latest time yet, so a new
+   * write never expires before an existing cleanup timer: only a key without one gets one.
+   */
+  private store(k: string, e: KeyEntry): void {
+    if (isEmpty(e)) {
+      if (e.cleanupAt !== undefined) this.cleanups.cancel(e.cleanupAt, k);
+      this.entries.delete(k);
+      return;
+    }
+    if (this.hasTtl && e.cleanupAt === undefined) {
+      const at = this.earliestExpiry(e);
+      if (at !== Infinity) {
+        e.cleanupAt = at;
+        this.cleanups.add(at, k, undefined);
+      }
+    }
+    this.entries.put(k, e);
+  }
+
+  /** When the entry's first TTL state expires (Infinity: it has none). */
+  private earliestExpiry(e: KeyEntry): number {
+    let at = Infinity;
+    this.descriptors.forEach((d, i) => {
+      if (d.ttl === undefined) return;
+      const s = e.slots[i];
+      if (s instanceof Map) {
+        for (const m of s.values()) at = Math.min(at, m.t + d.ttl);
+      } else if (s !== undefined) {
+        at = Math.min(at, s.t + d.ttl);
+      }
+    });
+    return at;
+  }
+
+  /** The watermark moved: expired entries read as absent at once; the keys whose cleanup is due lose them. */
   expire(wm: number): void {
     this.wm = wm;
-    const ttls = this.descriptors.map((d) => d.ttl).filter((t): t is number => t !== undefined);
-    if (ttls.length === 0 || wm - this.lastSweep < Math.min(...ttls) / 2) return;
-    this.lastSweep = wm;
-    const changed: [string, KeyEntry][] = [];
-    for (const [k, e] of this.entries.entries()) {
-      let touched = false;
+    for (let t = this.cleanups.pop(wm); t !== undefined; t = this.cleanups.pop(wm)) {
+      const e = this.entries.get(t.keyString);
+      if (!e) continue;
+      delete e.cleanupAt;
       this.descriptors.forEach((d, i) => {
         if (d.ttl === undefined) return;
         const s = e.slots[i];
         if (s instanceof Map) {
-          for (const [mk, m] of s) if (m.t + d.ttl <= wm) { s.delete(mk); touched = true; }
+          for (const [mk, m] of s) if (m.t + d.ttl <= wm) s.delete(mk);
         } else if (s !== undefined && s.t + d.ttl <= wm) {
           e.slots[i] = undefined;
-          touched = true;
         }
       });
-      if (touched) changed.push([k, e]);
-    }
-    for (const [k, e] of changed) {
-      if (isEmpty(e)) this.entries.delete(k);
-      else this.entries.put(k, e);
+      this.store(t.keyString, e);
     }
   }
 
@@ -255,10 +293,19 @@ export class KeyedStateStore {
     } satisfies MapState<string | number, unknown>;
   }
 
-  /** The watermark a restored operator had; `legacy` is keyed state from a Rivulet 0.1 checkpoint, moved into the table. */
-  restore(wm: number, legacy?: KeyedStateSnapshot): void {
+  /**
+   * The watermark a restored operator had. `legacy` is keyed state from a Rivulet 0.1 checkpoint, moved
+   * into the table; with `scheduleAll` (checkpoints from before cleanup timers) every key with TTL
+   * states gets its timer — one pass over the table, once.
+   */
+  restore(wm: number, legacy?: KeyedStateSnapshot, scheduleAll = false): void {
     this.wm = wm;
-    for (const [k, key, slots] of legacy ?? []) this.entries.put(k, keyEntryCodec.decode({ key, slots } as unknown as JsonValue));
+    for (const [k, key, slots] of legacy ?? []) this.store(k, keyEntryCodec.decode({ key, slots } as unknown as JsonValue));
+    if (!scheduleAll || !this.hasTtl) return;
+    for (const [k, e] of [...this.entries.entries()]) {
+      delete e.cleanupAt;
+      this.store(k, e);
+    }
   }
 }
 

@@ -29,11 +29,37 @@ export interface LmdbStateBackendOptions {
   maxPendingChanges?: number;
 }
 
+/** The part of a key up to and including its first NUL ('' without one): what `scan` prefixes usually are. */
+function groupOf(key: string): string {
+  const at = key.indexOf('\u0000');
+  return at < 0 ? '' : key.slice(0, at + 1);
+}
+
+/** Keys held in memory (changed, or in flight to LMDB), indexed by {@link groupOf} for scans. */
+class HeldKeys {
+  private readonly groups = new Map<string, Set<string>>();
+  add(key: string): void {
+    const g = groupOf(key);
+    if (g === '') return;
+    let set = this.groups.get(g);
+    if (!set) this.groups.set(g, (set = new Set()));
+    set.add(key);
+  }
+  /** The held keys of group `prefix`, or undefined when `prefix` is not a group (then look at all). */
+  inGroup(prefix: string): Iterable<string> | undefined {
+    if (prefix === '' || prefix.indexOf('\u0000') !== prefix.length - 1) return undefined;
+    return this.groups.get(prefix) ?? [];
+  }
+}
+
 class LmdbTable<V> implements StateTable<V> {
   /** This epoch's puts and deletes, not in a checkpoint yet. */
   changes = new Map<string, V | typeof DELETED>();
   /** The last epoch's changes: in a checkpoint, being written to LMDB. */
   inflight = new Map<string, V | typeof DELETED>();
+  /** The keys of `changes` and `inflight` by group, so that a scan of one window or bucket reads only its own. */
+  changedKeys = new HeldKeys();
+  inflightKeys = new HeldKeys();
 
   constructor(private readonly backend: LmdbStateBackend, private readonly db: RootDatabase, readonly name: string, readonly codec: StateCodec<V>) {}
 
@@ -62,12 +88,16 @@ class LmdbTable<V> implements StateTable<V> {
         throw new InvalidArgumentError(`state key of table '${this.name}' is ${Buffer.byteLength(key)} bytes; the LMDB state backend takes keys up to ${MAX_KEY_BYTES - this.name.length - 1} bytes`, 'state_key_too_long');
       }
       this.backend.pending++;
+      this.changedKeys.add(key);
     }
     this.changes.set(key, value);
   }
 
   delete(key: string): void {
-    if (!this.changes.has(key)) this.backend.pending++;
+    if (!this.changes.has(key)) {
+      this.backend.pending++;
+      this.changedKeys.add(key);
+    }
     this.changes.set(key, DELETED);
   }
 
@@ -85,8 +115,24 @@ class LmdbTable<V> implements StateTable<V> {
       if (this.changes.has(k) || this.inflight.has(k)) continue;
       yield [k, this.codec.decode(value as JsonValue)];
     }
-    for (const [k, v] of this.inflight) if (k.startsWith(keyPrefix) && !this.changes.has(k) && v !== DELETED) yield [k, v];
-    for (const [k, v] of this.changes) if (k.startsWith(keyPrefix) && v !== DELETED) yield [k, v];
+    const inflight = this.inflightKeys.inGroup(keyPrefix);
+    if (inflight) {
+      for (const k of inflight) {
+        const v = this.inflight.get(k);
+        if (v !== undefined && v !== DELETED && !this.changes.has(k)) yield [k, v];
+      }
+    } else {
+      for (const [k, v] of this.inflight) if (k.startsWith(keyPrefix) && !this.changes.has(k) && v !== DELETED) yield [k, v];
+    }
+    const changed = this.changedKeys.inGroup(keyPrefix);
+    if (changed) {
+      for (const k of changed) {
+        const v = this.changes.get(k);
+        if (v !== undefined && v !== DELETED) yield [k, v];
+      }
+    } else {
+      for (const [k, v] of this.changes) if (k.startsWith(keyPrefix) && v !== DELETED) yield [k, v];
+    }
   }
 
   /** Counted when asked (rarely): LMDB's keys, adjusted by what the held changes add and remove. */
@@ -169,9 +215,11 @@ export class LmdbStateBackend implements StateBackend {
       for (const [key, v] of t.changes) {
         rows.push([key, v === DELETED ? null : t.codec.encode(v)]);
         t.inflight.set(key, v); // kept readable until LMDB has it (see committed())
+        t.inflightKeys.add(key);
       }
       tables[name] = rows;
       t.changes = new Map();
+      t.changedKeys = new HeldKeys();
     }
     this.pending = 0;
     return { mode: 'changes', tables };
@@ -186,7 +234,10 @@ export class LmdbStateBackend implements StateBackend {
     // The last write of the transaction: it resolves when the whole transaction has committed.
     await this.db.put(EPOCH_KEY, epoch);
     if (failure !== undefined) throw failure;
-    for (const t of this.tables.values()) t.inflight = new Map();
+    for (const t of this.tables.values()) {
+      t.inflight = new Map();
+      t.inflightKeys = new HeldKeys();
+    }
     await this.db.flushed;
   }
 

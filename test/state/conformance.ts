@@ -74,6 +74,15 @@ export function stateBackendConformance(name: string, storage: () => BackendStor
         assert.equal([...t.scan('100\u0000')].length, 4);
         assert.equal([...t.scan('30\u0000')].length, 0);
         assert.equal([...t.scan('')].length, 12 - 1 + 1);
+        // While a checkpoint's changes are on their way to the backend's storage, and after.
+        const capture = state.capture();
+        t.put('10\u0000d', 13);
+        t.delete('10\u0000c');
+        const expected = sorted([['10\u0000a', 12], ['10\u0000d', 13], ['10\u0000é', 10], ['10\u0000😀', 10]]);
+        assert.deepEqual(sorted(t.scan('10\u0000')), expected);
+        await state.committed(2, capture);
+        assert.deepEqual(sorted(t.scan('10\u0000')), expected);
+        assert.deepEqual(sorted(t.scan('1')).length, 8);
       } finally {
         await state.close();
         s.remove();

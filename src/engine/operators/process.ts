@@ -79,6 +79,7 @@ interface Snapshot {
   /** What each timer index needs to restore (see `TimerIndex.snapshot`). */
   eventTimers: JsonValue;
   processingTimers: JsonValue;
+  stateCleanups?: JsonValue;
   /** Checkpoints before timers carried their keys: the keys of the timers' key strings. */
   keys?: [keyString: string, key: unknown][];
 }
@@ -95,6 +96,8 @@ export class ProcessOperator extends Chained implements EdgeTimed {
   /** Timers in the heap, or with LMDB in a table (timers of millions of keys stay on disk). */
   private readonly eventTimers: TimerIndex;
   private readonly processingTimers: TimerIndex;
+  /** When keys with TTL states are next cleaned (see `KeyedStateStore`). */
+  private readonly stateCleanups: TimerIndex;
   private wm = -Infinity;
   /** The watermark results carry: the one before the step that fired a timer, so downstream sees them on time. */
   private emitWm = -Infinity;
@@ -107,8 +110,9 @@ export class ProcessOperator extends Chained implements EdgeTimed {
   constructor(id: string, out: Outputs, private readonly fn: ProcessFunction<unknown, unknown, unknown, Record<string, StateDescriptor>>,
     state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
-    this.store = new KeyedStateStore(fn.state ?? {}, state.table(`${id}/state`, keyEntryCodec));
     this.eventTimers = timerIndex(state, `${id}/event-timers`, 16_000);
+    this.stateCleanups = timerIndex(state, `${id}/state-cleanups`, 16_000);
+    this.store = new KeyedStateStore(fn.state ?? {}, state.table(`${id}/state`, keyEntryCodec), this.stateCleanups);
     this.processingTimers = timerIndex(state, `${id}/processing-timers`, 16_000);
     const ctx = {
       key: undefined as unknown,
@@ -249,13 +253,15 @@ export class ProcessOperator extends Chained implements EdgeTimed {
       wm: this.wm,
       eventTimers: this.eventTimers.snapshot(),
       processingTimers: this.processingTimers.snapshot(),
+      stateCleanups: this.stateCleanups.snapshot(),
     };
   }
 
   override restore(state: unknown): void {
     const s = state as Snapshot;
     this.wm = s.wm ?? -Infinity;
-    this.store.restore(this.wm, s.state);
+    if (s.stateCleanups !== undefined) this.stateCleanups.restore(s.stateCleanups);
+    this.store.restore(this.wm, s.state, s.stateCleanups === undefined);
     const withKeys = (timers: JsonValue): JsonValue => {
       if (!s.keys) return timers;
       const keys = new Map(s.keys);
