@@ -63,7 +63,7 @@ export function sessionPipeline(): PipelineDefinition {
     setup(app) {
       app.stream<{ k: string; ts: number }>('session-in', { time: 'ts', outOfOrderness: '1s' })
         .keyBy((e) => e.k)
-        .window(session('1h'))
+        .window(session((process.env.SESSION_GAP ?? '1h') as '1h'))
         .aggregate({ n: count() })
         .to('session-out', { view: false });
     },

@@ -191,8 +191,9 @@ export class KeyedStateStore {
   }
 
   /**
-   * Stores an entry, or deletes it when empty. Writes are stamped with the latest time yet, so a new
-   * write never expires before an existing cleanup timer: only a key without one gets one.
+   * Stores an entry, or deletes it when empty. Only a key without a cleanup timer gets one: a later
+   * write expires after it anyway, and a write stamped earlier (an out-of-order event) only waits for
+   * that timer to leave the table (it reads as absent from its expiry on).
    */
   private store(k: string, e: KeyEntry): void {
     if (isEmpty(e)) {

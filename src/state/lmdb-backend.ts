@@ -97,6 +97,15 @@ class LmdbTable<V> implements StateTable<V> {
     if (!this.changes.has(key)) {
       this.backend.pending++;
       this.changedKeys.add(key);
+    } else {
+      // Put in this epoch and absent before it (a short-lived timer, a window that opened and closed):
+      // forgotten rather than recorded as a deletion, so checkpoints grow with the state, not the traffic.
+      const before = this.inflight.get(key);
+      if (before === DELETED || (before === undefined && !this.db.doesExist(this.dbKey(key)))) {
+        this.changes.delete(key);
+        this.backend.pending--;
+        return;
+      }
     }
     this.changes.set(key, DELETED);
   }

@@ -120,6 +120,20 @@ describe('process operator', () => {
     });
   }
 
+  test('a timer at a time that is not a number is refused, naming the method and the value', () => {
+    const fn: ProcessFunction<Reading, string, string> = {
+      onEvent(r, ctx) { ctx.timers.atEventTime(r.temp === 1 ? Number.NaN : r.ts + 1000); },
+      onTimer(t, ctx) { ctx.emit(`fired ${t.time}`); },
+    };
+    const out: Element[] = [];
+    const op = new ProcessOperator('p', [{ op: collector(out), input: 0 }], fn as never);
+    assert.throws(() => op.process([el({ sensor: 'a', ts: 0, temp: 1 }, -Infinity)], 0), { name: 'InvalidArgumentError', code: 'invalid_timer_time', message: /timers\.atEventTime takes a time in epoch milliseconds, got NaN/ });
+    // The refused timer blocks nothing.
+    op.process([el({ sensor: 'b', ts: 0, temp: 2 }, -Infinity)], 0);
+    op.watermark(5000);
+    assert.deepEqual(out.map((e) => e.value), ['fired 1000']);
+  });
+
   test('processing-time timers fire on the wall clock', () => {
     const out: Element[] = [];
     const fn: ProcessFunction<Reading, string, string> = {

@@ -136,3 +136,30 @@ test('timers: a checkpoint of timers in the heap moves into the table', async ()
     await h.close();
   }
 });
+
+test('timers: a restart keeps the bucket width the timers were stored with', async () => {
+  const tmp = tempDir();
+  let state = new LmdbStateBackend({ dir: tmp.dir });
+  try {
+    state.recover(0, undefined);
+    const before = new TableTimers(state, 't', 1000);
+    before.add(5500, 'x', 'x');
+    before.add(7000, 'y', 'y');
+    const snapshot = JSON.parse(JSON.stringify(before.snapshot())) as JsonValue;
+    const capture = state.capture();
+    await state.committed(1, capture);
+    await state.close();
+    state = new LmdbStateBackend({ dir: tmp.dir });
+    state.recover(1, capture);
+    // A later version would bucket this operator's timers by 100 ms.
+    const after = new TableTimers(state, 't', 100);
+    after.restore(snapshot);
+    assert.equal(after.cancel(5500, 'x'), true, 'the stored timer is found');
+    assert.equal(after.add(7000, 'y', 'y'), false, 'and not added twice');
+    assert.deepEqual(after.pop(8000), { time: 7000, keyString: 'y', key: 'y' });
+    assert.equal(after.pop(8000), undefined);
+  } finally {
+    await state.close();
+    tmp.remove();
+  }
+});

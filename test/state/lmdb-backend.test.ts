@@ -37,6 +37,30 @@ test('lmdb: a checkpoint holds only the changes of its epoch; many changes ask f
   }
 });
 
+test('lmdb: a key put and deleted within one epoch leaves nothing in the checkpoint', async () => {
+  const tmp = tempDir();
+  const state = new LmdbStateBackend({ dir: tmp.dir });
+  try {
+    state.recover(0, undefined);
+    const t = state.table<number>('t');
+    t.put('stored', 1);
+    await state.committed(1, state.capture());
+    t.put('brief', 2);
+    t.delete('brief');
+    t.put('stored', 3);
+    t.delete('stored');
+    assert.equal(state.pendingChanges, 1);
+    assert.deepEqual(state.capture().tables.t, [['stored', null]]);
+    // Put while its deletion is on its way to LMDB, then deleted again: still a deletion.
+    t.put('stored', 4);
+    t.delete('stored');
+    assert.equal(t.get('stored'), undefined);
+  } finally {
+    await state.close();
+    tmp.remove();
+  }
+});
+
 test('lmdb: state that does not belong with the checkpoint is refused, naming both epochs', async () => {
   const tmp = tempDir();
   try {

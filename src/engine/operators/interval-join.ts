@@ -144,7 +144,9 @@ export class IntervalJoinOperator extends Chained {
         if (evs.length === 0) continue;
         const row = `${input}\u0000${k}`;
         const b: Buffered = { key: evs[0]![0], events: evs.map(([, ts, value]) => [ts, value]), scheduledAt: Infinity };
-        this.schedule(row, b, Math.min(...evs.map(([, ts]) => this.expiry(input, ts))));
+        let first = Infinity;
+        for (const [, ts] of evs) first = Math.min(first, this.expiry(input, ts));
+        this.schedule(row, b, first);
         this.buffered.put(row, b);
       }
     });

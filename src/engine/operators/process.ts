@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from '../../core/errors.js';
 import type { JsonValue } from '../../core/record.js';
 import type { KeyedStateSnapshot, StateAccessors, StateDescriptor } from '../keyed-state.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
@@ -84,6 +85,12 @@ interface Snapshot {
   keys?: [keyString: string, key: unknown][];
 }
 
+/** A timer's time, checked: one that is not a finite number would never fire and would block the ones after it. */
+function timerTime(t: number, method: string): number {
+  if (typeof t !== 'number' || !Number.isFinite(t)) throw new InvalidArgumentError(`timers.${method} takes a time in epoch milliseconds, got ${String(t)}`, 'invalid_timer_time');
+  return t;
+}
+
 /** Runs a {@link ProcessFunction} per key: state, event-time and processing-time timers. */
 export class ProcessOperator extends Chained implements EdgeTimed {
   edgeTimed = false;
@@ -122,9 +129,9 @@ export class ProcessOperator extends Chained implements EdgeTimed {
       state: this.store.accessors,
       timers: {
         atEventTime: (t: number) => {
-          if (this.eventTimers.add(t, ctx.keyString, ctx.key) && this.edgeTimed) this.indexTimer(ctx.keyString, t);
+          if (this.eventTimers.add(timerTime(t, 'atEventTime'), ctx.keyString, ctx.key) && this.edgeTimed) this.indexTimer(ctx.keyString, t);
         },
-        atProcessingTime: (t: number) => { this.processingTimers.add(t, ctx.keyString, ctx.key); },
+        atProcessingTime: (t: number) => { this.processingTimers.add(timerTime(t, 'atProcessingTime'), ctx.keyString, ctx.key); },
         cancelEventTime: (t: number) => {
           if (this.eventTimers.cancel(t, ctx.keyString) && this.edgeTimed) this.unindexTimer(ctx.keyString, t);
         },

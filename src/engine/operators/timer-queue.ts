@@ -84,6 +84,12 @@ export class TimerQueue implements TimerIndex {
     return undefined;
   }
 
+  /** The earliest pending timer, left in place. */
+  peek(): [time: number, keyString: string] | undefined {
+    while (this.heap.length > 0 && !this.pending.has(timerId(this.heap[0]![0], this.heap[0]![1]))) this.removeTop();
+    return this.heap[0];
+  }
+
   private removeTop(): [number, string] {
     const h = this.heap;
     const top = h[0]!;
@@ -124,34 +130,32 @@ export class TimerQueue implements TimerIndex {
   }
 }
 
-/** First index in `timers` (from `lo`) whose timer is not before `t`. */
-function lowerBound(timers: Timer[], lo: number, t: [number, string]): number {
-  let hi = timers.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    const m = timers[mid]!;
-    if (before([m.time, m.keyString], t)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+/** A bucket read into memory: its timers in order, and what changed since. */
+interface Head {
+  sorted: Timer[];
+  next: number;
+  /** Ids of `sorted` timers cancelled since the read. */
+  cancelled: Set<string>;
+  /** Timers added to the bucket since the read. */
+  added: TimerQueue;
 }
 
 /**
  * Timers in a table of the state backend (LMDB: on disk, checkpoints hold what changed): one small row
  * per timer, keyed `bucket NUL time NUL keyString`, where a bucket is `width` ms of time. The heap holds
- * only how many timers each bucket has and, once the earliest bucket has a timer due, its timers in
- * order (read with one prefix scan). Timers of millions of keys cost almost no memory, and a watermark
- * step with nothing due reads nothing.
+ * only how many timers each bucket has and, once a bucket has a timer due, its timers in order (read
+ * with one prefix scan; later adds and cancels kept beside them). Timers of millions of keys cost almost
+ * no memory, and a watermark step with nothing due reads nothing.
  */
 export class TableTimers implements TimerIndex {
   private readonly table: StateTable<unknown>;
   /** Timers per bucket; `order` has the buckets ascending. */
   private readonly counts = new Map<number, number>();
   private order: number[] = [];
-  /** The earliest bucket's timers in order (from `next` on), read when it first has one due. */
-  private head: { bucket: number; timers: Timer[]; next: number } | undefined;
+  /** Buckets read into memory (the earliest, and any that was earliest before an earlier one got timers). */
+  private readonly heads = new Map<number, Head>();
 
-  constructor(state: StateBackend, name: string, private readonly width: number) {
+  constructor(state: StateBackend, name: string, private width: number) {
     this.table = state.table(name);
   }
 
@@ -174,10 +178,7 @@ export class TableTimers implements TimerIndex {
     // Wrapped: a row's value is never null (a checkpoint's null is a deletion), and `undefined` survives.
     this.table.put(row, key === undefined ? [] : [key]);
     this.count(b, 1);
-    if (this.head?.bucket === b) {
-      const h = this.head;
-      h.timers.splice(lowerBound(h.timers, h.next, [time, keyString]), 0, { time, keyString, key });
-    }
+    this.heads.get(b)?.added.add(time, keyString, key);
     return true;
   }
 
@@ -186,11 +187,8 @@ export class TableTimers implements TimerIndex {
     const row = TableTimers.row(b, time, keyString);
     if (this.table.get(row) === undefined) return false;
     this.table.delete(row);
-    if (this.head?.bucket === b) {
-      const h = this.head;
-      const i = lowerBound(h.timers, h.next, [time, keyString]);
-      if (i < h.timers.length && h.timers[i]!.time === time && h.timers[i]!.keyString === keyString) h.timers.splice(i, 1);
-    }
+    const h = this.heads.get(b);
+    if (h && !h.added.cancel(time, keyString)) h.cancelled.add(timerId(time, keyString));
     this.count(b, -1);
     return true;
   }
@@ -198,18 +196,29 @@ export class TableTimers implements TimerIndex {
   pop(upTo: number): Timer | undefined {
     while (this.order.length > 0 && this.order[0]! * this.width <= upTo) {
       const b = this.order[0]!;
-      if (this.head?.bucket !== b) this.head = { bucket: b, timers: this.read(b), next: 0 };
-      const h = this.head;
-      if (h.next >= h.timers.length) {
+      let h = this.heads.get(b);
+      if (!h) this.heads.set(b, (h = { sorted: this.read(b), next: 0, cancelled: new Set(), added: new TimerQueue() }));
+      while (h.next < h.sorted.length && h.cancelled.size > 0) {
+        const t = h.sorted[h.next]!;
+        if (!h.cancelled.delete(timerId(t.time, t.keyString))) break;
+        h.next++;
+      }
+      const fromRead = h.next < h.sorted.length ? h.sorted[h.next]! : undefined;
+      const fromAdded = h.added.peek();
+      if (!fromRead && !fromAdded) {
         // Nothing left in the bucket (its count says otherwise only if the table lost rows).
-        this.counts.delete(b);
-        this.order.shift();
-        this.head = undefined;
+        this.drop(b);
         continue;
       }
-      const t = h.timers[h.next]!;
-      if (t.time > upTo) return undefined;
-      h.next++;
+      let t: Timer;
+      if (fromRead && (!fromAdded || before([fromRead.time, fromRead.keyString], fromAdded))) {
+        if (fromRead.time > upTo) return undefined;
+        h.next++;
+        t = fromRead;
+      } else {
+        t = h.added.pop(upTo)!;
+        if (!t) return undefined;
+      }
       this.table.delete(TableTimers.row(b, t.time, t.keyString));
       this.count(b, -1);
       return t;
@@ -231,32 +240,38 @@ export class TableTimers implements TimerIndex {
 
   private count(b: number, delta: number): void {
     const n = (this.counts.get(b) ?? 0) + delta;
-    if (n > 0) {
-      if (!this.counts.has(b)) {
-        let i = this.order.length;
-        while (i > 0 && this.order[i - 1]! > b) i--;
-        this.order.splice(i, 0, b);
-      }
-      this.counts.set(b, n);
+    if (n <= 0) {
+      this.drop(b);
       return;
     }
-    this.counts.delete(b);
-    const i = this.order.indexOf(b);
-    if (i >= 0) this.order.splice(i, 1);
-    if (this.head?.bucket === b) this.head = undefined;
+    if (!this.counts.has(b)) {
+      let i = this.order.length;
+      while (i > 0 && this.order[i - 1]! > b) i--;
+      this.order.splice(i, 0, b);
+    }
+    this.counts.set(b, n);
   }
 
-  /** How many timers each non-empty bucket has; the timers are in the table. */
+  private drop(b: number): void {
+    this.counts.delete(b);
+    this.heads.delete(b);
+    const i = this.order.indexOf(b);
+    if (i >= 0) this.order.splice(i, 1);
+  }
+
+  /** The bucket width and how many timers each non-empty bucket has; the timers are in the table. */
   snapshot(): JsonValue {
-    return { buckets: [...this.counts] };
+    return { width: this.width, buckets: [...this.counts] };
   }
 
   restore(snapshot: JsonValue): void {
-    this.head = undefined;
+    this.heads.clear();
     this.counts.clear();
     this.order = [];
-    const s = snapshot as { buckets?: [number, number][] } | [number, string, unknown][];
+    const s = snapshot as { width?: number; buckets?: [number, number][] } | [number, string, unknown][];
     if (!Array.isArray(s)) {
+      // The rows are where the checkpointing run put them: its width stays.
+      if (s.width !== undefined) this.width = s.width;
       for (const [b, n] of s.buckets ?? []) this.count(b, n);
       return;
     }

@@ -15,7 +15,10 @@ export interface WindowCells<T> {
   /** Whether the window holds cells. */
   has(start: number): boolean;
   starts(): Iterable<number>;
-  /** The window's cells (a copy: the caller may put while going through them). */
+  /**
+   * The window's cells (a copy: the caller may put while going through them), in an order that does
+   * not depend on when checkpoints were taken: insertion order in the heap, key order in a table.
+   */
   cells(start: number): T[];
   /** Drops a window and its cells. */
   drop(start: number): void;
@@ -88,7 +91,8 @@ class TableWindowCells<T> implements WindowCells<T> {
     return this.open;
   }
   cells(start: number): T[] {
-    return [...this.table.scan(`${start}\u0000`)].map(([, c]) => c);
+    // A scan gives stored rows before this epoch's changes: sorted, so that a restart changes nothing.
+    return [...this.table.scan(`${start}\u0000`)].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, c]) => c);
   }
   drop(start: number): void {
     for (const [k] of [...this.table.scan(`${start}\u0000`)]) this.table.delete(k);
