@@ -60,6 +60,12 @@ class LmdbTable<V> implements StateTable<V> {
   /** The keys of `changes` and `inflight` by group, so that a scan of one window or bucket reads only its own. */
   changedKeys = new HeldKeys();
   inflightKeys = new HeldKeys();
+  /**
+   * Values as LMDB holds them, decoded: the last epochs' changes once written, and keys read since.
+   * Without it every key an epoch touches would be decoded from LMDB again after each commit. At most
+   * the backend's `maxPendingChanges` entries; the oldest go first.
+   */
+  private readonly clean = new Map<string, V>();
 
   constructor(private readonly backend: LmdbStateBackend, private readonly db: RootDatabase, readonly name: string, readonly codec: StateCodec<V>) {}
 
@@ -72,8 +78,33 @@ class LmdbTable<V> implements StateTable<V> {
     if (c !== undefined) return c;
     const f = this.inflight.get(key);
     if (f !== undefined) return f;
+    const cached = this.clean.get(key);
+    if (cached !== undefined) return cached;
     const raw = this.db.get(this.dbKey(key)) as JsonValue | undefined;
-    return raw === undefined ? undefined : this.codec.decode(raw);
+    if (raw === undefined) return undefined;
+    const v = this.codec.decode(raw);
+    this.remember(key, v);
+    return v;
+  }
+
+  private remember(key: string, v: V): void {
+    this.clean.set(key, v);
+    if (this.clean.size > this.backend.maxPendingChanges) this.clean.delete(this.clean.keys().next().value!);
+  }
+
+  /** The epoch in flight is in LMDB now: its values are what LMDB holds. */
+  settled(): void {
+    for (const [k, v] of this.inflight) {
+      this.clean.delete(k); // re-inserted at the end: the most recent stay longest
+      if (v !== DELETED) this.remember(k, v);
+    }
+    this.inflight = new Map();
+    this.inflightKeys = new HeldKeys();
+  }
+
+  /** LMDB was written to directly (recovery): nothing decoded before may be trusted. */
+  forget(): void {
+    this.clean.clear();
   }
 
   get(key: string): V | undefined {
@@ -243,10 +274,7 @@ export class LmdbStateBackend implements StateBackend {
     // The last write of the transaction: it resolves when the whole transaction has committed.
     await this.db.put(EPOCH_KEY, epoch);
     if (failure !== undefined) throw failure;
-    for (const t of this.tables.values()) {
-      t.inflight = new Map();
-      t.inflightKeys = new HeldKeys();
-    }
+    for (const t of this.tables.values()) t.settled();
     await this.db.flushed;
   }
 
@@ -263,6 +291,7 @@ export class LmdbStateBackend implements StateBackend {
       }
       this.db.putSync(EPOCH_KEY, epoch);
     });
+    for (const t of this.tables.values()) t.forget();
   }
 
   /** Whether the first capture since opening has dropped the tables no operator opened. */
