@@ -1,7 +1,7 @@
 import type { JsonValue } from '../../core/record.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
-import { timerIndex, type TimerIndex } from './timer-queue.js';
+import { dueRows, timerIndex, type TimerIndex } from './timer-queue.js';
 import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
 /** One side's buffered events of one key, as a state table holds them. */
@@ -107,13 +107,9 @@ export class IntervalJoinOperator extends Chained {
   /** Drops the events no future event can match: those of the rows whose timer the watermark reached. */
   private advance(wm: number): void {
     this.wm = wm;
-    for (let t = this.expiries.pop(wm); t !== undefined; t = this.expiries.pop(wm)) {
-      const row = t.keyString;
-      const b = this.buffered.get(row);
-      if (!b) continue;
+    for (const [row, b] of dueRows(this.expiries, this.buffered, wm)) {
       const input = row.startsWith('0') ? 0 : 1;
       b.events = b.events.filter(([ts]) => this.expiry(input, ts) > wm);
-      b.scheduledAt = Infinity;
       if (b.events.length === 0) {
         this.buffered.delete(row);
         continue;

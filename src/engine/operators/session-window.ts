@@ -4,7 +4,7 @@ import type { StateBackend, StateCodec, StateTable } from '../../state/state-bac
 import type { Aggregate } from '../aggregates.js';
 import type { SessionWindow, WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
-import { timerIndex, type Timer, type TimerIndex } from './timer-queue.js';
+import { dueRows, timerIndex, type TimerIndex } from './timer-queue.js';
 import { WindowOperatorBase } from './window-base.js';
 
 interface Session {
@@ -134,14 +134,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
     const lateness = this.options.allowedLateness;
     const final = this.options.emit === 'final';
     const due: [KeyState, Session][] = [];
-    const visited = new Set<string>();
-    for (let t: Timer | undefined = this.due.pop(wm); t !== undefined; t = this.due.pop(wm)) {
-      const k = t.keyString;
-      if (visited.has(k)) continue;
-      visited.add(k);
-      const st = this.keys.get(k);
-      if (!st) continue;
-      st.scheduledAt = Infinity;
+    for (const [k, st] of dueRows(this.due, this.keys, wm)) {
       for (const s of st.sessions) if (final && !s.current && s.end - 1 <= wm) due.push([st, s]);
       st.sessions = st.sessions.filter((s) => s.end - 1 + lateness > wm);
       if (st.sessions.length === 0) this.keys.delete(k);

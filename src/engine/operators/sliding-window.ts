@@ -4,7 +4,7 @@ import type { StateBackend, StateCodec, StateTable } from '../../state/state-bac
 import type { Aggregate } from '../aggregates.js';
 import type { SlidingWindow, WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
-import { timerIndex, type Timer, type TimerIndex } from './timer-queue.js';
+import { dueRows, timerIndex, type TimerIndex } from './timer-queue.js';
 import { WindowOperatorBase } from './window-base.js';
 
 interface KeyState {
@@ -140,25 +140,17 @@ export class SlidingWindowOperator extends WindowOperatorBase {
     const wm = this.wm;
     const keep = this.keep;
     const due: [number, KeyState][] = [];
-    const visited = new Set<string>();
-    const visitedStates: [string, KeyState][] = [];
-    for (let t: Timer | undefined = this.due.pop(wm); t !== undefined; t = this.due.pop(wm)) {
-      const k = t.keyString;
-      if (visited.has(k)) continue;
-      visited.add(k);
-      const st = this.keys.get(k);
-      if (!st) continue;
-      st.scheduledAt = Infinity;
+    const visited = dueRows(this.due, this.keys, wm);
+    for (const [, st] of visited) {
       let n = 0;
       while (n < st.pending.length && st.pending[n]! <= wm) due.push([st.pending[n++]!, st]);
       if (n > 0) st.pending.splice(0, n);
-      // Results are computed below, before the events they need are dropped.
-      visitedStates.push([k, st]);
     }
     due.sort((a, b) => a[0] - b[0]);
     for (const [t, st] of due) this.pushResult(this.resultAt(st, t), t, st.key, before);
-    // An event at time t is needed until the last window containing it, (t + size − 1), closes.
-    for (const [k, st] of visitedStates) {
+    // Results are computed above, before the events they need are dropped: an event at time t is
+    // needed until the last window containing it, (t + size − 1), closes.
+    for (const [k, st] of visited) {
       const drop = bound(st.times, wm - keep, true);
       if (drop > 0) {
         st.times.splice(0, drop);

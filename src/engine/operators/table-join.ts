@@ -1,7 +1,7 @@
 import type { JsonValue } from '../../core/record.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
-import { timerIndex, type TimerIndex } from './timer-queue.js';
+import { dueRows, timerIndex, type TimerIndex } from './timer-queue.js';
 import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
 /** How a stream event finds its table row. */
@@ -163,20 +163,17 @@ export class TableJoinOperator extends Chained {
     }
     // Every event still waiting is later than the watermark: of the past, only the newest version at
     // or before the watermark is needed.
-    for (let t = this.cleanups.pop(wm); t !== undefined; t = this.cleanups.pop(wm)) {
-      const row = this.rows.get(t.keyString);
-      if (!row) continue;
-      row.scheduledAt = Infinity;
+    for (const [k, row] of dueRows(this.cleanups, this.rows, wm)) {
       const v = row.versions;
       let keepFrom = 0;
       while (keepFrom + 1 < v.length && v[keepFrom + 1]![0] <= wm) keepFrom++;
       if (keepFrom > 0) v.splice(0, keepFrom);
       if (v.length === 1 && v[0]![1] === null && v[0]![0] <= wm) {
-        this.rows.delete(t.keyString);
+        this.rows.delete(k);
         continue;
       }
-      this.scheduleCleanup(t.keyString, row);
-      this.rows.put(t.keyString, row);
+      this.scheduleCleanup(k, row);
+      this.rows.put(k, row);
     }
   }
 

@@ -280,6 +280,30 @@ export class TableTimers implements TimerIndex {
   }
 }
 
+/** A state row that records the time of its one timer (Infinity: none). */
+export interface ScheduledRow {
+  scheduledAt: number;
+}
+
+/**
+ * The rows whose timers are due at `upTo`, each once, with `scheduledAt` reset: the operator handles each
+ * and schedules it again (later than `upTo`) or deletes it. Operators keep one timer per row, at most,
+ * and the row says which, so a watermark step visits only the rows that are due.
+ */
+export function dueRows<R extends ScheduledRow>(timers: TimerIndex, rows: StateTable<R>, upTo: number): [string, R][] {
+  const due: [string, R][] = [];
+  const seen = new Set<string>();
+  for (let t = timers.pop(upTo); t !== undefined; t = timers.pop(upTo)) {
+    if (seen.has(t.keyString)) continue;
+    seen.add(t.keyString);
+    const row = rows.get(t.keyString);
+    if (!row) continue;
+    row.scheduledAt = Infinity;
+    due.push([t.keyString, row]);
+  }
+  return due;
+}
+
 /**
  * The timer index for an operator's state backend: in the heap for the memory backend (checkpoints hold
  * every timer anyway), in a table for LMDB. `scale` is how far ahead the operator's timers usually lie
