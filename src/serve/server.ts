@@ -13,7 +13,7 @@ import { invalidRequest } from './request-errors.js';
 import { LogTopicAdmin } from './topic-admin.js';
 import { registerTopicsApi } from './topics-api.js';
 import { ViewRegistry } from './views.js';
-import { serveConnection, wireRecord } from './ws-gateway.js';
+import { serveConnection, wireRecord, type GatewayOptions } from './ws-gateway.js';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -26,6 +26,8 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Largest accepted WebSocket frame in bytes. Default 64 KiB. */
   maxFrameBytes?: number;
+  /** The WebSocket gateway's batching, buffering and heartbeat settings. */
+  gateway?: GatewayOptions;
 }
 
 /** A listening Rivulet HTTP + WebSocket server. */
@@ -159,7 +161,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return row;
   });
 
-  app.get('/v1/ws', { websocket: true }, (socket) => serveConnection(socket, { log, views, rates, engine }));
+  app.get('/v1/ws', { websocket: true }, (socket) => serveConnection(socket, { log, views, rates, engine }, options.gateway));
 
   const address = await app.listen({ host: options.host, port: options.port });
   const port = (app.server.address() as { port: number }).port;

@@ -1,6 +1,7 @@
 import type { RawData, WebSocket } from 'ws';
 import { z } from 'zod';
 import { RivuletError } from '../core/errors.js';
+import { toEpochMillis } from '../core/time.js';
 import type { LogRecord } from '../core/record.js';
 import type { Log } from '../log/log.js';
 import type { TopicRates } from './rates.js';
@@ -12,6 +13,7 @@ const From = z.union([
   z.literal('latest'),
   z.object({ offsets: z.array(z.number().int().nonnegative()) }).strict(),
   z.object({ last: z.number().int().positive().max(10_000) }).strict(),
+  z.object({ time: z.union([z.number(), z.string()]) }).strict(),
 ]);
 
 const Id = z.string().min(1).max(100);
@@ -42,6 +44,11 @@ export interface GatewayOptions {
   batch?: number;
   /** Bytes queued on a socket above which its subscriptions wait for it to drain. Default 4 MiB. */
   maxBuffered?: number;
+  /**
+   * Every this many ms the server sends a `heartbeat` frame and a WebSocket ping; a connection that
+   * answered no ping for two intervals is closed. Default 15,000.
+   */
+  heartbeatMs?: number;
 }
 
 interface Deps {
@@ -57,9 +64,10 @@ export function wireRecord(r: LogRecord): { partition: number; offset: number; k
 }
 
 /**
- * Serves one WebSocket connection of protocol v0 (docs/api.md): subscriptions to topics (from
- * earliest, latest, offsets or the last N records), to views (snapshot then changes) and to metrics.
- * A malformed frame gets an error frame; the connection stays open.
+ * Serves one WebSocket connection of protocol v1 (docs/protocol.md): subscriptions to topics (from
+ * earliest, latest, offsets, a time or the last N records; every `records` frame carries the positions
+ * to resume from), to views (snapshot then changes) and to metrics; heartbeats. A malformed frame gets
+ * an error frame; the connection stays open.
  */
 export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayOptions = {}): void {
   const subs = new Map<string, AbortController>();
@@ -83,21 +91,31 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
     if (from === 'earliest') positions = starts;
     else if (from === 'latest') positions = [...ends];
     else if ('last' in from) positions = ends.map((e, p) => Math.max(starts[p]!, e - Math.ceil(from.last / ends.length)));
-    else {
+    else if ('time' in from) {
+      const at = toEpochMillis(from.time);
+      if (at === undefined) throw new RivuletError('invalid_subscription', `'from.time' must be epoch milliseconds or an ISO-8601 string, got ${JSON.stringify(from.time)}`);
+      positions = await Promise.all(ends.map((_, p) => deps.log.offsetForTimestamp(topic, p, at)));
+    } else {
       if (from.offsets.length !== ends.length) throw new RivuletError('invalid_subscription', `topic '${topic}' has ${ends.length} partitions; 'offsets' must list one offset for each`);
       positions = [...from.offsets];
     }
     send({ type: 'subscribed', id, topic, positions });
     while (!signal.aborted && socket.readyState === socket.OPEN) {
       const out: ReturnType<typeof wireRecord>[] = [];
+      const startsNow = deps.log.startOffsets(topic);
       for (let p = 0; p < positions.length; p++) {
+        if (positions[p]! < startsNow[p]!) {
+          // Retention removed records the subscriber has not seen: say so, never skip them silently.
+          send({ type: 'gap', id, partition: p, from: positions[p], to: startsNow[p] });
+          positions[p] = startsNow[p]!;
+        }
         const records = await deps.log.read(topic, p, positions[p]!, batch);
         if (records.length > 0) positions[p] = records.at(-1)!.offset + 1;
         for (const r of records) out.push(wireRecord(r));
       }
       if (signal.aborted) return;
       if (out.length > 0) {
-        send({ type: 'records', id, records: out });
+        send({ type: 'records', id, records: out, positions: [...positions] });
         await drained(signal);
       } else {
         await deps.log.waitForRecords(topic, positions, signal);
@@ -176,7 +194,22 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
     }
   });
 
+  // Heartbeats: a frame the client can watch for, and a ping whose missing pong shows a dead peer.
+  let answered = true;
+  socket.on('pong', () => { answered = true; });
+  const heartbeat = setInterval(() => {
+    if (!answered) {
+      socket.terminate();
+      return;
+    }
+    answered = false;
+    send({ type: 'heartbeat', at: Date.now() });
+    socket.ping();
+  }, options.heartbeatMs ?? 15_000);
+  heartbeat.unref();
+
   socket.on('close', () => {
+    clearInterval(heartbeat);
     for (const ac of subs.values()) ac.abort();
     subs.clear();
   });
