@@ -24,7 +24,10 @@ export interface ServerOptions {
   port: number;
   /** Largest accepted request body in bytes. Default 1 MiB. */
   bodyLimit?: number;
-  /** Largest accepted WebSocket frame in bytes. Default 64 KiB. */
+  /**
+   * Largest WebSocket frame handled, in bytes (default 64 KiB): a larger one gets a `frame_too_large`
+   * error frame; one above 16 times this closes the connection.
+   */
   maxFrameBytes?: number;
   /** The WebSocket gateway's batching, buffering and heartbeat settings. */
   gateway?: GatewayOptions;
@@ -90,7 +93,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`));
 
-  await app.register(websocket, { options: { maxPayload: options.maxFrameBytes ?? 64 << 10 } });
+  const maxFrameBytes = options.maxFrameBytes ?? 64 << 10;
+  await app.register(websocket, { options: { maxPayload: 16 * maxFrameBytes } });
 
   app.get('/', (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboardHtml));
   app.get('/v1/health', () => ({ status: 'ok' }));
@@ -161,7 +165,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return row;
   });
 
-  app.get('/v1/ws', { websocket: true }, (socket) => serveConnection(socket, { log, views, rates, engine }, options.gateway));
+  app.get('/v1/ws', { websocket: true }, (socket) => serveConnection(socket, { log, views, rates, engine }, { maxFrameBytes, ...options.gateway }));
 
   const address = await app.listen({ host: options.host, port: options.port });
   const port = (app.server.address() as { port: number }).port;

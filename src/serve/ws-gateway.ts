@@ -45,6 +45,12 @@ export interface GatewayOptions {
   /** Bytes queued on a socket above which its subscriptions wait for it to drain. Default 4 MiB. */
   maxBuffered?: number;
   /**
+   * Largest client frame handled, in bytes (default 64 KiB): a larger one gets a `frame_too_large`
+   * error frame and is ignored. Frames above 16 times this close the connection (code 1009) before
+   * they are read whole.
+   */
+  maxFrameBytes?: number;
+  /**
    * Every this many ms the server sends a `heartbeat` frame and a WebSocket ping; a connection that
    * answered no ping for two intervals is closed. Default 15,000.
    */
@@ -137,8 +143,11 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
     signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   };
 
+  const maxFrameBytes = options.maxFrameBytes ?? 64 << 10;
   const onFrame = (data: RawData, isBinary: boolean): void => {
     if (isBinary) return sendError(undefined, 'invalid_frame', 'frames must be JSON text');
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data instanceof ArrayBuffer ? data.byteLength : data.length;
+    if (size > maxFrameBytes) return sendError(undefined, 'frame_too_large', `frame is ${size} bytes; the limit is ${maxFrameBytes} bytes; it was ignored`);
     let json: unknown;
     try {
       json = JSON.parse(data.toString());

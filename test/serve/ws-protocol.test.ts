@@ -112,6 +112,24 @@ describe('WebSocket protocol v1', () => {
     }
   });
 
+  test('an oversized frame gets an error frame and is ignored; a huge one closes the connection', async () => {
+    const client = await WsClient.connect(wsUrl);
+    try {
+      client.send({ type: 'subscribe', id: 'big', topic: 'readings', pad: 'x'.repeat(100 << 10) });
+      const error = await client.next('an error frame', (f) => f.type === 'error');
+      assert.equal(error.code, 'frame_too_large');
+      assert.match(error.message, /frame is \d+ bytes; the limit is 65536 bytes/);
+      // The connection still serves.
+      client.send({ type: 'subscribe', id: 'ok', topic: 'readings', from: 'latest' });
+      await client.next('subscribed', (f) => f.type === 'subscribed' && f.id === 'ok');
+      const closed = new Promise<number>((resolve) => client.socket.once('close', (c) => resolve(c)));
+      client.send('x'.repeat(2 << 20));
+      assert.equal(await closed, 1009);
+    } finally {
+      client.close();
+    }
+  });
+
   test('heartbeats come while nothing else does; a peer that stops answering pings is closed', async () => {
     const client = await WsClient.connect(wsUrl);
     await waitFor('two heartbeats', () => client.frames.filter((f) => f.type === 'heartbeat').length >= 2);
