@@ -69,6 +69,30 @@ const RangeQuery = z.object({
   limit: z.coerce.number().int().positive().max(10_000).default(100),
 });
 
+const ViewRowsQuery = z.object({
+  prefix: z.string().optional(),
+  from: z.string().optional(),
+  to: z.string().optional(),
+  cursor: z.string().optional(),
+  limit: z.coerce.number().int().positive().max(1000).default(100),
+}).strict();
+const ViewCountQuery = z.object({ prefix: z.string().optional() }).strict();
+
+/** A page's cursor: the last key it holds, opaque to clients. */
+function encodeCursor(key: string): string {
+  return Buffer.from(JSON.stringify({ after: key })).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  try {
+    const { after } = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as { after?: unknown };
+    if (typeof after === 'string') return after;
+  } catch {
+    // reported below
+  }
+  throw new InvalidArgumentError(`cursor '${cursor}' is not one this server gave out`, 'invalid_cursor');
+}
+
 /**
  * Starts the HTTP API, the WebSocket gateway and the dashboard (routes in docs/api.md), and the
  * views the pipelines declared.
@@ -158,11 +182,29 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   app.get('/v1/views', () => ({ views: views.names().map((name) => ({ name, rows: views.get(name).size, positions: views.get(name).position() })) }));
-  app.get<{ Params: { view: string; key: string } }>('/v1/views/:view/keys/:key', (req) => {
+  app.get<{ Params: { view: string; key: string } }>('/v1/views/:view/keys/:key', (req, reply) => {
     const view = views.get(req.params.view);
     const row = view.get(req.params.key);
     if (!row) throw new RivuletError('unknown_key', `view '${view.name}' has no row with key '${req.params.key}'`);
+    // The row as of these positions of the view's topic (a header, so that the body stays the row).
+    void reply.header('rivulet-positions', view.position().join(','));
     return row;
+  });
+  app.get<{ Params: { view: string } }>('/v1/views/:view/rows', (req) => {
+    const view = views.get(req.params.view);
+    const q = ViewRowsQuery.safeParse(req.query);
+    if (!q.success) throw invalidRequest(q.error, 'query');
+    const { cursor, limit, ...range } = q.data;
+    const positions = view.position();
+    const rows = view.range({ ...range, ...(cursor === undefined ? {} : { after: decodeCursor(cursor) }), limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    return { view: view.name, rows: page, positions, ...(rows.length > limit ? { cursor: encodeCursor(page.at(-1)!.key) } : {}) };
+  });
+  app.get<{ Params: { view: string } }>('/v1/views/:view/count', (req) => {
+    const view = views.get(req.params.view);
+    const q = ViewCountQuery.safeParse(req.query);
+    if (!q.success) throw invalidRequest(q.error, 'query');
+    return { view: view.name, count: view.count(q.data.prefix), positions: view.position() };
   });
 
   app.get('/v1/ws', { websocket: true }, (socket) => serveConnection(socket, { log, views, rates, engine }, { maxFrameBytes, ...options.gateway }));

@@ -13,6 +13,32 @@ export interface ViewRow {
   timestamp: number;
 }
 
+/** Which rows of a view a range query wants, in ascending key order. */
+export interface ViewRange {
+  /** Keys that start with this. */
+  prefix?: string;
+  /** Keys at or after this. */
+  from?: string;
+  /** Keys before this. */
+  to?: string;
+  /** Keys after this (where the previous page ended). */
+  after?: string;
+  /** At most this many rows. */
+  limit: number;
+}
+
+/** Index of the first key in `keys` (sorted) that is not below `k` (or, `strict`, not at or below it). */
+function lowerBound(keys: string[], k: string, strict = false): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (keys[mid]! < k || (strict && keys[mid] === k)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** A change to a view: an upsert (`value` set) or a delete (`deleted: true`, from a null value). */
 export type ViewChange = (ViewRow & { deleted?: false }) | { key: string; deleted: true; partition: number; offset: number; timestamp: number };
 
@@ -26,6 +52,13 @@ export class View {
   private readonly listeners = new Set<(changes: ViewChange[]) => void>();
   private positions: number[] = [];
   private loop: Promise<void> | undefined;
+  /**
+   * The keys in ascending order, brought up to date when a query needs them: `sorted` may still hold
+   * keys in `removed` and lacks those in `added`, so that updates cost a set operation, not an insert.
+   */
+  private sorted: string[] = [];
+  private readonly added = new Set<string>();
+  private readonly removed = new Set<string>();
 
   constructor(readonly name: string, private readonly log: Log, private readonly signal: AbortSignal) {}
 
@@ -46,7 +79,46 @@ export class View {
 
   /** Every row, in ascending key order. */
   rows(): ViewRow[] {
-    return [...this.store.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, row]) => row);
+    return this.keys().map((k) => this.store.get(k)!);
+  }
+
+  /** The rows in a key range, in ascending key order (one page of at most `limit`). */
+  range(q: ViewRange): ViewRow[] {
+    const keys = this.keys();
+    const lower = [q.prefix ?? '', q.from ?? ''].reduce((a, b) => (a > b ? a : b));
+    let i = q.after !== undefined && q.after >= lower ? lowerBound(keys, q.after, true) : lowerBound(keys, lower);
+    const out: ViewRow[] = [];
+    for (; i < keys.length && out.length < q.limit; i++) {
+      const k = keys[i]!;
+      if ((q.prefix !== undefined && !k.startsWith(q.prefix)) || (q.to !== undefined && k >= q.to)) break;
+      out.push(this.store.get(k)!);
+    }
+    return out;
+  }
+
+  /** How many rows have keys starting with `prefix` (all rows without one). */
+  count(prefix?: string): number {
+    if (!prefix) return this.store.size;
+    const keys = this.keys();
+    let n = 0;
+    for (let i = lowerBound(keys, prefix); i < keys.length && keys[i]!.startsWith(prefix); i++) n++;
+    return n;
+  }
+
+  /** The keys in ascending order. */
+  private keys(): string[] {
+    if (this.added.size > 0 || this.removed.size > 0) {
+      const kept = this.removed.size > 0 ? this.sorted.filter((k) => !this.removed.has(k)) : this.sorted;
+      const fresh = [...this.added].sort();
+      const merged: string[] = new Array<string>(kept.length + fresh.length);
+      let a = 0;
+      let b = 0;
+      for (let i = 0; i < merged.length; i++) merged[i] = b >= fresh.length || (a < kept.length && kept[a]! < fresh[b]!) ? kept[a++]! : fresh[b++]!;
+      this.sorted = merged;
+      this.added.clear();
+      this.removed.clear();
+    }
+    return this.sorted;
   }
 
   get size(): number {
@@ -82,11 +154,16 @@ export class View {
     const changes: ViewChange[] = [];
     for (const r of records) {
       if (r.key === null) continue;
+      const known = this.store.get(r.key) !== undefined;
       if (r.value === null) {
+        if (known) {
+          if (!this.added.delete(r.key)) this.removed.add(r.key);
+        }
         this.store.delete(r.key);
         changes.push({ key: r.key, deleted: true, partition: r.partition, offset: r.offset, timestamp: r.timestamp });
       } else {
         const row: ViewRow = { key: r.key, value: r.value, partition: r.partition, offset: r.offset, timestamp: r.timestamp };
+        if (!known && !this.removed.delete(r.key)) this.added.add(r.key);
         this.store.put(r.key, row);
         changes.push(row);
       }
