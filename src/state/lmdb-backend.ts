@@ -89,7 +89,14 @@ class LmdbTable<V> implements StateTable<V> {
 
   private remember(key: string, v: V): void {
     this.clean.set(key, v);
-    if (this.clean.size > this.backend.maxPendingChanges) this.clean.delete(this.clean.keys().next().value!);
+    if (this.clean.size <= this.backend.maxPendingChanges) return;
+    // The older half goes in one pass: deleting one entry at a time from the front of a Map costs a
+    // walk over the holes earlier deletions left there.
+    let drop = this.clean.size - (this.backend.maxPendingChanges >> 1);
+    for (const k of this.clean.keys()) {
+      if (drop-- <= 0) break;
+      this.clean.delete(k);
+    }
   }
 
   /** The epoch in flight is in LMDB now: its values are what LMDB holds. */
