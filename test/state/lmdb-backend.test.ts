@@ -37,6 +37,28 @@ test('lmdb: a checkpoint holds only the changes of its epoch; many changes ask f
   }
 });
 
+test('lmdb: reads stay right when more keys were touched than the decoded values it keeps', async () => {
+  const tmp = tempDir();
+  const state = new LmdbStateBackend({ dir: tmp.dir, maxPendingChanges: 10 });
+  try {
+    state.recover(0, undefined);
+    const t = state.table<{ n: number }>('t');
+    let epoch = 0;
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 200; i++) {
+        const v = t.get(`k${i}`);
+        assert.equal(v?.n, round === 0 ? undefined : round - 1, `k${i} in round ${round}`);
+        t.put(`k${i}`, { n: round });
+        if (i % 10 === 9) await state.committed(++epoch, state.capture());
+      }
+    }
+    assert.equal(t.size, 200);
+  } finally {
+    await state.close();
+    tmp.remove();
+  }
+});
+
 test('lmdb: a key put and deleted within one epoch leaves nothing in the checkpoint', async () => {
   const tmp = tempDir();
   const state = new LmdbStateBackend({ dir: tmp.dir });
