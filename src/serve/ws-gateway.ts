@@ -16,9 +16,19 @@ const From = z.union([
   z.object({ time: z.union([z.number(), z.string()]) }).strict(),
 ]);
 
+const Scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+const Predicate = z.discriminatedUnion('op', [
+  z.object({ field: z.string().min(1), op: z.enum(['eq', 'ne']), value: Scalar }).strict(),
+  z.object({ field: z.string().min(1), op: z.enum(['lt', 'lte', 'gt', 'gte']), value: z.union([z.number(), z.string()]) }).strict(),
+  z.object({ field: z.string().min(1), op: z.literal('in'), value: z.array(Scalar).max(1000) }).strict(),
+  z.object({ field: z.string().min(1), op: z.literal('exists') }).strict(),
+]);
+/** Server-side filter: records or rows whose key is one of `keys` and whose value meets every `where`. */
+const Filter = z.object({ keys: z.array(z.string()).min(1).max(1000).optional(), where: z.array(Predicate).min(1).max(20).optional() }).strict();
+
 const Id = z.string().min(1).max(100);
-const TopicSubscribe = z.object({ type: z.literal('subscribe'), id: Id, topic: z.string(), from: From.default('latest') }).strict();
-const ViewSubscribe = z.object({ type: z.literal('subscribe'), id: Id, view: z.string() }).strict();
+const TopicSubscribe = z.object({ type: z.literal('subscribe'), id: Id, topic: z.string(), from: From.default('latest'), filter: Filter.optional() }).strict();
+const ViewSubscribe = z.object({ type: z.literal('subscribe'), id: Id, view: z.string(), filter: Filter.optional() }).strict();
 const MetricsSubscribe = z.object({ type: z.literal('subscribe'), id: Id, metrics: z.literal(true) }).strict();
 const Unsubscribe = z.object({ type: z.literal('unsubscribe'), id: Id }).strict();
 type ClientFrame = z.infer<typeof TopicSubscribe> | z.infer<typeof ViewSubscribe> | z.infer<typeof MetricsSubscribe> | z.infer<typeof Unsubscribe>;
@@ -37,6 +47,46 @@ function schemaOf(json: unknown): z.ZodType<ClientFrame> | string {
 
 /** Where a topic subscription starts. */
 export type SubscribeFrom = z.infer<typeof From>;
+
+/** A subscription's filter, as the client sent it. */
+export type SubscriptionFilter = z.infer<typeof Filter>;
+
+/** The value at a dotted path (`'card.country'`), or undefined. */
+function fieldOf(value: unknown, path: string[]): unknown {
+  let v = value;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[p];
+  }
+  return v;
+}
+
+/** A filter as a test on a record's key and value (`undefined`: everything passes). */
+export function compileFilter(filter: SubscriptionFilter | undefined): ((key: string | null, value: unknown) => boolean) | undefined {
+  if (!filter) return undefined;
+  const keys = filter.keys ? new Set(filter.keys) : undefined;
+  const tests = (filter.where ?? []).map((p): ((value: unknown) => boolean) => {
+    const path = p.field.split('.');
+    switch (p.op) {
+      case 'eq': return (v) => fieldOf(v, path) === p.value;
+      case 'ne': return (v) => fieldOf(v, path) !== p.value;
+      case 'in': { const set = new Set(p.value); return (v) => set.has(fieldOf(v, path) as never); }
+      case 'exists': return (v) => fieldOf(v, path) !== undefined;
+      default: {
+        // Ordered comparisons hold only between values of the same type (numbers, or strings).
+        const bound = p.value;
+        const cmp = p.op;
+        return (v) => {
+          const x = fieldOf(v, path);
+          if (typeof x !== typeof bound) return false;
+          const a = x as number | string;
+          return cmp === 'lt' ? a < bound : cmp === 'lte' ? a <= bound : cmp === 'gt' ? a > bound : a >= bound;
+        };
+      }
+    }
+  });
+  return (key, value) => (keys === undefined || (key !== null && keys.has(key))) && tests.every((t) => t(value));
+}
 
 /** Limits of the WebSocket gateway. */
 export interface GatewayOptions {
@@ -90,7 +140,8 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
     }
   };
 
-  const followTopic = async (id: string, topic: string, from: SubscribeFrom, signal: AbortSignal) => {
+  const followTopic = async (id: string, topic: string, from: SubscribeFrom, filter: SubscriptionFilter | undefined, signal: AbortSignal) => {
+    const passes = compileFilter(filter);
     const ends = deps.log.endOffsets(topic);
     const starts = deps.log.startOffsets(topic);
     let positions: number[];
@@ -108,6 +159,7 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
     send({ type: 'subscribed', id, topic, positions });
     while (!signal.aborted && socket.readyState === socket.OPEN) {
       const out: ReturnType<typeof wireRecord>[] = [];
+      let read = 0;
       const startsNow = deps.log.startOffsets(topic);
       for (let p = 0; p < positions.length; p++) {
         if (positions[p]! < startsNow[p]!) {
@@ -117,22 +169,30 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
         }
         const records = await deps.log.read(topic, p, positions[p]!, batch);
         if (records.length > 0) positions[p] = records.at(-1)!.offset + 1;
-        for (const r of records) out.push(wireRecord(r));
+        read += records.length;
+        for (const r of records) if (!passes || passes(r.key, r.value)) out.push(wireRecord(r));
       }
       if (signal.aborted) return;
       if (out.length > 0) {
         send({ type: 'records', id, records: out, positions: [...positions] });
         await drained(signal);
-      } else {
+      } else if (read === 0) {
         await deps.log.waitForRecords(topic, positions, signal);
       }
     }
   };
 
-  const followView = (id: string, name: string, signal: AbortSignal) => {
+  const followView = (id: string, name: string, filter: SubscriptionFilter | undefined, signal: AbortSignal) => {
     const view = deps.views.get(name);
-    send({ type: 'snapshot', id, view: name, rows: view.rows(), positions: view.position() });
-    const remove = view.listen((changes) => send({ type: 'changes', id, changes }));
+    const passes = compileFilter(filter);
+    // A deleted row has no value: it passes when its key does (a client may hold the row it deletes).
+    const keyPasses = compileFilter(filter?.keys ? { keys: filter.keys } : undefined);
+    const rows = view.rows();
+    send({ type: 'snapshot', id, view: name, rows: passes ? rows.filter((r) => passes(r.key, r.value)) : rows, positions: view.position() });
+    const remove = view.listen((changes) => {
+      const shown = passes ? changes.filter((c) => (c.deleted ? !keyPasses || keyPasses(c.key, null) : passes(c.key, c.value))) : changes;
+      if (shown.length > 0) send({ type: 'changes', id, changes: shown });
+    });
     signal.addEventListener('abort', remove, { once: true });
   };
 
@@ -180,11 +240,11 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
     try {
       if ('topic' in frame) {
         if (!deps.log.describeTopic(frame.topic)) throw new RivuletError('unknown_topic', `topic '${frame.topic}' does not exist`);
-        followTopic(frame.id, frame.topic, frame.from, ac.signal).catch((err: unknown) => {
+        followTopic(frame.id, frame.topic, frame.from, frame.filter, ac.signal).catch((err: unknown) => {
           if (!ac.signal.aborted) fail(err);
         });
       } else if ('view' in frame) {
-        followView(frame.id, frame.view, ac.signal);
+        followView(frame.id, frame.view, frame.filter, ac.signal);
       } else {
         followMetrics(frame.id, ac.signal);
       }

@@ -112,6 +112,39 @@ describe('WebSocket protocol v1', () => {
     }
   });
 
+  test('filters: only records and view rows of the given keys whose values meet every predicate', async () => {
+    await log.createTopic('payments', { partitions: 2 });
+    server.views.add('payments');
+    const payments = Array.from({ length: 60 }, (_, i) => ({ key: `card-${i % 6}`, value: { amount: i * 10, card: { country: i % 3 === 0 ? 'NL' : 'DE' }, ...(i % 4 === 0 ? { flagged: true } : {}) } }));
+    await log.append('payments', payments);
+    const client = await WsClient.connect(wsUrl);
+    try {
+      client.send({ type: 'subscribe', id: 'f', topic: 'payments', from: 'earliest', filter: { keys: ['card-0', 'card-3'], where: [{ field: 'amount', op: 'gte', value: 200 }, { field: 'card.country', op: 'eq', value: 'NL' }] } });
+      client.send({ type: 'subscribe', id: 'e', topic: 'payments', from: 'earliest', filter: { where: [{ field: 'flagged', op: 'exists' }, { field: 'amount', op: 'in', value: [0, 40, 80, 999] }] } });
+      const expected = (pred: (p: typeof payments[number], i: number) => boolean) => payments.map((p, i) => [p, i] as const).filter(([p, i]) => pred(p, i)).map(([p]) => p.value.amount).sort((a, b) => a - b);
+      await waitFor('filtered records', () => client.records('f').length === expected((p) => ['card-0', 'card-3'].includes(p.key) && p.value.amount >= 200 && p.value.card.country === 'NL').length);
+      assert.deepEqual(client.records('f').map((r) => r.value.amount).sort((a: number, b: number) => a - b), expected((p) => ['card-0', 'card-3'].includes(p.key) && p.value.amount >= 200 && p.value.card.country === 'NL'));
+      await waitFor('records with a flag', () => client.records('e').length === 3);
+      assert.deepEqual(client.records('e').map((r) => r.value.amount).sort((a: number, b: number) => a - b), [0, 40, 80]);
+      // A view: the snapshot and the changes both filtered; a deleted key passes when its key does.
+      await waitFor('the view', () => server.views.get('payments').position().join() === log.endOffsets('payments').join());
+      client.send({ type: 'subscribe', id: 'v', view: 'payments', filter: { keys: ['card-1', 'card-2'], where: [{ field: 'amount', op: 'lt', value: 1000 }] } });
+      const snapshot = await client.next('the snapshot', (f) => f.type === 'snapshot' && f.id === 'v');
+      assert.deepEqual(snapshot.rows.map((r: Frame) => [r.key, r.value.amount]), [['card-1', 550], ['card-2', 560]]);
+      await log.append('payments', [{ key: 'card-1', value: { amount: 5000 } }, { key: 'card-2', value: { amount: 7 } }, { key: 'card-4', value: { amount: 1 } }, { key: 'card-1', value: null }]);
+      const changes = () => client.frames.filter((f) => f.type === 'changes' && f.id === 'v').flatMap((f) => f.changes as Frame[]);
+      await waitFor('changes', () => changes().length >= 2 && server.views.get('payments').position().join() === log.endOffsets('payments').join());
+      assert.deepEqual(changes().map((c) => [c.key, c.deleted ? 'deleted' : c.value.amount]).sort(), [['card-1', 'deleted'], ['card-2', 7]]);
+      // A filter of the wrong shape is refused, naming the field.
+      client.send({ type: 'subscribe', id: 'bad', topic: 'payments', filter: { where: [{ field: 'amount', op: 'like', value: 3 }] } });
+      const error = await client.next('an error', (f) => f.type === 'error' && f.id === 'bad');
+      assert.equal(error.code, 'invalid_frame');
+      assert.match(error.message, /filter\.where\.0\.op/);
+    } finally {
+      client.close();
+    }
+  });
+
   test('an oversized frame gets an error frame and is ignored; a huge one closes the connection', async () => {
     const client = await WsClient.connect(wsUrl);
     try {
