@@ -117,7 +117,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`));
 
-  const maxFrameBytes = options.maxFrameBytes ?? 64 << 10;
+  const maxFrameBytes = options.gateway?.maxFrameBytes ?? options.maxFrameBytes ?? 64 << 10;
   await app.register(websocket, { options: { maxPayload: 16 * maxFrameBytes } });
 
   app.get('/', (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboardHtml));
@@ -207,7 +207,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return { view: view.name, count: view.count(q.data.prefix), positions: view.position() };
   });
 
-  app.get('/v1/ws', { websocket: true }, (socket) => serveConnection(socket, { log, views, rates, engine }, { maxFrameBytes, ...options.gateway }));
+  app.get('/v1/ws', { websocket: true }, (socket) => serveConnection(socket, { log, views, rates, engine }, { ...options.gateway, maxFrameBytes }));
 
   const address = await app.listen({ host: options.host, port: options.port });
   const port = (app.server.address() as { port: number }).port;

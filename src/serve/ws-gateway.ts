@@ -5,7 +5,7 @@ import { toEpochMillis } from '../core/time.js';
 import type { LogRecord } from '../core/record.js';
 import type { Log } from '../log/log.js';
 import type { TopicRates } from './rates.js';
-import type { ViewRegistry } from './views.js';
+import type { ViewChange, ViewRegistry } from './views.js';
 import type { Engine } from '../engine/engine.js';
 
 const From = z.union([
@@ -55,7 +55,7 @@ export type SubscriptionFilter = z.infer<typeof Filter>;
 function fieldOf(value: unknown, path: string[]): unknown {
   let v = value;
   for (const p of path) {
-    if (v === null || typeof v !== 'object') return undefined;
+    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, p)) return undefined;
     v = (v as Record<string, unknown>)[p];
   }
   return v;
@@ -154,21 +154,28 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
       positions = await Promise.all(ends.map((_, p) => deps.log.offsetForTimestamp(topic, p, at)));
     } else {
       if (from.offsets.length !== ends.length) throw new RivuletError('invalid_subscription', `topic '${topic}' has ${ends.length} partitions; 'offsets' must list one offset for each`);
+      const beyond = from.offsets.findIndex((o, p) => o > ends[p]!);
+      if (beyond >= 0) {
+        // Records would arrive there only after others the client never saw (a topic made anew, say).
+        throw new RivuletError('invalid_subscription', `offset ${from.offsets[beyond]} of partition ${beyond} is past the end of topic '${topic}' (${ends[beyond]})`);
+      }
       positions = [...from.offsets];
     }
     send({ type: 'subscribed', id, topic, positions });
     while (!signal.aborted && socket.readyState === socket.OPEN) {
       const out: ReturnType<typeof wireRecord>[] = [];
       let read = 0;
-      const startsNow = deps.log.startOffsets(topic);
       for (let p = 0; p < positions.length; p++) {
-        if (positions[p]! < startsNow[p]!) {
-          // Retention removed records the subscriber has not seen: say so, never skip them silently.
-          send({ type: 'gap', id, partition: p, from: positions[p], to: startsNow[p] });
-          positions[p] = startsNow[p]!;
-        }
-        const records = await deps.log.read(topic, p, positions[p]!, batch);
+        const wanted = positions[p]!;
+        const records = await deps.log.read(topic, p, wanted, batch);
+        // A read below the partition's start (retention) starts at the oldest record: the records in
+        // between are gone, which the subscriber is told, never left to guess. (Holes in the offsets of
+        // compacted topics are not gaps.)
+        const start = deps.log.startOffsets(topic)[p]!;
+        const first = records[0]?.offset ?? start;
+        if (wanted < start && first > wanted) send({ type: 'gap', id, partition: p, from: wanted, to: Math.min(start, first) });
         if (records.length > 0) positions[p] = records.at(-1)!.offset + 1;
+        else if (wanted < start) positions[p] = start;
         read += records.length;
         for (const r of records) if (!passes || passes(r.key, r.value)) out.push(wireRecord(r));
       }
@@ -176,7 +183,10 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
       if (out.length > 0) {
         send({ type: 'records', id, records: out, positions: [...positions] });
         await drained(signal);
-      } else if (read === 0) {
+      } else if (read > 0) {
+        // Everything read was filtered out: let other work run before reading on.
+        await new Promise((r) => setImmediate(r));
+      } else {
         await deps.log.waitForRecords(topic, positions, signal);
       }
     }
@@ -190,7 +200,18 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
     const rows = view.rows();
     send({ type: 'snapshot', id, view: name, rows: passes ? rows.filter((r) => passes(r.key, r.value)) : rows, positions: view.position() });
     const remove = view.listen((changes) => {
-      const shown = passes ? changes.filter((c) => (c.deleted ? !keyPasses || keyPasses(c.key, null) : passes(c.key, c.value))) : changes;
+      if (!passes) return send({ type: 'changes', id, changes });
+      const shown: ViewChange[] = [];
+      for (const c of changes) {
+        if (c.deleted) {
+          if (!keyPasses || keyPasses(c.key, null)) shown.push(c);
+        } else if (passes(c.key, c.value)) {
+          shown.push(c);
+        } else if (!keyPasses || keyPasses(c.key, null)) {
+          // The row no longer meets the filter: for the client, it is gone (harmless if it never had it).
+          shown.push({ key: c.key, deleted: true, partition: c.partition, offset: c.offset, timestamp: c.timestamp });
+        }
+      }
       if (shown.length > 0) send({ type: 'changes', id, changes: shown });
     });
     signal.addEventListener('abort', remove, { once: true });
@@ -263,15 +284,23 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
     }
   });
 
-  // Heartbeats: a frame the client can watch for, and a ping whose missing pong shows a dead peer.
-  let answered = true;
-  socket.on('pong', () => { answered = true; });
+  // Heartbeats: a frame the client can watch for, and a ping whose missing pong shows a dead peer. A
+  // pong, any frame from the client, or its socket buffer going down proves it alive: a slow reader
+  // whose ping waits behind megabytes of records is not dead. Two intervals without any is.
+  let alive = true;
+  let quietTicks = 0;
+  let lastBuffered = 0;
+  socket.on('pong', () => { alive = true; });
+  socket.on('message', () => { alive = true; });
   const heartbeat = setInterval(() => {
-    if (!answered) {
+    if (socket.bufferedAmount < lastBuffered) alive = true;
+    lastBuffered = socket.bufferedAmount;
+    quietTicks = alive ? 0 : quietTicks + 1;
+    if (quietTicks >= 2) {
       socket.terminate();
       return;
     }
-    answered = false;
+    alive = false;
     send({ type: 'heartbeat', at: Date.now() });
     socket.ping();
   }, options.heartbeatMs ?? 15_000);

@@ -84,6 +84,10 @@ describe('WebSocket protocol v1', () => {
       assert.deepEqual(subscribed.positions, [2, 2]);
       await waitFor('records from 2.5 s', () => client.records('t').length === 4 && client.records('iso').length === 2);
       assert.deepEqual(client.records('t').map((r) => r.timestamp).sort(), [3_000, 3_000, 4_000, 4_000]);
+      client.send({ type: 'subscribe', id: 'past', topic: 'timed', from: { offsets: [4, 9] } });
+      const past = await client.next('an error for offsets past the end', (f) => f.type === 'error' && f.id === 'past');
+      assert.equal(past.code, 'invalid_subscription');
+      assert.match(past.message, /offset 9 of partition 1 is past the end of topic 'timed' \(4\)/);
       const error = await client.next('an error for a time that is none', (f) => f.type === 'error' && f.id === 'bad');
       assert.equal(error.code, 'invalid_subscription');
       assert.match(error.message, /'from\.time' must be epoch milliseconds or an ISO-8601 string, got "yesterday"/);
@@ -134,7 +138,14 @@ describe('WebSocket protocol v1', () => {
       await log.append('payments', [{ key: 'card-1', value: { amount: 5000 } }, { key: 'card-2', value: { amount: 7 } }, { key: 'card-4', value: { amount: 1 } }, { key: 'card-1', value: null }]);
       const changes = () => client.frames.filter((f) => f.type === 'changes' && f.id === 'v').flatMap((f) => f.changes as Frame[]);
       await waitFor('changes', () => changes().length >= 2 && server.views.get('payments').position().join() === log.endOffsets('payments').join());
-      assert.deepEqual(changes().map((c) => [c.key, c.deleted ? 'deleted' : c.value.amount]).sort(), [['card-1', 'deleted'], ['card-2', 7]]);
+      await waitFor('changes', () => changes().length >= 3);
+      // card-1 at 5000 no longer meets the filter: a deletion for the client, then the real one.
+      assert.deepEqual(changes().map((c) => [c.key, c.deleted ? 'deleted' : c.value.amount]).sort(), [['card-1', 'deleted'], ['card-1', 'deleted'], ['card-2', 7]]);
+      // Paths follow the value's own fields only.
+      client.send({ type: 'subscribe', id: 'proto', topic: 'payments', from: 'earliest', filter: { where: [{ field: 'constructor', op: 'exists' }] } });
+      client.send({ type: 'subscribe', id: 'all', topic: 'payments', from: 'earliest' });
+      await waitFor('every record', () => client.records('all').length === 64);
+      assert.equal(client.records('proto').length, 0);
       // A filter of the wrong shape is refused, naming the field.
       client.send({ type: 'subscribe', id: 'bad', topic: 'payments', filter: { where: [{ field: 'amount', op: 'like', value: 3 }] } });
       const error = await client.next('an error', (f) => f.type === 'error' && f.id === 'bad');
