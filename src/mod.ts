@@ -32,6 +32,7 @@ export { defineConfig } from './cli/config.js';
 export type { RivuletConfig } from './cli/config.js';
 export { startRivulet } from './cli/node.js';
 export type { RivuletOptions, RunningRivulet } from './cli/node.js';
+export type { CorsOptions } from './serve/cors.js';
 export type { Log, TopicConfig, TopicInfo, FsyncPolicy, StartPosition, ResolvedTopicConfig } from './log/log.js';
 export { resolveStart } from './log/log.js';
 export { EmbeddedLog } from './log/embedded/embedded-log.js';

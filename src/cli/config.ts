@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { RivuletError } from '../core/errors.js';
 import type { SinkConnector } from '../connectors/sink.js';
 import type { PipelineDefinition } from '../engine/pipeline.js';
+import type { CorsOptions } from '../serve/cors.js';
 
 /** The contents of `rivulet.config.ts`. Every field is optional; command-line flags win over it. */
 export interface RivuletConfig {
@@ -18,6 +19,8 @@ export interface RivuletConfig {
   host?: string;
   /** Sinks that write topics to external systems, e.g. `postgresSink({ … })`. */
   sinks?: SinkConnector[];
+  /** Web origins that may call the API from a browser, e.g. `{ origins: ['https://app.example.com'] }`. */
+  cors?: CorsOptions;
 }
 
 /**
@@ -41,6 +44,7 @@ const ConfigSchema = z.object({
   port: z.number().int().min(0).max(65535).optional(),
   host: z.string().optional(),
   sinks: z.array(z.object({ name: z.string(), topic: z.string(), start: z.function() }).loose()).optional(),
+  cors: z.object({ origins: z.union([z.literal('*'), z.array(z.url())]), maxAgeSeconds: z.number().int().nonnegative().optional() }).strict().optional(),
 }).strict();
 
 const PipelineSchema = z.object({ name: z.string().min(1), setup: z.function() }).loose();

@@ -42,7 +42,7 @@ program
     if (opts.demo) pipelines.push(...(await loadPipelines(demoModule)));
     for (const file of opts.pipeline) pipelines.push(...(await loadPipelines(file)));
     const dataDir = opts.data ?? (config?.dataDir ? path.resolve(config.dir, config.dataDir) : './data');
-    const rivulet = await startRivulet({ dataDir, port: opts.port ?? config?.port ?? 7070, host: opts.host ?? config?.host ?? '127.0.0.1', pipelines, fromSavepoints: opts.fromSavepoint, sinks: config?.sinks });
+    const rivulet = await startRivulet({ dataDir, port: opts.port ?? config?.port ?? 7070, host: opts.host ?? config?.host ?? '127.0.0.1', pipelines, fromSavepoints: opts.fromSavepoint, sinks: config?.sinks, ...(config?.cors ? { cors: config.cors } : {}) });
     console.log([
       `  dashboard  ${rivulet.url}/`,
       `  data       ${path.resolve(dataDir)}`,

@@ -8,6 +8,7 @@ import { DEAD_LETTER_TOPIC } from '../engine/task.js';
 import { extract } from '../engine/graph.js';
 import { stateOptions, type PipelineDefinition } from '../engine/pipeline.js';
 import { EmbeddedLog } from '../log/embedded/embedded-log.js';
+import type { CorsOptions } from '../serve/cors.js';
 import { startServer, type RunningServer } from '../serve/server.js';
 
 /** Options of {@link startRivulet}. */
@@ -28,6 +29,8 @@ export interface RivuletOptions {
   fromSavepoints?: string[];
   /** Sinks that write topics to external systems (e.g. {@link postgresSink}). */
   sinks?: SinkConnector[];
+  /** Web origins that may call the API from a browser (CORS); none by default. */
+  cors?: CorsOptions;
   /** Where to report pipeline failures. Default: stderr. */
   onPipelineFailure?: (pipeline: string, error: Error) => void;
 }
@@ -92,7 +95,7 @@ export async function startRivulet(options: RivuletOptions = {}): Promise<Runnin
       await log.createTopic(DEAD_LETTER_TOPIC);
       sinks.push(sink.start(log, async (records) => { await log.append(DEAD_LETTER_TOPIC, records); }));
     }
-    server = await startServer({ log, engine, host: options.host ?? '127.0.0.1', port: options.port ?? 7070, bodyLimit: options.bodyLimit });
+    server = await startServer({ log, engine, host: options.host ?? '127.0.0.1', port: options.port ?? 7070, bodyLimit: options.bodyLimit, ...(options.cors ? { cors: options.cors } : {}) });
     for (const g of engine.generators()) {
       const key = g.options.key;
       generators.push(startGenerator({

@@ -14,6 +14,7 @@ import { LogTopicAdmin } from './topic-admin.js';
 import { registerTopicsApi } from './topics-api.js';
 import { ViewRegistry } from './views.js';
 import { serveConnection, wireRecord, type GatewayOptions } from './ws-gateway.js';
+import { registerCors, type CorsOptions } from './cors.js';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -31,6 +32,8 @@ export interface ServerOptions {
   maxFrameBytes?: number;
   /** The WebSocket gateway's batching, buffering and heartbeat settings. */
   gateway?: GatewayOptions;
+  /** Web origins that may call the API from a browser; none by default. */
+  cors?: CorsOptions;
 }
 
 /** A listening Rivulet HTTP + WebSocket server. */
@@ -115,6 +118,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     console.error('request failed:', err);
     return sendError(reply, 500, 'internal', 'the server failed to handle the request');
   });
+  if (options.cors) registerCors(app, options.cors);
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`));
 
   const maxFrameBytes = options.gateway?.maxFrameBytes ?? options.maxFrameBytes ?? 64 << 10;
