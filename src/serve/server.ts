@@ -15,6 +15,7 @@ import { registerTopicsApi } from './topics-api.js';
 import { ViewRegistry } from './views.js';
 import { serveConnection, wireRecord, type GatewayOptions } from './ws-gateway.js';
 import { registerCors, type CorsOptions } from './cors.js';
+import { registerSse } from './sse.js';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -211,6 +212,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return { view: view.name, count: view.count(q.data.prefix), positions: view.position() };
   });
 
+  registerSse(app, log, { ...(options.gateway?.batch ? { batch: options.gateway.batch } : {}), ...(options.gateway?.heartbeatMs ? { heartbeatMs: options.gateway.heartbeatMs } : {}) });
   app.get('/v1/ws', { websocket: true }, (socket) => serveConnection(socket, { log, views, rates, engine }, { ...options.gateway, maxFrameBytes }));
 
   const address = await app.listen({ host: options.host, port: options.port });

@@ -1,30 +1,11 @@
 import type { RawData, WebSocket } from 'ws';
 import { z } from 'zod';
 import { RivuletError } from '../core/errors.js';
-import { toEpochMillis } from '../core/time.js';
-import type { LogRecord } from '../core/record.js';
 import type { Log } from '../log/log.js';
 import type { TopicRates } from './rates.js';
 import type { ViewChange, ViewRegistry } from './views.js';
+import { compileFilter, Filter, followPositions, From, startPositions, type SubscribeFrom, type SubscriptionFilter } from './subscription.js';
 import type { Engine } from '../engine/engine.js';
-
-const From = z.union([
-  z.literal('earliest'),
-  z.literal('latest'),
-  z.object({ offsets: z.array(z.number().int().nonnegative()) }).strict(),
-  z.object({ last: z.number().int().positive().max(10_000) }).strict(),
-  z.object({ time: z.union([z.number(), z.string()]) }).strict(),
-]);
-
-const Scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
-const Predicate = z.discriminatedUnion('op', [
-  z.object({ field: z.string().min(1), op: z.enum(['eq', 'ne']), value: Scalar }).strict(),
-  z.object({ field: z.string().min(1), op: z.enum(['lt', 'lte', 'gt', 'gte']), value: z.union([z.number(), z.string()]) }).strict(),
-  z.object({ field: z.string().min(1), op: z.literal('in'), value: z.array(Scalar).max(1000) }).strict(),
-  z.object({ field: z.string().min(1), op: z.literal('exists') }).strict(),
-]);
-/** Server-side filter: records or rows whose key is one of `keys` and whose value meets every `where`. */
-const Filter = z.object({ keys: z.array(z.string()).min(1).max(1000).optional(), where: z.array(Predicate).min(1).max(20).optional() }).strict();
 
 const Id = z.string().min(1).max(100);
 const TopicSubscribe = z.object({ type: z.literal('subscribe'), id: Id, topic: z.string(), from: From.default('latest'), filter: Filter.optional() }).strict();
@@ -43,49 +24,6 @@ function schemaOf(json: unknown): z.ZodType<ClientFrame> | string {
   if ('view' in f) return ViewSubscribe;
   if ('metrics' in f) return MetricsSubscribe;
   return "a subscribe frame needs one of 'topic', 'view' or 'metrics'";
-}
-
-/** Where a topic subscription starts. */
-export type SubscribeFrom = z.infer<typeof From>;
-
-/** A subscription's filter, as the client sent it. */
-export type SubscriptionFilter = z.infer<typeof Filter>;
-
-/** The value at a dotted path (`'card.country'`), or undefined. */
-function fieldOf(value: unknown, path: string[]): unknown {
-  let v = value;
-  for (const p of path) {
-    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, p)) return undefined;
-    v = (v as Record<string, unknown>)[p];
-  }
-  return v;
-}
-
-/** A filter as a test on a record's key and value (`undefined`: everything passes). */
-export function compileFilter(filter: SubscriptionFilter | undefined): ((key: string | null, value: unknown) => boolean) | undefined {
-  if (!filter) return undefined;
-  const keys = filter.keys ? new Set(filter.keys) : undefined;
-  const tests = (filter.where ?? []).map((p): ((value: unknown) => boolean) => {
-    const path = p.field.split('.');
-    switch (p.op) {
-      case 'eq': return (v) => fieldOf(v, path) === p.value;
-      case 'ne': return (v) => fieldOf(v, path) !== p.value;
-      case 'in': { const set = new Set(p.value); return (v) => set.has(fieldOf(v, path) as never); }
-      case 'exists': return (v) => fieldOf(v, path) !== undefined;
-      default: {
-        // Ordered comparisons hold only between values of the same type (numbers, or strings).
-        const bound = p.value;
-        const cmp = p.op;
-        return (v) => {
-          const x = fieldOf(v, path);
-          if (typeof x !== typeof bound) return false;
-          const a = x as number | string;
-          return cmp === 'lt' ? a < bound : cmp === 'lte' ? a <= bound : cmp === 'gt' ? a > bound : a >= bound;
-        };
-      }
-    }
-  });
-  return (key, value) => (keys === undefined || (key !== null && keys.has(key))) && tests.every((t) => t(value));
 }
 
 /** Limits of the WebSocket gateway. */
@@ -114,10 +52,7 @@ interface Deps {
   engine: Engine;
 }
 
-/** Frames a record the way every `records` frame carries it. */
-export function wireRecord(r: LogRecord): { partition: number; offset: number; key: string | null; timestamp: number; value: unknown } {
-  return { partition: r.partition, offset: r.offset, key: r.key, timestamp: r.timestamp, value: r.value };
-}
+export { wireRecord } from './subscription.js';
 
 /**
  * Serves one WebSocket connection of protocol v1 (docs/protocol.md): subscriptions to topics (from
@@ -141,55 +76,18 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
   };
 
   const followTopic = async (id: string, topic: string, from: SubscribeFrom, filter: SubscriptionFilter | undefined, signal: AbortSignal) => {
-    const passes = compileFilter(filter);
-    const ends = deps.log.endOffsets(topic);
-    const starts = deps.log.startOffsets(topic);
-    let positions: number[];
-    if (from === 'earliest') positions = starts;
-    else if (from === 'latest') positions = [...ends];
-    else if ('last' in from) positions = ends.map((e, p) => Math.max(starts[p]!, e - Math.ceil(from.last / ends.length)));
-    else if ('time' in from) {
-      const at = toEpochMillis(from.time);
-      if (at === undefined) throw new RivuletError('invalid_subscription', `'from.time' must be epoch milliseconds or an ISO-8601 string, got ${JSON.stringify(from.time)}`);
-      positions = await Promise.all(ends.map((_, p) => deps.log.offsetForTimestamp(topic, p, at)));
-    } else {
-      if (from.offsets.length !== ends.length) throw new RivuletError('invalid_subscription', `topic '${topic}' has ${ends.length} partitions; 'offsets' must list one offset for each`);
-      const beyond = from.offsets.findIndex((o, p) => o > ends[p]!);
-      if (beyond >= 0) {
-        // Records would arrive there only after others the client never saw (a topic made anew, say).
-        throw new RivuletError('invalid_subscription', `offset ${from.offsets[beyond]} of partition ${beyond} is past the end of topic '${topic}' (${ends[beyond]})`);
-      }
-      positions = [...from.offsets];
-    }
+    const positions = await startPositions(deps.log, topic, from);
     send({ type: 'subscribed', id, topic, positions });
-    while (!signal.aborted && socket.readyState === socket.OPEN) {
-      const out: ReturnType<typeof wireRecord>[] = [];
-      let read = 0;
-      for (let p = 0; p < positions.length; p++) {
-        const wanted = positions[p]!;
-        const records = await deps.log.read(topic, p, wanted, batch);
-        // A read below the partition's start (retention) starts at the oldest record: the records in
-        // between are gone, which the subscriber is told, never left to guess. (Holes in the offsets of
-        // compacted topics are not gaps.)
-        const start = deps.log.startOffsets(topic)[p]!;
-        const first = records[0]?.offset ?? start;
-        if (wanted < start && first > wanted) send({ type: 'gap', id, partition: p, from: wanted, to: Math.min(start, first) });
-        if (records.length > 0) positions[p] = records.at(-1)!.offset + 1;
-        else if (wanted < start) positions[p] = start;
-        read += records.length;
-        for (const r of records) if (!passes || passes(r.key, r.value)) out.push(wireRecord(r));
-      }
-      if (signal.aborted) return;
-      if (out.length > 0) {
-        send({ type: 'records', id, records: out, positions: [...positions] });
-        await drained(signal);
-      } else if (read > 0) {
-        // Everything read was filtered out: let other work run before reading on.
-        await new Promise((r) => setImmediate(r));
-      } else {
-        await deps.log.waitForRecords(topic, positions, signal);
-      }
-    }
+    await followPositions(deps.log, topic, positions, {
+      batch,
+      filter,
+      signal,
+      open: () => socket.readyState === socket.OPEN,
+      emit: async (frame) => {
+        send({ ...frame, id });
+        if (frame.type === 'records') await drained(signal);
+      },
+    });
   };
 
   const followView = (id: string, name: string, filter: SubscriptionFilter | undefined, signal: AbortSignal) => {

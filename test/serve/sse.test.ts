@@ -1,0 +1,111 @@
+/**
+ * Server-Sent Events: a topic subscription over plain HTTP with the frames of protocol v1; an event
+ * stream cut after its first events and resumed with `Last-Event-ID` (as a browser's EventSource does)
+ * gives every record once; bad subscriptions are refused before the stream starts.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Engine } from '../../src/engine/engine.js';
+import { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
+import { startServer, type RunningServer } from '../../src/serve/server.js';
+import { tempDir } from '../helpers/tmp.js';
+
+interface SseEvent { id?: string; event: string; data: { [k: string]: unknown } }
+
+/** Reads events from an SSE response until `enough` says so (or the stream ends); then cuts it. */
+async function readEvents(url: string, headers: Record<string, string>, enough: (events: SseEvent[]) => boolean): Promise<SseEvent[]> {
+  const ac = new AbortController();
+  const res = await fetch(url, { headers, signal: ac.signal });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type')!, /text\/event-stream/);
+  const events: SseEvent[] = [];
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    while (!enough(events)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const e: Partial<SseEvent> = {};
+        for (const line of block.split('\n')) {
+          if (line.startsWith('id: ')) e.id = line.slice(4);
+          else if (line.startsWith('event: ')) e.event = line.slice(7);
+          else if (line.startsWith('data: ')) e.data = JSON.parse(line.slice(6)) as SseEvent['data'];
+        }
+        if (e.event) events.push(e as SseEvent);
+        if (enough(events)) break;
+      }
+    }
+  } finally {
+    ac.abort();
+  }
+  return events;
+}
+
+describe('Server-Sent Events', () => {
+  const tmp = tempDir();
+  let log: EmbeddedLog;
+  let engine: Engine;
+  let server: RunningServer;
+
+  before(async () => {
+    log = await EmbeddedLog.open({ dir: `${tmp.dir}/log` });
+    engine = new Engine({ log, dataDir: tmp.dir });
+    engine.start();
+    server = await startServer({ log, engine, host: '127.0.0.1', port: 0, gateway: { batch: 10 } });
+    await log.createTopic('orders', { partitions: 2 });
+    await log.append('orders', Array.from({ length: 200 }, (_, n) => ({ key: `o${n}`, value: { n } })));
+  });
+
+  after(async () => {
+    await server.close();
+    await engine.stop();
+    await log.close();
+    tmp.remove();
+  });
+
+  const records = (events: SseEvent[]) => events.filter((e) => e.event === 'records').flatMap((e) => e.data.records as { partition: number; offset: number; value: { n: number } }[]);
+
+  test('a stream cut after a few events and resumed with Last-Event-ID gives every record once', async () => {
+    const filter = encodeURIComponent(JSON.stringify({ where: [{ field: 'n', op: 'lt', value: 150 }] }));
+    const url = `${server.url}/v1/sse/topics/orders?from=earliest&filter=${filter}`;
+    const first = await readEvents(url, {}, (evs) => evs.filter((e) => e.event === 'records').length >= 3);
+    assert.equal(first[0]!.event, 'subscribed');
+    const last = first.filter((e) => e.event === 'records').at(-1)!;
+    assert.equal(last.id, (last.data.positions as number[]).join(','), 'the id of a records event is its positions');
+    const got = records(first);
+    const rest = await readEvents(url, { 'last-event-id': last.id! }, (evs) => got.length + records(evs).length >= 150);
+    got.push(...records(rest));
+    const ns = got.map((r) => r.value.n).sort((a, b) => a - b);
+    assert.deepEqual(ns, Array.from({ length: 150 }, (_, i) => i), 'every record that passes the filter, once');
+  });
+
+  test('a stream left open ends when the server closes', async () => {
+    const other = await startServer({ log, engine, host: '127.0.0.1', port: 0 });
+    const res = await fetch(`${other.url}/v1/sse/topics/orders?from=latest`);
+    const reader = res.body!.getReader();
+    await reader.read(); // the subscribed event
+    await other.close();
+    for (;;) if ((await reader.read()).done) break;
+  });
+
+  test('bad subscriptions are refused before the stream starts, naming what is wrong', async () => {
+    const bad = async (query: string) => {
+      const res = await fetch(`${server.url}/v1/sse/topics/orders?${query}`);
+      return { status: res.status, body: (await res.json()) as { error: { code: string; message: string } } };
+    };
+    const filter = await bad(`filter=${encodeURIComponent('{"where":[{"field":"n","op":"like"}]}')}`);
+    assert.equal(filter.status, 400);
+    assert.equal(filter.body.error.code, 'invalid_subscription');
+    assert.match(filter.body.error.message, /filter at 'where\.0\.op'/);
+    const offsets = await bad('offsets=1,2,3');
+    assert.match(offsets.body.error.message, /has 2 partitions/);
+    const unknown = await fetch(`${server.url}/v1/sse/topics/nope`);
+    assert.equal(unknown.status, 404);
+  });
+});
