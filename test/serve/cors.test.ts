@@ -4,33 +4,24 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Engine } from '../../src/engine/engine.js';
-import { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
-import { tempDir } from '../helpers/tmp.js';
+import { startServing, type Serving } from '../helpers/serving.js';
 
 describe('CORS', () => {
-  const tmp = tempDir();
-  let log: EmbeddedLog;
-  let engine: Engine;
+  let serving: Serving;
   let open: RunningServer;
   let closed: RunningServer;
 
   before(async () => {
-    log = await EmbeddedLog.open({ dir: `${tmp.dir}/log` });
-    engine = new Engine({ log, dataDir: tmp.dir });
-    engine.start();
-    open = await startServer({ log, engine, host: '127.0.0.1', port: 0, cors: { origins: ['https://app.example.com'], maxAgeSeconds: 60 } });
-    closed = await startServer({ log, engine, host: '127.0.0.1', port: 0 });
-    await log.createTopic('clicks', { partitions: 1 });
+    serving = await startServing({ cors: { origins: ['https://app.example.com'], maxAgeSeconds: 60 } });
+    open = serving.server;
+    closed = await startServer({ log: serving.log, engine: serving.engine, host: '127.0.0.1', port: 0 });
+    await serving.log.createTopic('clicks', { partitions: 1 });
   });
 
   after(async () => {
-    await open.close();
     await closed.close();
-    await engine.stop();
-    await log.close();
-    tmp.remove();
+    await serving.stop();
   });
 
   const preflight = (url: string, origin: string) => fetch(`${url}/v1/topics/clicks/events`, {

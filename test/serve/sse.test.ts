@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Engine } from '../../src/engine/engine.js';
-import { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
+import type { Engine } from '../../src/engine/engine.js';
+import type { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
-import { tempDir } from '../helpers/tmp.js';
+import { startServing, type Serving } from '../helpers/serving.js';
 
 interface SseEvent { id?: string; event: string; data: { [k: string]: unknown } }
 
@@ -48,25 +48,20 @@ async function readEvents(url: string, headers: Record<string, string>, enough: 
 }
 
 describe('Server-Sent Events', () => {
-  const tmp = tempDir();
+  let serving: Serving;
   let log: EmbeddedLog;
   let engine: Engine;
   let server: RunningServer;
 
   before(async () => {
-    log = await EmbeddedLog.open({ dir: `${tmp.dir}/log` });
-    engine = new Engine({ log, dataDir: tmp.dir });
-    engine.start();
-    server = await startServer({ log, engine, host: '127.0.0.1', port: 0, gateway: { batch: 10 } });
+    serving = await startServing({ gateway: { batch: 10 } });
+    ({ log, engine, server } = serving);
     await log.createTopic('orders', { partitions: 2 });
     await log.append('orders', Array.from({ length: 200 }, (_, n) => ({ key: `o${n}`, value: { n } })));
   });
 
   after(async () => {
-    await server.close();
-    await engine.stop();
-    await log.close();
-    tmp.remove();
+    await serving.stop();
   });
 
   const records = (events: SseEvent[]) => events.filter((e) => e.event === 'records').flatMap((e) => e.data.records as { partition: number; offset: number; value: { n: number } }[]);

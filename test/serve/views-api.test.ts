@@ -5,18 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Engine } from '../../src/engine/engine.js';
-import { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
-import { startServer, type RunningServer } from '../../src/serve/server.js';
-import { tempDir, waitFor } from '../helpers/tmp.js';
+import type { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
+import type { RunningServer } from '../../src/serve/server.js';
+import { startServing, type Serving } from '../helpers/serving.js';
+import { waitFor } from '../helpers/tmp.js';
 
 interface Row { key: string; value: { n: number } }
 interface Page { view: string; rows: Row[]; positions: number[]; cursor?: string }
 
 describe('view queries over HTTP', () => {
-  const tmp = tempDir();
+  let serving: Serving;
   let log: EmbeddedLog;
-  let engine: Engine;
   let server: RunningServer;
   /** What the view should hold: key → n. */
   const expected = new Map<string, number>();
@@ -31,10 +30,8 @@ describe('view queries over HTTP', () => {
   });
 
   before(async () => {
-    log = await EmbeddedLog.open({ dir: `${tmp.dir}/log` });
-    engine = new Engine({ log, dataDir: tmp.dir });
-    engine.start();
-    server = await startServer({ log, engine, host: '127.0.0.1', port: 0 });
+    serving = await startServing();
+    ({ log, server } = serving);
     await log.createTopic('users', { partitions: 3 });
     server.views.add('users');
     const records = [];
@@ -61,10 +58,7 @@ describe('view queries over HTTP', () => {
   });
 
   after(async () => {
-    await server.close();
-    await engine.stop();
-    await log.close();
-    tmp.remove();
+    await serving.stop();
   });
 
   const sortedKeys = (pred: (k: string) => boolean) => [...expected.keys()].filter(pred).sort();

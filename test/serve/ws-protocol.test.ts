@@ -7,32 +7,25 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { Engine } from '../../src/engine/engine.js';
-import { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
-import { startServer, type RunningServer } from '../../src/serve/server.js';
-import { tempDir, waitFor } from '../helpers/tmp.js';
+import type { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
+import type { RunningServer } from '../../src/serve/server.js';
+import { startServing, type Serving } from '../helpers/serving.js';
+import { waitFor } from '../helpers/tmp.js';
 import { WsClient, type Frame } from '../helpers/ws.js';
 
 describe('WebSocket protocol v1', () => {
-  const tmp = tempDir();
+  let serving: Serving;
   let log: EmbeddedLog;
-  let engine: Engine;
   let server: RunningServer;
   let wsUrl: string;
 
   before(async () => {
-    log = await EmbeddedLog.open({ dir: `${tmp.dir}/log`, maintenanceIntervalMs: 0 });
-    engine = new Engine({ log, dataDir: tmp.dir });
-    engine.start();
-    server = await startServer({ log, engine, host: '127.0.0.1', port: 0, gateway: { batch: 50, heartbeatMs: 200 } });
-    wsUrl = `${server.url.replace('http', 'ws')}/v1/ws`;
+    serving = await startServing({ gateway: { batch: 50, heartbeatMs: 200 } }, { maintenanceIntervalMs: 0 });
+    ({ log, server, wsUrl } = serving);
   });
 
   after(async () => {
-    await server.close();
-    await engine.stop();
-    await log.close();
-    tmp.remove();
+    await serving.stop();
   });
 
   const id = (r: Frame) => `${r.partition}/${r.offset}`;
