@@ -1,7 +1,7 @@
 import type { JsonValue } from '../../core/record.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
-import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
-import { dueRows, timerIndex, type TimerIndex } from './timer-queue.js';
+import type { StateBackend, StateTable } from '../../state/state-backend.js';
+import { dueRows, timerIndex, scheduledRowCodec, type TimerIndex } from './timer-queue.js';
 import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
 /** One side's buffered events of one key, as a state table holds them. */
@@ -13,13 +13,6 @@ interface Buffered {
   scheduledAt: number;
 }
 
-const bufferedCodec: StateCodec<Buffered> = {
-  encode: (b) => ({ key: b.key, events: b.events, at: b.scheduledAt === Infinity ? null : b.scheduledAt }) as unknown as JsonValue,
-  decode: (j) => {
-    const o = j as unknown as { key: unknown; events: [number, unknown][]; at: number | null };
-    return { key: o.key, events: o.events, scheduledAt: o.at ?? Infinity };
-  },
-};
 
 interface Snapshot {
   wm: number;
@@ -49,7 +42,7 @@ export class IntervalJoinOperator extends Chained {
   constructor(id: string, out: Outputs, private readonly late: Outputs, private readonly before: number, private readonly after: number,
     private readonly join: (left: unknown, right: unknown) => unknown, state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
-    this.buffered = state.table(`${id}/buffered`, bufferedCodec);
+    this.buffered = state.table(`${id}/buffered`, scheduledRowCodec<Buffered>());
     this.expiries = timerIndex(state, `${id}/expiry`, before + after);
   }
 

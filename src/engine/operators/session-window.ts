@@ -4,7 +4,7 @@ import type { StateBackend, StateCodec, StateTable } from '../../state/state-bac
 import type { Aggregate } from '../aggregates.js';
 import type { SessionWindow, WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
-import { dueRows, timerIndex, type TimerIndex } from './timer-queue.js';
+import { dueRows, scheduledRowCodec, timerIndex, type TimerIndex } from './timer-queue.js';
 import { WindowOperatorBase } from './window-base.js';
 
 interface Session {
@@ -31,14 +31,13 @@ interface KeyState {
 
 type StoredSession = [start: number, end: number, accs: unknown[], emitted: boolean, current: boolean];
 
-/** A key's sessions as a state table holds them. */
+/** A key's sessions as a state table holds them: each session a tuple, without its `dirty` flag. */
+const rowCodec = scheduledRowCodec<{ key: unknown; k: string; scheduledAt: number; sessions: StoredSession[] }>();
 const sessionsCodec: StateCodec<KeyState> = {
-  encode: (st) => ({ key: st.key, k: st.k, scheduledAt: st.scheduledAt === Infinity ? null : st.scheduledAt,
-    sessions: st.sessions.map((s) => [s.start, s.end, s.accs, s.emitted, s.current]) }) as unknown as JsonValue,
+  encode: (st) => rowCodec.encode({ ...st, sessions: st.sessions.map((s) => [s.start, s.end, s.accs, s.emitted, s.current]) }),
   decode: (j) => {
-    const o = j as unknown as { key: unknown; k: string; scheduledAt: number | null; sessions: StoredSession[] };
-    return { key: o.key, k: o.k, scheduledAt: o.scheduledAt ?? Infinity,
-      sessions: o.sessions.map(([start, end, accs, emitted, current]) => ({ start, end, accs, emitted, current, dirty: false })) };
+    const o = rowCodec.decode(j);
+    return { ...o, sessions: o.sessions.map(([start, end, accs, emitted, current]) => ({ start, end, accs, emitted, current, dirty: false })) };
   },
 };
 

@@ -1,10 +1,10 @@
 import type { JsonValue } from '../../core/record.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
-import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
+import type { StateBackend, StateTable } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import type { SlidingWindow, WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
-import { dueRows, timerIndex, type TimerIndex } from './timer-queue.js';
+import { dueRows, timerIndex, scheduledRowCodec, type TimerIndex } from './timer-queue.js';
 import { WindowOperatorBase } from './window-base.js';
 
 interface KeyState {
@@ -18,13 +18,6 @@ interface KeyState {
   scheduledAt: number;
 }
 
-const keyStateCodec: StateCodec<KeyState> = {
-  encode: (st) => ({ key: st.key, times: st.times, values: st.values, pending: st.pending, at: st.scheduledAt === Infinity ? null : st.scheduledAt }) as unknown as JsonValue,
-  decode: (j) => {
-    const o = j as unknown as Omit<KeyState, 'scheduledAt'> & { at: number | null };
-    return { key: o.key, times: o.times, values: o.values, pending: o.pending, scheduledAt: o.at ?? Infinity };
-  },
-};
 
 interface Snapshot {
   wm: number;
@@ -63,7 +56,7 @@ export class SlidingWindowOperator extends WindowOperatorBase {
   constructor(id: string, out: Outputs, late: Outputs, private readonly spec: SlidingWindow, options: WindowOptionsResolved,
     aggregates: Record<string, Aggregate<unknown, unknown, unknown>>, state: StateBackend = new MemoryStateBackend()) {
     super(id, out, late, options, aggregates);
-    this.keys = state.table(`${id}/events`, keyStateCodec);
+    this.keys = state.table(`${id}/events`, scheduledRowCodec<KeyState>());
     this.due = timerIndex(state, `${id}/due`, spec.size);
   }
 

@@ -1,7 +1,7 @@
 import type { JsonValue } from '../../core/record.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
-import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
-import { dueRows, timerIndex, type TimerIndex } from './timer-queue.js';
+import type { StateBackend, StateTable } from '../../state/state-backend.js';
+import { dueRows, timerIndex, scheduledRowCodec, type TimerIndex } from './timer-queue.js';
 import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
 /** How a stream event finds its table row. */
@@ -24,13 +24,6 @@ interface Row {
   scheduledAt: number;
 }
 
-const rowCodec: StateCodec<Row> = {
-  encode: (r) => ({ key: r.key, versions: r.versions, at: r.scheduledAt === Infinity ? null : r.scheduledAt }) as unknown as JsonValue,
-  decode: (j) => {
-    const o = j as unknown as { key: unknown; versions: [number, unknown][]; at: number | null };
-    return { key: o.key, versions: o.versions, scheduledAt: o.at ?? Infinity };
-  },
-};
 
 interface Snapshot {
   wm: number;
@@ -66,7 +59,7 @@ export class TableJoinOperator extends Chained {
   constructor(id: string, out: Outputs, private readonly late: Outputs, private readonly mode: TableJoinMode,
     private readonly join: (event: unknown, row: unknown) => unknown, state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
-    this.rows = state.table(`${id}/rows`, rowCodec);
+    this.rows = state.table(`${id}/rows`, scheduledRowCodec<Row>());
     this.waiting = timerIndex(state, `${id}/waiting`, 16_000);
     this.cleanups = timerIndex(state, `${id}/cleanups`, 16_000);
   }

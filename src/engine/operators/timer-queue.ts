@@ -1,5 +1,5 @@
 import type { JsonValue } from '../../core/record.js';
-import type { StateBackend, StateTable } from '../../state/state-backend.js';
+import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
 
 /** A timer: when, for which key (its string form), and the key itself. */
 export interface Timer {
@@ -283,6 +283,20 @@ export class TableTimers implements TimerIndex {
 /** A state row that records the time of its one timer (Infinity: none). */
 export interface ScheduledRow {
   scheduledAt: number;
+}
+
+/**
+ * The codec of a row that records its timer: as JSON, with no timer (`Infinity`, which JSON lacks) as
+ * `null`; the other fields must be JSON already.
+ */
+export function scheduledRowCodec<R extends ScheduledRow>(): StateCodec<R> {
+  return {
+    encode: (row) => ({ ...row, scheduledAt: row.scheduledAt === Infinity ? null : row.scheduledAt }) as unknown as JsonValue,
+    decode: (json) => {
+      const o = json as unknown as Omit<R, 'scheduledAt'> & { scheduledAt: number | null };
+      return { ...o, scheduledAt: o.scheduledAt ?? Infinity } as unknown as R;
+    },
+  };
 }
 
 /**
