@@ -25,7 +25,7 @@ interface Entry {
 interface Snapshot {
   wm: number;
   lateEvents: number;
-  /** See `WindowCells.snapshot`; checkpoints before 0.3 held entries in the heap as `[k, key, accs, fired]`. */
+  /** See `WindowCells.snapshot`; older checkpoints held entries in the heap as `[k, key, accs, fired]`. */
   windows: JsonValue;
 }
 
