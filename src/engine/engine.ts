@@ -94,6 +94,16 @@ export class Engine {
     return this.graphs.find((g) => g.outputs.includes(topic))?.name;
   }
 
+  /**
+   * The watermark up to which the pipeline writing `topic` has appended all its results (its
+   * {@link TaskStatus.publishedWatermark}): null before its first commit, undefined when no pipeline writes it.
+   */
+  publishedWatermarkOf(topic: string): number | null | undefined {
+    const writer = this.writerOf(topic);
+    if (writer === undefined) return undefined;
+    return this.tasks.find((t) => t.status().pipeline === writer)?.status().publishedWatermark ?? null;
+  }
+
   /** Starts every added pipeline. */
   start(): void {
     for (const graph of this.graphs) {

@@ -49,6 +49,11 @@ export interface TaskStatus {
   error?: string;
   /** The pipeline's event-time watermark in epoch ms, or null before any event. */
   watermark: number | null;
+  /**
+   * The watermark of the last commit whose outputs are all in the log, or null: every result of a
+   * window that ended at or before it has been appended to the output topics.
+   */
+  publishedWatermark: number | null;
   /** Events read and committed. */
   eventsIn: number;
   /** Output records committed and appended. */
@@ -117,6 +122,7 @@ export class PipelineTask {
   private lastCommitMs = 0;
   private commits = 0;
   /** Outputs of the restored checkpoint, to append (what is missing of them) before reading on. */
+  private publishedWm: number | null = null;
   private recovered: { outputs: SealedTopicOutputs[]; committedAt: number } | undefined;
   /** The last commit's state on its way to disk: the next commit waits for it. */
   private stateDurable: Promise<void> = Promise.resolve();
@@ -238,6 +244,7 @@ export class PipelineTask {
       state: this.phase,
       ...(this.error ? { error: this.error.message } : {}),
       watermark: Number.isFinite(this.wm) ? this.wm : null,
+      publishedWatermark: this.publishedWm,
       eventsIn: this.eventsIn,
       recordsOut: this.recordsOut,
       lateEvents,
@@ -254,6 +261,7 @@ export class PipelineTask {
       await publishSealed(log, this.options.graph.name, this.recovered.outputs, this.recovered.committedAt);
       this.appendedTopics = new Set(this.recovered.outputs.map((t) => t.topic));
       this.recovered = undefined;
+      this.publishedWm = Number.isFinite(this.wm) ? this.wm : null;
     }
     const idleTimeouts = this.sources.map((s) => s.idleTimeout).filter((t): t is number => t !== undefined);
     const idleCheckMs = idleTimeouts.length > 0 ? Math.max(10, Math.min(...idleTimeouts) / 4) : undefined;
@@ -413,6 +421,7 @@ export class PipelineTask {
     this.epochEvents = 0;
     this.lastCommit = Date.now();
     await publishSealed(log, graph.name, sealed, cp.committedAt);
+    this.publishedWm = cp.watermark;
     this.appendedTopics = new Set(sealed.map((t) => t.topic));
     // Counted once the outputs are in the log, so that a reader seeing the counts also sees the results.
     this.eventsIn = cp.eventsIn;

@@ -2,6 +2,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TaskStatus } from '../engine/task.js';
 import type { Log } from '../log/log.js';
 import { statsOf, type LogStats } from './log-stats.js';
+import type { GatewayStats } from './outlet.js';
 
 /** The Prometheus metrics of one server, for `GET /metrics`. */
 export interface ServerMetrics {
@@ -18,7 +19,7 @@ export interface ServerMetrics {
  * from logs that keep them (the embedded log), and each running pipeline's progress (events in, records
  * out, late events, watermark). Names and labels are listed in docs/api.md, "Metrics".
  */
-export function createMetrics(log: Log, pipelines: () => TaskStatus[] = () => []): ServerMetrics {
+export function createMetrics(log: Log, pipelines: () => TaskStatus[] = () => [], gateway?: GatewayStats): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -120,6 +121,19 @@ export function createMetrics(log: Log, pipelines: () => TaskStatus[] = () => []
     "How long a pipeline's last commit took: syncing its inputs and outputs, writing the checkpoint, storing state, appending outputs.", (t) => t.lastCommitSeconds);
   perPipeline('rivulet_pipeline_late_events_total', "Events that arrived after the windows or join state they belonged to had closed (sent to the operator's late output topic when it has one).", (t) => t.lateEvents);
   perPipelineGauge('rivulet_pipeline_watermark_ms', "A pipeline's event-time watermark, epoch milliseconds (absent before its first event).", (t) => t.watermark);
+
+  if (gateway) {
+    const value = (name: string, help: string, read: () => number) => new Gauge({ name, help, registers, collect() { this.set(read()); } });
+    const total = (name: string, help: string, read: () => number) => {
+      let last = 0;
+      return new Counter({ name, help, registers, collect() { const now = read(); this.inc(now - last); last = now; } });
+    };
+    value('rivulet_ws_connections', 'Open WebSocket connections.', () => gateway.connections);
+    value('rivulet_ws_buffered_bytes', "Bytes waiting in the WebSocket connections' send buffers.", () => gateway.bufferedBytes());
+    total('rivulet_ws_dropped_records_total', "Records skipped for subscribers that fell behind with flow policy 'drop-oldest'.", () => gateway.droppedRecords);
+    total('rivulet_ws_conflated_changes_total', 'View changes replaced by a later change of their key before a slow subscriber got them.', () => gateway.conflatedChanges);
+    total('rivulet_ws_slow_consumer_disconnects_total', "Connections closed because a subscription with flow policy 'disconnect' fell behind.", () => gateway.slowConsumerDisconnects);
+  }
 
   return { contentType: registry.contentType, render: () => registry.metrics() };
 }

@@ -16,6 +16,7 @@ import { ViewRegistry } from './views.js';
 import { serveConnection, wireRecord, type GatewayOptions } from './ws-gateway.js';
 import { registerCors, type CorsOptions } from './cors.js';
 import { registerSse } from './sse.js';
+import { GatewayStats } from './outlet.js';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -42,6 +43,8 @@ export interface RunningServer {
   url: string;
   port: number;
   views: ViewRegistry;
+  /** Connections, send buffers and flow-control counters of the WebSocket gateway. */
+  gateway: GatewayStats;
   close(): Promise<void>;
 }
 
@@ -105,9 +108,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const { log, engine } = options;
   const bodyLimit = options.bodyLimit ?? 1 << 20;
   const app: FastifyInstance = Fastify({ logger: false, bodyLimit });
-  const views = new ViewRegistry(log);
+  const views = new ViewRegistry(log, (topic) => engine.publishedWatermarkOf(topic));
   for (const name of engine.views()) views.add(name);
   const rates = new TopicRates(log);
+  const gateway = new GatewayStats();
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err instanceof RivuletError) return sendError(reply, STATUS[err.code] ?? 400, err.code, err.message);
@@ -136,7 +140,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   registerTopicsApi(app, new LogTopicAdmin(log, { pipelinesUsing: (topic) => engine.pipelinesUsing(topic) }));
 
-  const metrics = createMetrics(log, () => engine.status());
+  const metrics = createMetrics(log, () => engine.status(), gateway);
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.render()));
 
   app.get<{ Params: { topic: string; partition: string } }>('/v1/topics/:topic/partitions/:partition/records', async (req) => {
@@ -186,13 +190,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   });
 
-  app.get('/v1/views', () => ({ views: views.names().map((name) => ({ name, rows: views.get(name).size, positions: views.get(name).position() })) }));
+  app.get('/v1/views', () => ({ views: views.names().map((name) => {
+    const view = views.get(name);
+    return { name, rows: view.size, positions: view.position(), watermark: view.watermark() };
+  }) }));
   app.get<{ Params: { view: string; key: string } }>('/v1/views/:view/keys/:key', (req, reply) => {
     const view = views.get(req.params.view);
     const row = view.get(req.params.key);
     if (!row) throw new RivuletError('unknown_key', `view '${view.name}' has no row with key '${req.params.key}'`);
     // The row as of these positions of the view's topic (a header, so that the body stays the row).
     void reply.header('rivulet-positions', view.position().join(','));
+    const watermark = view.watermark();
+    if (watermark !== null) void reply.header('rivulet-watermark', String(watermark));
     return row;
   });
   app.get<{ Params: { view: string } }>('/v1/views/:view/rows', (req) => {
@@ -201,19 +210,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (!q.success) throw invalidRequest(q.error, 'query');
     const { cursor, limit, ...range } = q.data;
     const positions = view.position();
+    const watermark = view.watermark();
     const rows = view.range({ ...range, ...(cursor === undefined ? {} : { after: decodeCursor(cursor) }), limit: limit + 1 });
     const page = rows.slice(0, limit);
-    return { view: view.name, rows: page, positions, ...(rows.length > limit ? { cursor: encodeCursor(page.at(-1)!.key) } : {}) };
+    return { view: view.name, rows: page, positions, watermark, ...(rows.length > limit ? { cursor: encodeCursor(page.at(-1)!.key) } : {}) };
   });
   app.get<{ Params: { view: string } }>('/v1/views/:view/count', (req) => {
     const view = views.get(req.params.view);
     const q = ViewCountQuery.safeParse(req.query);
     if (!q.success) throw invalidRequest(q.error, 'query');
-    return { view: view.name, count: view.count(q.data.prefix), positions: view.position() };
+    return { view: view.name, count: view.count(q.data.prefix), positions: view.position(), watermark: view.watermark() };
   });
 
   registerSse(app, log, { ...(options.gateway?.batch ? { batch: options.gateway.batch } : {}), ...(options.gateway?.heartbeatMs ? { heartbeatMs: options.gateway.heartbeatMs } : {}) });
-  app.get('/v1/ws', { websocket: true }, (socket) => serveConnection(socket, { log, views, rates, engine }, { ...options.gateway, maxFrameBytes }));
+  app.get('/v1/ws', { websocket: true }, (socket) => serveConnection(socket, { log, views, rates, engine, stats: gateway }, { ...options.gateway, maxFrameBytes }));
 
   const address = await app.listen({ host: options.host, port: options.port });
   const port = (app.server.address() as { port: number }).port;
@@ -221,6 +231,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url: address.replace('[::1]', 'localhost'),
     port,
     views,
+    gateway,
     async close() {
       rates.stop();
       for (const client of app.websocketServer?.clients ?? []) client.close(1001, 'server shutting down');

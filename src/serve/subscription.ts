@@ -100,7 +100,7 @@ export async function startPositions(log: Log, topic: string, from: SubscribeFro
 /** What a topic subscription sends: records with the positions after them, or a gap. */
 export type TopicFrame =
   | { type: 'records'; records: ReturnType<typeof wireRecord>[]; positions: number[] }
-  | { type: 'gap'; partition: number; from: number; to: number };
+  | { type: 'gap'; partition: number; from: number; to: number; reason: 'retention' | 'slow_consumer' };
 
 /**
  * Reads `topic` from `positions` (updated in place) until `signal` aborts or `open()` turns false,
@@ -126,7 +126,7 @@ export async function followPositions(log: Log, topic: string, positions: number
       // compacted topics are not gaps.)
       const start = log.startOffsets(topic)[p]!;
       const first = records[0]?.offset ?? start;
-      if (wanted < start && first > wanted) await options.emit({ type: 'gap', partition: p, from: wanted, to: Math.min(start, first) });
+      if (wanted < start && first > wanted) await options.emit({ type: 'gap', partition: p, from: wanted, to: Math.min(start, first), reason: 'retention' });
       if (records.length > 0) positions[p] = records.at(-1)!.offset + 1;
       else if (wanted < start) positions[p] = start;
       read += records.length;

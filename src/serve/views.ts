@@ -39,6 +39,9 @@ function lowerBound(keys: string[], k: string, strict = false): number {
   return lo;
 }
 
+/** The published watermark of the pipeline writing a topic (see `Engine.publishedWatermarkOf`). */
+export type WatermarkSource = (topic: string) => number | null | undefined;
+
 /** A change to a view: an upsert (`value` set) or a delete (`deleted: true`, from a null value). */
 export type ViewChange = (ViewRow & { deleted?: false }) | { key: string; deleted: true; partition: number; offset: number; timestamp: number };
 
@@ -51,6 +54,7 @@ export class View {
   private readonly store: StateTable<ViewRow> = new MemoryStateBackend().table('rows');
   private readonly listeners = new Set<(changes: ViewChange[]) => void>();
   private positions: number[] = [];
+  private wm: number | null = null;
   private loop: Promise<void> | undefined;
   /**
    * The keys in ascending order, brought up to date when a query needs them: `sorted` may still hold
@@ -60,7 +64,7 @@ export class View {
   private readonly added = new Set<string>();
   private readonly removed = new Set<string>();
 
-  constructor(readonly name: string, private readonly log: Log, private readonly signal: AbortSignal) {}
+  constructor(readonly name: string, private readonly log: Log, private readonly signal: AbortSignal, private readonly watermarkOf: WatermarkSource = () => undefined) {}
 
   start(): void {
     this.positions = this.log.endOffsets(this.name).map(() => 0);
@@ -130,6 +134,21 @@ export class View {
     return [...this.positions];
   }
 
+  /**
+   * The event-time watermark the view's rows are complete up to: the watermark of the last commit of
+   * the pipeline writing the topic whose results the view has applied (every window that ended at or
+   * before it is in the view). Null when no pipeline writes the topic or none has committed yet.
+   */
+  watermark(): number | null {
+    // Read before the end offsets: a pipeline appends an epoch's results before it publishes the
+    // epoch's watermark, so the offsets read after it cover those results.
+    const published = this.watermarkOf(this.name);
+    if (published === undefined) return null;
+    const ends = this.log.endOffsets(this.name);
+    if (ends.every((e, p) => this.positions[p]! >= e)) this.wm = published;
+    return this.wm;
+  }
+
   /** Calls `listener` with every batch of changes from now on; returns the function that removes it. */
   listen(listener: (changes: ViewChange[]) => void): () => void {
     this.listeners.add(listener);
@@ -177,12 +196,12 @@ export class ViewRegistry {
   private readonly views = new Map<string, View>();
   private readonly abort = new AbortController();
 
-  constructor(private readonly log: Log) {}
+  constructor(private readonly log: Log, private readonly watermarkOf?: WatermarkSource) {}
 
   add(name: string): View {
     let v = this.views.get(name);
     if (!v) {
-      v = new View(name, this.log, this.abort.signal);
+      v = new View(name, this.log, this.abort.signal, this.watermarkOf);
       this.views.set(name, v);
       v.start();
     }

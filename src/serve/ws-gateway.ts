@@ -3,13 +3,23 @@ import { z } from 'zod';
 import { RivuletError } from '../core/errors.js';
 import type { Log } from '../log/log.js';
 import type { TopicRates } from './rates.js';
-import type { ViewChange, ViewRegistry } from './views.js';
-import { compileFilter, Filter, followPositions, From, startPositions, type SubscribeFrom, type SubscriptionFilter } from './subscription.js';
+import type { ViewRegistry } from './views.js';
+import { Filter, followPositions, From, startPositions } from './subscription.js';
+import type { GatewayStats} from './outlet.js';
+import { Outlet } from './outlet.js';
+import { followView } from './view-feed.js';
 import type { Engine } from '../engine/engine.js';
 
 const Id = z.string().min(1).max(100);
-const TopicSubscribe = z.object({ type: z.literal('subscribe'), id: Id, topic: z.string(), from: From.default('latest'), filter: Filter.optional() }).strict();
-const ViewSubscribe = z.object({ type: z.literal('subscribe'), id: Id, view: z.string(), filter: Filter.optional() }).strict();
+const TopicSubscribe = z.object({
+  type: z.literal('subscribe'), id: Id, topic: z.string(), from: From.default('latest'), filter: Filter.optional(),
+  flow: z.enum(['pause', 'drop-oldest', 'disconnect']).default('pause'),
+}).strict();
+const ViewSubscribe = z.object({
+  type: z.literal('subscribe'), id: Id, view: z.string(), filter: Filter.optional(),
+  from: z.object({ offsets: z.array(z.number().int().nonnegative()) }).strict().optional(),
+  flow: z.enum(['conflate', 'disconnect']).default('conflate'),
+}).strict();
 const MetricsSubscribe = z.object({ type: z.literal('subscribe'), id: Id, metrics: z.literal(true) }).strict();
 const Unsubscribe = z.object({ type: z.literal('unsubscribe'), id: Id }).strict();
 type ClientFrame = z.infer<typeof TopicSubscribe> | z.infer<typeof ViewSubscribe> | z.infer<typeof MetricsSubscribe> | z.infer<typeof Unsubscribe>;
@@ -30,7 +40,10 @@ function schemaOf(json: unknown): z.ZodType<ClientFrame> | string {
 export interface GatewayOptions {
   /** Records read per partition per frame. Default 500. */
   batch?: number;
-  /** Bytes queued on a socket above which its subscriptions wait for it to drain. Default 4 MiB. */
+  /**
+   * The bound of each connection's send buffer, in bytes (default 4 MiB): above it, every subscription
+   * of the connection applies its flow policy (pause, drop oldest, conflate or disconnect).
+   */
   maxBuffered?: number;
   /**
    * Largest client frame handled, in bytes (default 64 KiB): a larger one gets a `frame_too_large`
@@ -50,6 +63,7 @@ interface Deps {
   views: ViewRegistry;
   rates: TopicRates;
   engine: Engine;
+  stats: GatewayStats;
 }
 
 export { wireRecord } from './subscription.js';
@@ -63,60 +77,48 @@ export { wireRecord } from './subscription.js';
 export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayOptions = {}): void {
   const subs = new Map<string, AbortController>();
   const batch = options.batch ?? 500;
-  const maxBuffered = options.maxBuffered ?? 4 << 20;
-  const send = (frame: unknown) => {
-    if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame));
-  };
+  const outlet = new Outlet(socket, options.maxBuffered ?? 4 << 20, deps.stats);
+  deps.stats.add(socket);
+  const send = (frame: unknown) => outlet.send(frame);
   const sendError = (id: string | undefined, code: string, message: string) => send({ type: 'error', ...(id ? { id } : {}), code, message });
 
-  const drained = async (signal: AbortSignal) => {
-    while (socket.bufferedAmount > maxBuffered && !signal.aborted && socket.readyState === socket.OPEN) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
-
-  const followTopic = async (id: string, topic: string, from: SubscribeFrom, filter: SubscriptionFilter | undefined, signal: AbortSignal) => {
-    const positions = await startPositions(deps.log, topic, from);
+  const followTopic = async (frame: z.infer<typeof TopicSubscribe>, signal: AbortSignal) => {
+    const { id, topic, flow } = frame;
+    const positions = await startPositions(deps.log, topic, frame.from);
     send({ type: 'subscribed', id, topic, positions });
     await followPositions(deps.log, topic, positions, {
       batch,
-      filter,
+      filter: frame.filter,
       signal,
-      open: () => socket.readyState === socket.OPEN,
-      emit: async (frame) => {
-        send({ ...frame, id });
-        if (frame.type === 'records') await drained(signal);
+      open: () => outlet.open(),
+      emit: async (out) => {
+        send({ ...out, id });
+        if (out.type !== 'records' || !outlet.full()) return;
+        if (flow === 'disconnect') return outlet.disconnectSlow(id);
+        await outlet.drained(signal);
+        if (flow === 'drop-oldest') skipAhead(id, topic, positions);
       },
     });
   };
 
-  const followView = (id: string, name: string, filter: SubscriptionFilter | undefined, signal: AbortSignal) => {
-    const view = deps.views.get(name);
-    const passes = compileFilter(filter);
-    // A deleted row has no value: it passes when its key does (a client may hold the row it deletes).
-    const keyPasses = compileFilter(filter?.keys ? { keys: filter.keys } : undefined);
-    const rows = view.rows();
-    send({ type: 'snapshot', id, view: name, rows: passes ? rows.filter((r) => passes(r.key, r.value)) : rows, positions: view.position() });
-    const remove = view.listen((changes) => {
-      if (!passes) return send({ type: 'changes', id, changes });
-      const shown: ViewChange[] = [];
-      for (const c of changes) {
-        if (c.deleted) {
-          if (!keyPasses || keyPasses(c.key, null)) shown.push(c);
-        } else if (passes(c.key, c.value)) {
-          shown.push(c);
-        } else if (!keyPasses || keyPasses(c.key, null)) {
-          // The row no longer meets the filter: for the client, it is gone (harmless if it never had it).
-          shown.push({ key: c.key, deleted: true, partition: c.partition, offset: c.offset, timestamp: c.timestamp });
-        }
-      }
-      if (shown.length > 0) send({ type: 'changes', id, changes: shown });
-    });
-    signal.addEventListener('abort', remove, { once: true });
+  // `drop-oldest`: what piled up while the client was behind is skipped, but for the newest `batch`
+  // records of each partition; the client learns what it missed from a gap frame.
+  const skipAhead = (id: string, topic: string, positions: number[]) => {
+    const ends = deps.log.endOffsets(topic);
+    for (let p = 0; p < positions.length; p++) {
+      const to = ends[p]! - batch;
+      if (to <= positions[p]!) continue;
+      send({ type: 'gap', id, partition: p, from: positions[p], to, reason: 'slow_consumer' });
+      deps.stats.droppedRecords += to - positions[p]!;
+      positions[p] = to;
+    }
   };
 
+  // Metrics are a gauge: a tick that finds the buffer full is skipped (the next one says it all).
   const followMetrics = (id: string, signal: AbortSignal) => {
-    const push = () => send({ type: 'metrics', id, at: Date.now(), topics: deps.rates.snapshot(), pipelines: deps.engine.status() });
+    const push = () => {
+      if (!outlet.full()) send({ type: 'metrics', id, at: Date.now(), topics: deps.rates.snapshot(), pipelines: deps.engine.status() });
+    };
     push();
     const timer = setInterval(push, 1000);
     signal.addEventListener('abort', () => clearInterval(timer), { once: true });
@@ -159,11 +161,13 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
     try {
       if ('topic' in frame) {
         if (!deps.log.describeTopic(frame.topic)) throw new RivuletError('unknown_topic', `topic '${frame.topic}' does not exist`);
-        followTopic(frame.id, frame.topic, frame.from, frame.filter, ac.signal).catch((err: unknown) => {
+        followTopic(frame, ac.signal).catch((err: unknown) => {
           if (!ac.signal.aborted) fail(err);
         });
       } else if ('view' in frame) {
-        followView(frame.id, frame.view, frame.filter, ac.signal);
+        followView(deps.views.get(frame.view), frame, { log: deps.log, outlet, stats: deps.stats, batch }, ac.signal).catch((err: unknown) => {
+          if (!ac.signal.aborted) fail(err);
+        });
       } else {
         followMetrics(frame.id, ac.signal);
       }

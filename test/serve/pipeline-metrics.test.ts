@@ -59,3 +59,33 @@ test('GET /metrics: each pipeline\'s events in, records out, late events and wat
     tmp.remove();
   }
 });
+
+test("a view of a pipeline's results states the watermark its rows are complete up to", async () => {
+  const tmp = tempDir();
+  const rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, pipelines: [perSensor] });
+  try {
+    const t0 = 1_700_000_000_000;
+    const before = await (await fetch(`${rivulet.url}/v1/views/sensor-counts/rows`)).json() as { watermark: number | null };
+    assert.equal(before.watermark, null, 'nothing committed yet');
+    // 25 s of readings: windows [t0, t0+10s) and [t0+10s, t0+20s) close, the third stays open.
+    const events = Array.from({ length: 50 }, (_, i) => ({ sensor: `s${i % 2}`, ts: t0 + i * 500 }));
+    await fetch(`${rivulet.url}/v1/topics/readings/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) });
+    const expected = t0 + 49 * 500 - 1000;
+    type Rows = { rows: { key: string; value: { n: number; windowEnd?: number } }[]; watermark: number | null; positions: number[] };
+    const page = await waitFor('the view at the watermark', async () => {
+      const body = await (await fetch(`${rivulet.url}/v1/views/sensor-counts/rows`)).json() as Rows;
+      return body.watermark === expected ? body : undefined;
+    });
+    assert.equal(rivulet.engine.status()[0]!.publishedWatermark, expected);
+    // Every window that ended at or before the watermark is in the rows the answer holds.
+    assert.equal(page.rows.length, 2, JSON.stringify(page.rows));
+    assert.deepEqual(page.rows.map((r) => r.value.n), [10, 10]);
+    const one = await fetch(`${rivulet.url}/v1/views/sensor-counts/keys/${encodeURIComponent(page.rows[0]!.key)}`);
+    assert.equal(one.headers.get('rivulet-watermark'), String(expected));
+    const count = await (await fetch(`${rivulet.url}/v1/views/sensor-counts/count`)).json() as { watermark: number };
+    assert.equal(count.watermark, expected);
+  } finally {
+    await rivulet.stop();
+    tmp.remove();
+  }
+});

@@ -99,7 +99,7 @@ describe('WebSocket protocol v1', () => {
     try {
       client.send({ type: 'subscribe', id: 'g', topic: 'short', from: { offsets: [5] } });
       const gap = await client.next('a gap frame', (f) => f.type === 'gap');
-      assert.deepEqual({ ...gap }, { type: 'gap', id: 'g', partition: 0, from: 5, to: start });
+      assert.deepEqual({ ...gap }, { type: 'gap', id: 'g', partition: 0, from: 5, to: start, reason: 'retention' });
       await waitFor('the records that are left', () => client.records('g').length === 200 - start);
       assert.equal(client.records('g')[0]!.offset, start);
       // The gap comes before any record.
