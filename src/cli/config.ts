@@ -6,6 +6,7 @@ import { RivuletError } from '../core/errors.js';
 import type { SinkConnector } from '../connectors/sink.js';
 import type { PipelineDefinition } from '../engine/pipeline.js';
 import type { CorsOptions } from '../serve/cors.js';
+import type { AuthOptions } from '../serve/auth/auth-options.js';
 
 /** The contents of `rivulet.config.ts`. Every field is optional; command-line flags win over it. */
 export interface RivuletConfig {
@@ -21,6 +22,11 @@ export interface RivuletConfig {
   sinks?: SinkConnector[];
   /** Web origins that may call the API from a browser, e.g. `{ origins: ['https://app.example.com'] }`. */
   cors?: CorsOptions;
+  /**
+   * Who may call the API: API keys, JWT issuers, anonymous scopes (docs/api.md, "Access control").
+   * Without it, only holders of the data directory's admin key (`<dataDir>/admin.key`).
+   */
+  auth?: AuthOptions;
 }
 
 /**
@@ -44,6 +50,8 @@ const ConfigSchema = z.object({
   port: z.number().int().min(0).max(65535).optional(),
   host: z.string().optional(),
   sinks: z.array(z.object({ name: z.string(), topic: z.string(), start: z.function() }).loose()).optional(),
+  // Checked field by field when the server starts, with the path of what is wrong.
+  auth: z.object({}).loose().optional(),
   cors: z.object({ origins: z.union([z.literal('*'), z.array(z.url())]), maxAgeSeconds: z.number().int().nonnegative().optional() }).strict().optional(),
 }).strict();
 

@@ -33,19 +33,27 @@ program
   .option('--host <host>', 'interface to listen on (default: 127.0.0.1)')
   .option('--pipeline <file>', 'a pipeline module (.ts or .js) to run; repeatable', collect, [] as string[])
   .option('--config <file>', 'configuration file (default: ./rivulet.config.ts or .js when present)')
-  .option('--demo', 'also run the demo: a payment generator and the fraud pipeline')
+  .option('--demo', 'also run the demo: a payment generator and the fraud pipeline (and, without auth in the config, anonymous admin access)')
+  .option('--anonymous <scopes>', "scopes of requests without credentials, comma-separated (e.g. 'read:*,metrics'); only without auth in the config", (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
   .option('--from-savepoint <dir>', 'start a pipeline from a savepoint (its state and positions) instead of its last checkpoint; repeatable', collect, [] as string[])
-  .action(async (opts: { data?: string; port?: number; host?: string; pipeline: string[]; config?: string; demo?: boolean; fromSavepoint: string[] }) => {
+  .action(async (opts: { data?: string; port?: number; host?: string; pipeline: string[]; config?: string; demo?: boolean; anonymous?: string[]; fromSavepoint: string[] }) => {
     const configFile = opts.config ?? ['rivulet.config.ts', 'rivulet.config.js', 'rivulet.config.mjs'].find((f) => fs.existsSync(f));
     const config = configFile ? await loadConfig(configFile) : undefined;
     const pipelines: PipelineDefinition[] = [...(config?.pipelines ?? [])];
     if (opts.demo) pipelines.push(...(await loadPipelines(demoModule)));
     for (const file of opts.pipeline) pipelines.push(...(await loadPipelines(file)));
     const dataDir = opts.data ?? (config?.dataDir ? path.resolve(config.dir, config.dataDir) : './data');
-    const rivulet = await startRivulet({ dataDir, port: opts.port ?? config?.port ?? 7070, host: opts.host ?? config?.host ?? '127.0.0.1', pipelines, fromSavepoints: opts.fromSavepoint, sinks: config?.sinks, ...(config?.cors ? { cors: config.cors } : {}) });
+    if (config?.auth && opts.anonymous) throw new CommanderArgumentError('--anonymous: the config sets auth; give anonymous scopes there (auth.anonymous)');
+    const anonymous = opts.anonymous ?? (opts.demo && !config?.auth ? ['admin'] : undefined);
+    const rivulet = await startRivulet({
+      dataDir, port: opts.port ?? config?.port ?? 7070, host: opts.host ?? config?.host ?? '127.0.0.1', pipelines, fromSavepoints: opts.fromSavepoint, sinks: config?.sinks,
+      ...(config?.cors ? { cors: config.cors } : {}), ...(config?.auth ? { auth: config.auth } : {}), ...(anonymous ? { anonymous } : {}),
+    });
     console.log([
       `  dashboard  ${rivulet.url}/`,
       `  data       ${path.resolve(dataDir)}`,
+      ...(rivulet.adminKeyFile ? [`  admin key  ${rivulet.adminKeyFile}`] : []),
+      ...(anonymous ? [`  anonymous  ${anonymous.join(', ')}${anonymous.includes('admin') ? ' (anyone who reaches the port may do anything)' : ''}`] : []),
       `  pipelines  ${pipelines.map((p) => p.name).join(', ') || '(none)'}`,
       `Rivulet listening on ${rivulet.url}`,
     ].join('\n'));

@@ -9,6 +9,8 @@ import { extract } from '../engine/graph.js';
 import { stateOptions, type PipelineDefinition } from '../engine/pipeline.js';
 import { EmbeddedLog } from '../log/embedded/embedded-log.js';
 import type { CorsOptions } from '../serve/cors.js';
+import type { AuthOptions } from '../serve/auth/auth-options.js';
+import { ADMIN_KEY_FILE, adminKey } from './admin-key.js';
 import { startServer, type RunningServer } from '../serve/server.js';
 
 /** Options of {@link startRivulet}. */
@@ -31,6 +33,14 @@ export interface RivuletOptions {
   sinks?: SinkConnector[];
   /** Web origins that may call the API from a browser (CORS); none by default. */
   cors?: CorsOptions;
+  /**
+   * Who may call the API (docs/api.md, "Access control"). Default: only holders of the data
+   * directory's admin key (`<dataDir>/admin.key`, made at the first start; see `adminKeyFile`), and,
+   * with `anonymous`, requests without credentials with those scopes.
+   */
+  auth?: AuthOptions;
+  /** Scopes of requests without credentials when `auth` is not given, e.g. `['admin']` for a demo. */
+  anonymous?: string[];
   /** Where to report pipeline failures. Default: stderr. */
   onPipelineFailure?: (pipeline: string, error: Error) => void;
 }
@@ -43,6 +53,8 @@ export interface RunningRivulet {
   log: EmbeddedLog;
   engine: Engine;
   server: RunningServer;
+  /** The file holding the admin API key, when Rivulet was started without `auth`. */
+  adminKeyFile?: string;
   /** The sinks, in the order they were given. */
   sinks: RunningSink[];
   /** Stops generators, the server and the pipelines (with a final checkpoint), then closes the log. */
@@ -79,6 +91,10 @@ export async function startRivulet(options: RivuletOptions = {}): Promise<Runnin
     await log.close();
     throw err;
   }
+  const auth: AuthOptions = options.auth ?? {
+    apiKeys: [{ id: 'admin', key: adminKey(dataDir), scopes: ['admin'] }],
+    ...(options.anonymous ? { anonymous: options.anonymous } : {}),
+  };
   const onFailure = options.onPipelineFailure ?? ((name, err) => console.error(`pipeline '${name}' failed:`, err));
   const engine = new Engine({ log, dataDir, onFailure });
   const generators: RunningGenerator[] = [];
@@ -95,7 +111,7 @@ export async function startRivulet(options: RivuletOptions = {}): Promise<Runnin
       await log.createTopic(DEAD_LETTER_TOPIC);
       sinks.push(sink.start(log, async (records) => { await log.append(DEAD_LETTER_TOPIC, records); }));
     }
-    server = await startServer({ log, engine, host: options.host ?? '127.0.0.1', port: options.port ?? 7070, bodyLimit: options.bodyLimit, ...(options.cors ? { cors: options.cors } : {}) });
+    server = await startServer({ log, engine, host: options.host ?? '127.0.0.1', port: options.port ?? 7070, bodyLimit: options.bodyLimit, ...(options.cors ? { cors: options.cors } : {}), auth });
     for (const g of engine.generators()) {
       const key = g.options.key;
       generators.push(startGenerator({
@@ -124,6 +140,7 @@ export async function startRivulet(options: RivuletOptions = {}): Promise<Runnin
     log,
     engine,
     server: running,
+    ...(options.auth ? {} : { adminKeyFile: path.join(dataDir, ADMIN_KEY_FILE) }),
     sinks,
     async stop() {
       await Promise.all(generators.map((g) => g.stop()));

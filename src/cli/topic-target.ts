@@ -3,6 +3,7 @@ import path from 'node:path';
 import { InvalidArgumentError, LogLockedError } from '../core/errors.js';
 import { EmbeddedLog } from '../log/embedded/embedded-log.js';
 import { LogTopicAdmin, type TopicAdmin } from '../serve/topic-admin.js';
+import { cliToken } from './admin-key.js';
 import { HttpTopicAdmin } from './topics-client.js';
 
 /** Where `rivulet topics` sends its requests when neither --url, --data nor RIVULET_URL says otherwise. */
@@ -14,6 +15,8 @@ export interface TargetOptions {
   url?: string;
   /** A stopped Rivulet's data directory (what `rivulet start --data` was given). */
   data?: string;
+  /** The API key or JWT to send with `url` (see {@link cliToken}). */
+  token?: string;
 }
 
 async function openOffline(dataDir: string): Promise<EmbeddedLog> {
@@ -36,7 +39,7 @@ async function openOffline(dataDir: string): Promise<EmbeddedLog> {
  */
 export async function withTopicAdmin<T>(options: TargetOptions, fn: (admin: TopicAdmin) => Promise<T>): Promise<T> {
   if (options.data !== undefined && options.url !== undefined) throw new InvalidArgumentError('give either --url (a running Rivulet) or --data (a stopped one), not both');
-  if (options.data === undefined) return fn(new HttpTopicAdmin(options.url ?? process.env.RIVULET_URL ?? DEFAULT_URL));
+  if (options.data === undefined) return fn(new HttpTopicAdmin(options.url ?? process.env.RIVULET_URL ?? DEFAULT_URL, cliToken(options.token)));
   const log = await openOffline(options.data);
   try {
     return await fn(new LogTopicAdmin(log));

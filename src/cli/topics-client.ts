@@ -35,7 +35,7 @@ function unreachable(url: string, err: unknown): ServerUnreachableError {
 export class HttpTopicAdmin implements TopicAdmin {
   readonly url: string;
 
-  constructor(url: string) {
+  constructor(url: string, private readonly token?: string) {
     this.url = checkServerUrl(url);
   }
 
@@ -60,20 +60,20 @@ export class HttpTopicAdmin implements TopicAdmin {
   }
 
   private request<T>(method: string, route: string, body?: unknown): Promise<T> {
-    return apiRequest<T>(this.url, method, route, body);
+    return apiRequest<T>(this.url, method, route, body, this.token);
   }
 }
 
 /**
  * One request to the HTTP API of a running Rivulet at `url`: the parsed JSON answer, or the API's error
- * as an {@link ApiError} (code, message, status); a server that does not answer gives {@link ServerUnreachableError}.
+ * as an {@link ApiError} (code, message, status); `token` is sent as the bearer token. A server that does not answer gives {@link ServerUnreachableError}.
  */
-export async function apiRequest<T>(url: string, method: string, route: string, body?: unknown): Promise<T> {
+export async function apiRequest<T>(url: string, method: string, route: string, body?: unknown, token?: string): Promise<T> {
   let res: Response;
   try {
     res = await fetch(url + route, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });

@@ -19,6 +19,7 @@ function common(cmd: Command): Command {
   return cmd
     .option('--url <url>', `a running Rivulet (default: $RIVULET_URL or ${DEFAULT_URL})`)
     .option('--data <dir>', 'instead, the data directory of a stopped Rivulet')
+    .option('--token <token>', 'API key or JWT for --url (default: $RIVULET_TOKEN, or ./data/admin.key when present)')
     .option('--json', 'print JSON (as the HTTP API answers) instead of tables');
 }
 

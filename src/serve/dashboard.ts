@@ -112,8 +112,10 @@ function subscribeFeed() {
   ws.send(JSON.stringify({ type: 'subscribe', id: 'feed-' + (++feedSeq), topic: feedTopic, from: { last: 20 } }));
 }
 
+// A key or token given as ?token=… in the page's address (a server that is not open to anonymous callers).
+const token = new URLSearchParams(location.search).get('token');
 function connect() {
-  ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/v1/ws');
+  ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/v1/ws' + (token ? '?access_token=' + encodeURIComponent(token) : ''));
   ws.onopen = () => { $('conn').textContent = 'live'; $('conn').className = 'live'; ws.send(JSON.stringify({ type: 'subscribe', id: 'metrics', metrics: true })); subscribeFeed(); };
   ws.onmessage = (e) => {
     const f = JSON.parse(e.data);

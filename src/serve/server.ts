@@ -1,5 +1,5 @@
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { InvalidArgumentError, InvalidEventError, RivuletError, TopicOwnedError, UnknownTopicError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
@@ -17,6 +17,11 @@ import { serveConnection, wireRecord, type GatewayOptions } from './ws-gateway.j
 import { registerCors, type CorsOptions } from './cors.js';
 import { registerSse } from './sse.js';
 import { GatewayStats } from './outlet.js';
+import { registerAccessControl } from './auth/access.js';
+import type { AuthOptions } from './auth/auth-options.js';
+import { Authenticator } from './auth/authenticator.js';
+import { IngestRateLimiter, RateLimitedError } from './auth/rate-limiter.js';
+import { grants } from './auth/scopes.js';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -36,6 +41,11 @@ export interface ServerOptions {
   gateway?: GatewayOptions;
   /** Web origins that may call the API from a browser; none by default. */
   cors?: CorsOptions;
+  /**
+   * Who may call the API and what they may do (docs/api.md, "Access control"): API keys, JWT issuers,
+   * and the scopes of requests without credentials (`anonymous`, none unless given).
+   */
+  auth: AuthOptions;
 }
 
 /** A listening Rivulet HTTP + WebSocket server. */
@@ -61,6 +71,7 @@ const STATUS: Record<string, number> = {
   savepoint_exists: 409,
   pipeline_not_running: 409,
   body_too_large: 413,
+  rate_limited: 429,
   unsupported_media_type: 415,
   // Failures of the server's own storage, not of the request: the client may retry later.
   corrupt_data: 500,
@@ -107,6 +118,8 @@ function decodeCursor(cursor: string): string {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { log, engine } = options;
   const bodyLimit = options.bodyLimit ?? 1 << 20;
+  const auth = new Authenticator(options.auth);
+  const limiter = new IngestRateLimiter();
   const app: FastifyInstance = Fastify({ logger: false, bodyLimit });
   const views = new ViewRegistry(log, (topic) => engine.publishedWatermarkOf(topic));
   for (const name of engine.views()) views.add(name);
@@ -114,6 +127,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const gateway = new GatewayStats();
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
+    if (err instanceof RateLimitedError) void reply.header('retry-after', String(Math.ceil(err.retryAfterMs / 1000)));
     if (err instanceof RivuletError) return sendError(reply, STATUS[err.code] ?? 400, err.code, err.message);
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'body_too_large', `request body is larger than the limit of ${bodyLimit} bytes; nothing was appended`);
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 415, 'unsupported_media_type', err.message);
@@ -124,10 +138,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return sendError(reply, 500, 'internal', 'the server failed to handle the request');
   });
   if (options.cors) registerCors(app, options.cors);
+  /** Whether the caller may read a topic or view: lists show only those. */
+  const readable = (req: FastifyRequest) => (name: string) => req.principal !== undefined && grants(req.principal.scopes, { action: 'read', resource: name });
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`));
 
   const maxFrameBytes = options.gateway?.maxFrameBytes ?? options.maxFrameBytes ?? 64 << 10;
   await app.register(websocket, { options: { maxPayload: 16 * maxFrameBytes } });
+  // After CORS (preflights need no credentials) and the WebSocket plugin (whose hooks close the socket
+  // of an upgrade request that access control refuses); before every route.
+  registerAccessControl(app, auth);
 
   app.get('/', (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboardHtml));
   app.get('/v1/health', () => ({ status: 'ok' }));
@@ -138,7 +157,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const { manifest, dir } = await engine.savepoint(req.params.pipeline, name);
     return reply.code(201).send({ savepoint: manifest, path: dir });
   });
-  registerTopicsApi(app, new LogTopicAdmin(log, { pipelinesUsing: (topic) => engine.pipelinesUsing(topic) }));
+  registerTopicsApi(app, new LogTopicAdmin(log, { pipelinesUsing: (topic) => engine.pipelinesUsing(topic) }), readable);
 
   const metrics = createMetrics(log, () => engine.status(), gateway);
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.render()));
@@ -176,6 +195,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         }
         throw err;
       }
+      const rate = req.principal?.ingestRate;
+      if (rate) limiter.take(req.principal!.id, rate, parsed.events.length);
       const batch = checkEvents(parsed.events, engine.ingestRules(topic));
       const positions = batch.accepted.length > 0 ? await log.append(topic, batch.accepted.map((a) => a.record)) : [];
       const offsets = batch.accepted.map((a, i) => ({ index: a.index, ...positions[i]! }));
@@ -190,7 +211,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   });
 
-  app.get('/v1/views', () => ({ views: views.names().map((name) => {
+  app.get('/v1/views', (req) => ({ views: views.names().filter(readable(req)).map((name) => {
     const view = views.get(name);
     return { name, rows: view.size, positions: view.position(), watermark: view.watermark() };
   }) }));
@@ -223,7 +244,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   registerSse(app, log, { ...(options.gateway?.batch ? { batch: options.gateway.batch } : {}), ...(options.gateway?.heartbeatMs ? { heartbeatMs: options.gateway.heartbeatMs } : {}) });
-  app.get('/v1/ws', { websocket: true }, (socket) => serveConnection(socket, { log, views, rates, engine, stats: gateway }, { ...options.gateway, maxFrameBytes }));
+  app.get('/v1/ws', { websocket: true }, (socket, req) => {
+    const principal = req.principal!;
+    serveConnection(socket, { log, views, rates, engine, stats: gateway, authorize: (need) => auth.authorize(principal, need), expiresAt: principal.expiresAt }, { ...options.gateway, maxFrameBytes });
+  });
 
   const address = await app.listen({ host: options.host, port: options.port });
   const port = (app.server.address() as { port: number }).port;

@@ -10,6 +10,8 @@ const Query = z.object({
   time: z.string().optional(),
   last: z.coerce.number().int().positive().max(10_000).optional(),
   filter: z.string().optional(),
+  // Read by access control (EventSource cannot send an Authorization header).
+  access_token: z.string().optional(),
 }).strict();
 
 /** Settings of the Server-Sent Events route. */

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { invalidRequest } from './request-errors.js';
 import type { TopicAdmin } from './topic-admin.js';
@@ -13,11 +13,11 @@ const CreateTopic = z.object({
 
 /**
  * Registers topic administration on `app`: list, create, describe, change the settings of and delete
- * topics (routes and bodies in docs/api.md, "Topics"). Errors are thrown as RivuletErrors for the
+ * topics (routes and bodies in docs/api.md, "Topics"); the list holds the topics `visibleTo` the caller. Errors are thrown as RivuletErrors for the
  * server's error handler.
  */
-export function registerTopicsApi(app: FastifyInstance, admin: TopicAdmin): void {
-  app.get('/v1/topics', async () => ({ topics: await admin.list() }));
+export function registerTopicsApi(app: FastifyInstance, admin: TopicAdmin, visibleTo: (req: FastifyRequest) => (topic: string) => boolean = () => () => true): void {
+  app.get('/v1/topics', async (req) => ({ topics: (await admin.list()).filter((t) => visibleTo(req)(t.name)) }));
 
   app.post('/v1/topics', async (req, reply) => {
     const body = CreateTopic.safeParse(req.body);

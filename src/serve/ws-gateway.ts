@@ -5,8 +5,11 @@ import type { Log } from '../log/log.js';
 import type { TopicRates } from './rates.js';
 import type { ViewRegistry } from './views.js';
 import { Filter, followPositions, From, startPositions } from './subscription.js';
-import type { GatewayStats} from './outlet.js';
-import { Outlet } from './outlet.js';
+import { Outlet, type GatewayStats } from './outlet.js';
+import type { Permission } from './auth/scopes.js';
+
+/** WebSocket close code when the connection's token expired. */
+const TOKEN_EXPIRED_CLOSE = 4001;
 import { followView } from './view-feed.js';
 import type { Engine } from '../engine/engine.js';
 
@@ -64,6 +67,10 @@ interface Deps {
   rates: TopicRates;
   engine: Engine;
   stats: GatewayStats;
+  /** Throws `AuthError` when the connection's caller may not do `need` (checked per subscription). */
+  authorize: (need: Permission) => void;
+  /** When the caller's token expires (epoch ms): the connection closes then. */
+  expiresAt?: number | undefined;
 }
 
 export { wireRecord } from './subscription.js';
@@ -159,6 +166,7 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
       else sendError(frame.id, 'internal', 'the subscription failed on the server');
     };
     try {
+      deps.authorize('topic' in frame ? { action: 'read', resource: frame.topic } : 'view' in frame ? { action: 'read', resource: frame.view } : { action: 'metrics' });
       if ('topic' in frame) {
         if (!deps.log.describeTopic(frame.topic)) throw new RivuletError('unknown_topic', `topic '${frame.topic}' does not exist`);
         followTopic(frame, ac.signal).catch((err: unknown) => {
@@ -208,8 +216,16 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
   }, options.heartbeatMs ?? 15_000);
   heartbeat.unref();
 
+  // A token that expires ends the connection: its subscriptions were granted for the token's lifetime.
+  const expiry = deps.expiresAt === undefined ? undefined : setTimeout(() => {
+    sendError(undefined, 'token_expired', 'the token of this connection expired; connect again with a new one');
+    socket.close(TOKEN_EXPIRED_CLOSE, 'token_expired');
+  }, Math.max(0, Math.min(deps.expiresAt - Date.now(), 2 ** 31 - 1)));
+  expiry?.unref();
+
   socket.on('close', () => {
     clearInterval(heartbeat);
+    clearTimeout(expiry);
     for (const ac of subs.values()) ac.abort();
     subs.clear();
   });

@@ -53,7 +53,7 @@ describe('postgres sink', () => {
 
   test('window results become one row per key and window; replaying the whole topic writes no duplicate', async () => {
     const tmp = tempDir();
-    let rivulet: RunningRivulet = await startRivulet({ dataDir: tmp.dir, port: 0, pipelines: [sales], sinks: sinks(server.url) });
+    let rivulet: RunningRivulet = await startRivulet({ dataDir: tmp.dir, port: 0, anonymous: ['admin'], pipelines: [sales], sinks: sinks(server.url) });
     try {
       const events: Sale[] = [];
       for (let i = 0; i < 300; i++) events.push({ shop: `s${i % 4}`, ts: i * 200, amount: i % 7 });
@@ -70,7 +70,7 @@ describe('postgres sink', () => {
       // A crash that lost the sink's positions (or a restore of an old backup): everything is written again.
       await rivulet.stop();
       await rows(server.url, `DELETE FROM rivulet_sink_offsets WHERE sink = 'windows-pg'`);
-      rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, pipelines: [sales], sinks: sinks(server.url) });
+      rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, anonymous: ['admin'], pipelines: [sales], sinks: sinks(server.url) });
       await waitFor('the replay', () => rivulet.sinks[0]!.status().positions.reduce((a, b) => a + b, 0) === windows.length);
       assert.deepEqual(await read(), expected);
     } finally {
@@ -81,7 +81,7 @@ describe('postgres sink', () => {
 
   test('rows by key follow upserts and deletes; a server that goes down loses nothing', async () => {
     const tmp = tempDir();
-    const rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, pipelines: [sales], sinks: sinks(server.url) });
+    const rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, anonymous: ['admin'], pipelines: [sales], sinks: sinks(server.url) });
     try {
       await rivulet.log.append('prices', [{ key: 'apple', value: { p: 1 } }, { key: 'pear', value: { p: 2 } }, { key: 'apple', value: { p: 3 } }, { key: 'fig', value: { p: 9 } }]);
       const read = async () => Object.fromEntries((await rows(server.url, 'SELECT key, value FROM prices ORDER BY key')).map((r) => [(r as { key: string }).key, (r as { value: unknown }).value]));
@@ -101,7 +101,7 @@ describe('postgres sink', () => {
 
   test('records it cannot write go to the dead-letter topic with the reason; the others are written', async () => {
     const tmp = tempDir();
-    const rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, sinks: [postgresSink({ name: 'strict', topic: 'odd', table: 'odd_rows', rowsBy: 'window', connectionString: server.url })] });
+    const rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, anonymous: ['admin'], sinks: [postgresSink({ name: 'strict', topic: 'odd', table: 'odd_rows', rowsBy: 'window', connectionString: server.url })] });
     try {
       await rivulet.log.append('odd', [
         { key: null, value: { start: 0, end: 1 } },
@@ -130,7 +130,7 @@ describe('postgres sink', () => {
 
   test('a topic deleted and created again is written from its start, not from the old positions', async () => {
     const tmp = tempDir();
-    const rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, sinks: [postgresSink({ name: 'again', topic: 'stock', table: 'stock', connectionString: server.url })] });
+    const rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, anonymous: ['admin'], sinks: [postgresSink({ name: 'again', topic: 'stock', table: 'stock', connectionString: server.url })] });
     try {
       await rivulet.log.append('stock', [{ key: 'a', value: 1 }, { key: 'b', value: 1 }, { key: 'c', value: 1 }]);
       const read = async () => JSON.stringify((await rows(server.url, 'SELECT key, value FROM stock ORDER BY key')).map((r) => [(r as { key: string }).key, (r as { value: number }).value]));

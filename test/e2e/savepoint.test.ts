@@ -38,7 +38,7 @@ for (const state of ['memory', 'lmdb'] as const) {
   test(`${state}: \`rivulet savepoint\` writes a self-describing savepoint; starting from it restores that state and position`, async () => {
     const tmp = tempDir();
     const events = (n: number) => Array.from({ length: n }, () => ({ value: { k: 'a' } }));
-    let rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, pipelines: [counter(state)] });
+    let rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, anonymous: ['admin'], pipelines: [counter(state)] });
     try {
       await feed(rivulet.log, rivulet.engine, 'in', events(10));
       const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'savepoint', 'counter', '--name', 'ten', '--url', rivulet.url, '--json'], { cwd: root });
@@ -60,7 +60,7 @@ for (const state of ['memory', 'lmdb'] as const) {
 
       await feed(rivulet.log, rivulet.engine, 'in', events(5));
       await rivulet.stop();
-      rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, pipelines: [counter(state)], fromSavepoints: [answer.path] });
+      rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, anonymous: ['admin'], pipelines: [counter(state)], fromSavepoints: [answer.path] });
       await feed(rivulet.log, rivulet.engine, 'in', []);
       // From the savepoint: the 5 later events are read again, counted on from 10 (not from 15).
       const counts = (await readAll(rivulet.log, 'counts')).map((r) => (r.value as { n: number }).n);
@@ -76,12 +76,12 @@ test('a savepoint of another pipeline, or a directory that is none, is refused a
   const tmp = tempDir();
   try {
     fs.mkdirSync(path.join(tmp.dir, 'empty'));
-    await assert.rejects(startRivulet({ dataDir: tmp.dir, port: 0, pipelines: [counter('memory')], fromSavepoints: [path.join(tmp.dir, 'empty')] }),
+    await assert.rejects(startRivulet({ dataDir: tmp.dir, port: 0, anonymous: ['admin'], pipelines: [counter('memory')], fromSavepoints: [path.join(tmp.dir, 'empty')] }),
       (e: unknown) => (e as { code?: string }).code === 'invalid_savepoint' && /not a complete savepoint/.test((e as Error).message));
     const sp = path.join(tmp.dir, 'other');
     fs.mkdirSync(sp);
     fs.writeFileSync(path.join(sp, 'savepoint.json'), JSON.stringify({ format: 'rivulet-savepoint', version: 1, pipeline: 'billing' }));
-    await assert.rejects(startRivulet({ dataDir: tmp.dir, port: 0, pipelines: [counter('memory')], fromSavepoints: [sp] }), /belongs to pipeline 'billing'/);
+    await assert.rejects(startRivulet({ dataDir: tmp.dir, port: 0, anonymous: ['admin'], pipelines: [counter('memory')], fromSavepoints: [sp] }), /belongs to pipeline 'billing'/);
   } finally {
     tmp.remove();
   }

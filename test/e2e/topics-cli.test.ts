@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
@@ -13,19 +14,21 @@ import { freePort } from '../helpers/free-port.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
+const tsx = import.meta.resolve('tsx');
+/** Runs the CLI in `cwd` (default: the project), as `rivulet …` would. */
+const cli = (args: string[], env: Record<string, string> = {}, cwd = root) =>
+  spawnSync(process.execPath, ['--import', tsx, path.join(root, 'src/cli/main.ts'), ...args], { cwd, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
 
 /** Runs the CLI and expects it to succeed. */
-function ok(args: string[], env?: Record<string, string>): string {
-  const r = cli(args, env);
+function ok(args: string[], env?: Record<string, string>, cwd?: string): string {
+  const r = cli(args, env, cwd);
   assert.equal(r.status, 0, `rivulet ${args.join(' ')} failed:\n${r.stderr}`);
   return r.stdout;
 }
 
 /** Runs the CLI and expects `rivulet: <message>` and exit status 1. */
-function fails(args: string[], message: RegExp, env?: Record<string, string>): void {
-  const r = cli(args, env);
+function fails(args: string[], message: RegExp, env?: Record<string, string>, cwd?: string): void {
+  const r = cli(args, env, cwd);
   assert.equal(r.status, 1, `rivulet ${args.join(' ')} should fail:\n${r.stdout}${r.stderr}`);
   assert.match(r.stderr, /^rivulet: /);
   assert.match(r.stderr, message);
@@ -82,16 +85,28 @@ function administer(at: string[]): void {
 }
 
 describe('rivulet topics', () => {
-  test('against a running Rivulet (--url)', async () => {
+  test('against a running Rivulet (--url), with the admin key of its data directory', async () => {
     const tmp = tempDir();
-    const rivulet = await spawnRivulet(tmp.dir);
+    const dataDir = path.join(tmp.dir, 'data');
+    const rivulet = await spawnRivulet(dataDir, [], { anonymous: false });
     try {
-      administer(['--url', rivulet.url]);
-      // RIVULET_URL is the default of --url.
-      ok(['topics', 'create', 'by-env'], { RIVULET_URL: rivulet.url });
-      assert.ok((await fetch(`${rivulet.url}/v1/topics/by-env`)).ok);
+      // Started without auth: the data directory holds the only key, readable by its owner alone.
+      const keyFile = path.join(dataDir, 'admin.key');
+      assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+      const key = fs.readFileSync(keyFile, 'utf8').trim();
+      assert.match(rivulet.output(), /admin key {2}.*admin\.key/);
+      // Where no ./data/admin.key is at hand, the CLI needs --token.
+      fails(['topics', 'list', '--url', rivulet.url], /this endpoint needs credentials/, {}, dataDir);
+      fails(['topics', 'list', '--url', rivulet.url, '--token', 'not-the-key-at-all'], /the API key is not known to this server/);
+      // Next to ./data (where `rivulet start` keeps it by default), it finds the key by itself.
+      assert.match(ok(['topics', 'list', '--url', rivulet.url], {}, tmp.dir), /_deadletter|no topics/);
+      administer(['--url', rivulet.url, '--token', key]);
+      // RIVULET_URL and RIVULET_TOKEN are the defaults of --url and --token.
+      ok(['topics', 'create', 'by-env'], { RIVULET_URL: rivulet.url, RIVULET_TOKEN: key });
+      assert.equal((await fetch(`${rivulet.url}/v1/topics/by-env`)).status, 401);
+      assert.ok((await fetch(`${rivulet.url}/v1/topics/by-env`, { headers: { authorization: `Bearer ${key}` } })).ok);
       // The running server holds the data directory: --data says so and points to --url.
-      fails(['topics', 'list', '--data', tmp.dir], /is in use by process \d+: a Rivulet is running on it.*--url/);
+      fails(['topics', 'list', '--data', dataDir], /is in use by process \d+: a Rivulet is running on it.*--url/);
     } finally {
       await rivulet.stop();
       tmp.remove();

@@ -13,9 +13,13 @@ export interface RivuletProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs the real CLI (`rivulet start --port 0 --data DIR …`) and waits until it listens. */
-export async function spawnRivulet(dataDir: string, args: string[] = []): Promise<RivuletProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'start', '--port', '0', '--data', dataDir, ...args], {
+/**
+ * Runs the real CLI (`rivulet start --port 0 --data DIR …`) and waits until it listens. Requests without
+ * credentials may do anything (`--anonymous admin`) unless `anonymous` is false.
+ */
+export async function spawnRivulet(dataDir: string, args: string[] = [], options: { anonymous?: boolean } = {}): Promise<RivuletProcess> {
+  const access = options.anonymous === false ? [] : ['--anonymous', 'admin'];
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'start', '--port', '0', '--data', dataDir, ...access, ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -13,12 +13,13 @@ export interface Serving {
   stop(): Promise<void>;
 }
 
+/** Without `auth`, every caller is anonymous and may do anything. */
 export async function startServing(options: Omit<Partial<ServerOptions>, 'log' | 'engine'> = {}, logOptions: { maintenanceIntervalMs?: number } = {}): Promise<Serving> {
   const tmp = tempDir();
   const log = await EmbeddedLog.open({ dir: `${tmp.dir}/log`, ...logOptions });
   const engine = new Engine({ log, dataDir: tmp.dir });
   engine.start();
-  const server = await startServer({ host: '127.0.0.1', port: 0, ...options, log, engine });
+  const server = await startServer({ host: '127.0.0.1', port: 0, auth: { anonymous: ['admin'] }, ...options, log, engine });
   return {
     log, engine, server,
     wsUrl: `${server.url.replace('http', 'ws')}/v1/ws`,

@@ -15,7 +15,7 @@ describe('CORS', () => {
   before(async () => {
     serving = await startServing({ cors: { origins: ['https://app.example.com'], maxAgeSeconds: 60 } });
     open = serving.server;
-    closed = await startServer({ log: serving.log, engine: serving.engine, host: '127.0.0.1', port: 0 });
+    closed = await startServer({ log: serving.log, engine: serving.engine, host: '127.0.0.1', port: 0, auth: { anonymous: ['admin'] } });
     await serving.log.createTopic('clicks', { partitions: 1 });
   });
 

@@ -23,7 +23,7 @@ const perSensor = definePipeline({
 
 test('GET /metrics: each pipeline\'s events in, records out, late events and watermark', async () => {
   const tmp = tempDir();
-  const rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, pipelines: [perSensor] });
+  const rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, anonymous: ['admin'], pipelines: [perSensor] });
   try {
     const t0 = 1_700_000_000_000;
     // 20 s of readings, then 3 that belong to the first window, which closed long ago.
@@ -62,7 +62,7 @@ test('GET /metrics: each pipeline\'s events in, records out, late events and wat
 
 test("a view of a pipeline's results states the watermark its rows are complete up to", async () => {
   const tmp = tempDir();
-  const rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, pipelines: [perSensor] });
+  const rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, anonymous: ['admin'], pipelines: [perSensor] });
   try {
     const t0 = 1_700_000_000_000;
     const before = await (await fetch(`${rivulet.url}/v1/views/sensor-counts/rows`)).json() as { watermark: number | null };

@@ -81,7 +81,7 @@ describe('Server-Sent Events', () => {
   });
 
   test('a stream left open ends when the server closes', async () => {
-    const other = await startServer({ log, engine, host: '127.0.0.1', port: 0 });
+    const other = await startServer({ log, engine, host: '127.0.0.1', port: 0, auth: { anonymous: ['admin'] } });
     const res = await fetch(`${other.url}/v1/sse/topics/orders?from=latest`);
     const reader = res.body!.getReader();
     await reader.read(); // the subscribed event

@@ -36,7 +36,7 @@ describe('topics API', () => {
   let url: string;
 
   before(async () => {
-    rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, pipelines: [copy] });
+    rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, anonymous: ['admin'], pipelines: [copy] });
     url = rivulet.url;
   });
   after(async () => {
@@ -172,7 +172,7 @@ describe('topics API', () => {
 test('metrics count the bytes cut off at open and the reads refused because of a failed CRC', async () => {
   const tmp = tempDir();
   try {
-    let rivulet = await startRivulet({ dataDir: tmp.dir, port: 0 });
+    let rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, anonymous: ['admin'] });
     assert.equal((await fetch(`${rivulet.url}/v1/topics`, send('POST', { name: 'c', partitions: 1, config: { fsync: 'always' } }))).status, 201);
     for (let i = 0; i < 3; i++) {
       assert.equal((await fetch(`${rivulet.url}/v1/topics/c/events`, send('POST', { i, text: 'x'.repeat(200) }))).status, 200);
@@ -192,7 +192,7 @@ test('metrics count the bytes cut off at open and the reads refused because of a
     fs.closeSync(fd);
     fs.appendFileSync(file, Buffer.alloc(13, 7));
 
-    rivulet = await startRivulet({ dataDir: tmp.dir, port: 0 });
+    rivulet = await startRivulet({ dataDir: tmp.dir, port: 0, anonymous: ['admin'] });
     try {
       let refused = 0;
       for (let offset = 0; offset < 3 && refused === 0; offset++) {
