@@ -5,7 +5,7 @@
  * @module
  */
 export { definePipeline, PipelineBuilder, Stream, KeyedStream, WindowedStream } from './engine/pipeline.js';
-export type { PipelineDefinition, StreamOptions, SinkOptions, GeneratorOptions, WindowResult } from './engine/pipeline.js';
+export type { PipelineDefinition, StreamOptions, SinkOptions, GeneratorOptions, WindowResult, TopicOutput, TopicsOf } from './engine/pipeline.js';
 export type { Extractor } from './engine/graph.js';
 export { tumbling, hopping, sliding, session, countWindow } from './engine/windows.js';
 export type { WindowSpec, TumblingWindow, HoppingWindow, SlidingWindow, SessionWindow, CountWindow, WindowOptions, EmitMode } from './engine/windows.js';

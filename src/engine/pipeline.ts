@@ -101,10 +101,14 @@ export interface PipelineGraph {
  * });
  * ```
  */
-export interface PipelineDefinition {
+export interface PipelineDefinition<Outputs extends TopicOutput | readonly TopicOutput[] = TopicOutput | readonly TopicOutput[]> {
   /** Unique among the pipelines of one Rivulet process; names its checkpoint. */
   name: string;
-  setup(app: PipelineBuilder): void;
+  /**
+   * Declares the pipeline's streams on `app`. It may return what its `.to()` calls returned (one, or a list), so that
+   * the topics' value types reach clients: `TopicsOf<typeof pipeline>`.
+   */
+  setup(app: PipelineBuilder): Outputs | void;
   /**
    * The longest an epoch lasts while the pipeline is busy: its outputs become visible, and its progress
    * and state durable, when the epoch commits. A pipeline that has caught up with its input commits
@@ -125,10 +129,49 @@ export function stateOptions(definition: PipelineDefinition): StateBackendOption
   return typeof state === 'string' ? ({ kind: state } as StateBackendOptions) : state;
 }
 
-/** Declares a pipeline; the identity function, there for type inference. */
-export function definePipeline(definition: PipelineDefinition): PipelineDefinition {
+/**
+ * Declares a pipeline; the identity function, there for type inference (of the outputs `setup`
+ * returns, among others).
+ *
+ * @example
+ * ```ts
+ * const fraud = definePipeline({
+ *   name: 'fraud',
+ *   setup(app) {
+ *     const alerts = app.stream<Payment>('payments', { time: 'ts' }).filter((p) => p.amount > 5000).to('alerts');
+ *     return [alerts];
+ *   },
+ * });
+ * type Topics = TopicsOf<typeof fraud>; // { alerts: Payment }
+ * ```
+ */
+export function definePipeline<const Outputs extends TopicOutput | readonly TopicOutput[] = []>(definition: PipelineDefinition<Outputs>): PipelineDefinition<Outputs> {
   return definition;
 }
+
+/**
+ * What `.to(topic)` returns: the topic's name and, for the type checker only, the type of its values.
+ * Return these from `setup` to make a pipeline's output types known to {@link TopicsOf}.
+ */
+export interface TopicOutput<Name extends string = string, T = unknown> {
+  readonly topic: Name;
+  /** Never set: carries the value type. */
+  readonly valueType?: T;
+}
+
+/**
+ * The value types of the topics a pipeline's `setup` returns, by topic name: the type parameter of
+ * `createClient` from `rivulet/client`, so that subscriptions and view rows are typed.
+ *
+ * @example
+ * ```ts
+ * const client = createClient<TopicsOf<typeof fraud>>({ url });
+ * client.subscribe('alerts', { onRecords: (records) => records.map((r) => r.value.card) });
+ * ```
+ */
+export type TopicsOf<P> = P extends PipelineDefinition<infer Outputs>
+  ? { [Output in (Outputs extends readonly (infer One)[] ? One : Outputs) & TopicOutput as Output['topic']]: Output extends TopicOutput<string, infer T> ? T : never }
+  : never;
 
 /** The builder a pipeline's `setup` receives (`app` in the examples). */
 export class PipelineBuilder {
@@ -279,12 +322,16 @@ export class Stream<T> {
     return new Stream<T | U>(this.app, node);
   }
 
-  /** Writes the stream to a topic (created when missing). */
-  to(topic: string, options: SinkOptions = {}): void {
+  /**
+   * Writes the stream to a topic (created when missing). Returns the topic with this stream's type:
+   * return it from `setup` for typed clients ({@link TopicsOf}).
+   */
+  to<Name extends string>(topic: Name, options: SinkOptions = {}): TopicOutput<Name, T> {
     const view = options.view ?? this instanceof KeyedStream;
     this.add({ kind: 'sink', id: this.app.id('sink'), topic, view, children: [] });
     this.app.output(topic, options.partitions);
     if (view && !this.app.graph.views.includes(topic)) this.app.graph.views.push(topic);
+    return { topic };
   }
 }
 
