@@ -19,7 +19,7 @@ export function savepointCommand(): Command {
     .action(async (pipeline: string, opts: { name?: string; url?: string; token?: string; json?: boolean }) => {
       const url = checkServerUrl(opts.url ?? process.env.RIVULET_URL ?? DEFAULT_URL);
       const res = await apiRequest<{ savepoint: SavepointManifest; path: string }>(url, 'POST', `/v1/pipelines/${encodeURIComponent(pipeline)}/savepoints`,
-        opts.name === undefined ? {} : { name: opts.name }, cliToken(opts.token));
+        opts.name === undefined ? {} : { name: opts.name }, cliToken(opts.token, url));
       if (opts.json) console.log(JSON.stringify(res, null, 2));
       else console.log(`savepoint '${res.savepoint.name}' of pipeline '${pipeline}' at epoch ${res.savepoint.epoch}: ${res.path}`);
     });

@@ -39,7 +39,10 @@ async function openOffline(dataDir: string): Promise<EmbeddedLog> {
  */
 export async function withTopicAdmin<T>(options: TargetOptions, fn: (admin: TopicAdmin) => Promise<T>): Promise<T> {
   if (options.data !== undefined && options.url !== undefined) throw new InvalidArgumentError('give either --url (a running Rivulet) or --data (a stopped one), not both');
-  if (options.data === undefined) return fn(new HttpTopicAdmin(options.url ?? process.env.RIVULET_URL ?? DEFAULT_URL, cliToken(options.token)));
+  if (options.data === undefined) {
+    const url = options.url ?? process.env.RIVULET_URL ?? DEFAULT_URL;
+    return fn(new HttpTopicAdmin(url, cliToken(options.token, url)));
+  }
   const log = await openOffline(options.data);
   try {
     return await fn(new LogTopicAdmin(log));

@@ -65,6 +65,14 @@ export interface ViewSubscription<T> extends Subscription {
   readonly watermark: number | null;
 }
 
+/** A metrics frame: see docs/protocol.md, "Metrics". */
+export interface Metrics {
+  /** Epoch ms. */
+  at: number;
+  topics: { topic: string; recordsPerSecond: number; endOffsets: number[] }[];
+  pipelines: { pipeline: string; state: string; watermark: number | null; eventsIn: number; recordsOut: number; lateEvents: number; positions: Record<string, number[]>; error?: string }[];
+}
+
 /** The answer of an ingest request. */
 export interface IngestResult {
   accepted: number;
@@ -88,6 +96,11 @@ export interface RivuletClient<Topics extends TopicTypes = TopicTypes> {
   subscribe<K extends keyof Topics & string>(topic: K, options: TopicSubscribeOptions<Topics[K]>): Subscription;
   /** Follows a view: its rows, then every change; after a reconnection, only what changed meanwhile. */
   subscribeView<K extends keyof Topics & string>(view: K, options: ViewSubscribeOptions<Topics[K]>): ViewSubscription<Topics[K]>;
+  /**
+   * Rivulet's own figures once a second: records per second and end offsets of every topic, and the
+   * status of every pipeline (needs scope `metrics`). What the dashboard shows.
+   */
+  subscribeMetrics(options: { onMetrics: (metrics: Metrics) => void; onError?: (error: RivuletClientError) => void }): Subscription;
   /** Appends events to a topic (all or, with `invalid_events`, the valid ones; see docs/api.md, "Ingest"). */
   ingest<K extends keyof Topics & string>(topic: K, events: Topics[K][]): Promise<IngestResult>;
   /** Pull queries on views. */
@@ -166,41 +179,48 @@ export function createClient<Topics extends TopicTypes = TopicTypes>(options: Cl
   }
   const at = (view: string) => `/v1/views/${encodeURIComponent(view)}`;
 
+  /**
+   * Adds a subscription to the connection. An error frame for it ends it (the server has dropped it),
+   * except errors that end the whole connection (`slow_consumer`, `token_expired`): a new connection
+   * resumes it.
+   */
+  function start(frame: () => Record<string, unknown>, onFrame: (frame: ServerFrame) => void, onError?: (error: RivuletClientError) => void, onDisconnect = () => undefined): { close(): void } {
+    let over = false;
+    const close = () => {
+      over = true;
+      connection?.remove(id);
+    };
+    const id = connect().add({
+      subscribeFrame: frame,
+      onFrame(f) {
+        if (over) return;
+        if (f.type !== 'error' || f.code === 'slow_consumer' || f.code === 'token_expired') return onFrame(f);
+        close();
+        onError?.(errorOf(f));
+      },
+      onDisconnect,
+    });
+    return { close };
+  }
+
   return {
     subscribe(topic, opts) {
       let positions: number[] | undefined;
-      let over = false;
-      const id = connect().add({
-        subscribeFrame: () => ({
-          type: 'subscribe', topic, from: positions ? { offsets: positions } : opts.from ?? 'latest',
-          ...(opts.filter ? { filter: opts.filter } : {}), ...(opts.flow ? { flow: opts.flow } : {}),
-        }),
-        onFrame(frame) {
-          if (over) return;
-          if (frame.type === 'subscribed') positions = frame.positions as number[];
-          else if (frame.type === 'records') {
-            opts.onRecords(frame.records as TopicRecord<never>[]);
-            positions = frame.positions as number[];
-          } else if (frame.type === 'gap') {
-            const gap = { partition: frame.partition, from: frame.from, to: frame.to, reason: frame.reason } as Gap;
-            if (positions) positions[gap.partition] = Math.max(positions[gap.partition] ?? 0, gap.to);
-            opts.onGap?.(gap);
-          } else if (frame.type === 'error' && frame.code !== 'slow_consumer' && frame.code !== 'token_expired') {
-            // The server ended the subscription; the connection carries on with the others.
-            over = true;
-            connection?.remove(id);
-            opts.onError?.(errorOf(frame));
-          }
-        },
-        onDisconnect: () => undefined,
-      });
-      return {
-        get positions() { return positions; },
-        close() {
-          over = true;
-          connection?.remove(id);
-        },
-      };
+      const sub = start(() => ({
+        type: 'subscribe', topic, from: positions ? { offsets: positions } : opts.from ?? 'latest',
+        ...(opts.filter ? { filter: opts.filter } : {}), ...(opts.flow ? { flow: opts.flow } : {}),
+      }), (frame) => {
+        if (frame.type === 'subscribed') positions = frame.positions as number[];
+        else if (frame.type === 'records') {
+          opts.onRecords(frame.records as TopicRecord<never>[]);
+          positions = frame.positions as number[];
+        } else if (frame.type === 'gap') {
+          const gap = { partition: frame.partition, from: frame.from, to: frame.to, reason: frame.reason } as Gap;
+          if (positions) positions[gap.partition] = Math.max(positions[gap.partition] ?? 0, gap.to);
+          opts.onGap?.(gap);
+        }
+      }, opts.onError);
+      return { get positions() { return positions; }, close: sub.close };
     },
 
     subscribeView(view, opts) {
@@ -209,55 +229,49 @@ export function createClient<Topics extends TopicTypes = TopicTypes>(options: Cl
       let incoming: Map<string, ViewRow<never>> | undefined;
       let positions: number[] | undefined;
       let watermark: number | null = null;
-      let over = false;
-      const id = connect().add({
-        subscribeFrame: () => ({
-          type: 'subscribe', view, ...(positions ? { from: { offsets: positions } } : {}),
-          ...(opts.filter ? { filter: opts.filter } : {}), ...(opts.flow ? { flow: opts.flow } : {}),
-        }),
-        onFrame(frame) {
-          if (over) return;
-          if (frame.type === 'snapshot') {
-            if (frame.part === 0) incoming = new Map();
-            for (const r of frame.rows as ViewRow<never>[]) incoming?.set(r.key, r);
-            if (frame.done === true && incoming) {
-              rows = incoming;
-              incoming = undefined;
-              positions = frame.positions as number[];
-              watermark = (frame.watermark as number | null | undefined) ?? null;
-              opts.onChange(rows, []);
-            }
-          } else if (frame.type === 'resumed') {
-            watermark = (frame.watermark as number | null | undefined) ?? watermark;
-          } else if (frame.type === 'changes') {
-            const changes = frame.changes as ViewChange<never>[];
-            for (const c of changes) {
-              if (c.deleted) rows.delete(c.key);
-              else rows.set(c.key, c);
-            }
-            // Only a frame with positions ends a consistent state to resume from.
-            if (frame.positions) positions = frame.positions as number[];
-            if (frame.watermark !== undefined) watermark = frame.watermark as number | null;
-            opts.onChange(rows, changes);
-          } else if (frame.type === 'error' && frame.code !== 'slow_consumer' && frame.code !== 'token_expired') {
-            over = true;
-            connection?.remove(id);
-            opts.onError?.(errorOf(frame));
+      const sub = start(() => ({
+        type: 'subscribe', view, ...(positions ? { from: { offsets: positions } } : {}),
+        ...(opts.filter ? { filter: opts.filter } : {}), ...(opts.flow ? { flow: opts.flow } : {}),
+      }), (frame) => {
+        if (frame.type === 'snapshot') {
+          if (frame.part === 0) incoming = new Map();
+          for (const r of frame.rows as ViewRow<never>[]) incoming?.set(r.key, r);
+          if (frame.done === true && incoming) {
+            rows = incoming;
+            incoming = undefined;
+            positions = frame.positions as number[];
+            watermark = (frame.watermark as number | null | undefined) ?? null;
+            opts.onChange(rows, []);
           }
-        },
-        onDisconnect() {
-          incoming = undefined;
-        },
+        } else if (frame.type === 'resumed') {
+          watermark = (frame.watermark as number | null | undefined) ?? watermark;
+        } else if (frame.type === 'changes') {
+          const changes = frame.changes as ViewChange<never>[];
+          for (const c of changes) {
+            if (c.deleted) rows.delete(c.key);
+            else rows.set(c.key, c);
+          }
+          // Only a frame with positions ends a consistent state to resume from.
+          if (frame.positions) positions = frame.positions as number[];
+          if (frame.watermark !== undefined) watermark = frame.watermark as number | null;
+          opts.onChange(rows, changes);
+        }
+      }, opts.onError, () => {
+        incoming = undefined;
       });
       return {
         get rows() { return rows; },
         get positions() { return positions; },
         get watermark() { return watermark; },
-        close() {
-          over = true;
-          connection?.remove(id);
-        },
+        close: sub.close,
       };
+    },
+
+    subscribeMetrics(opts) {
+      const sub = start(() => ({ type: 'subscribe', metrics: true }), (frame) => {
+        if (frame.type === 'metrics') opts.onMetrics(frame as unknown as Metrics);
+      }, opts.onError);
+      return { positions: undefined, close: sub.close };
     },
 
     async ingest(topic, events) {

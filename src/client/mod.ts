@@ -13,7 +13,7 @@
  */
 export { createClient } from './client.js';
 export type {
-  ClientOptions, RivuletClient, TopicSubscribeOptions, ViewSubscribeOptions, Subscription, ViewSubscription, IngestResult, RowsPage,
+  ClientOptions, RivuletClient, TopicSubscribeOptions, ViewSubscribeOptions, Subscription, ViewSubscription, IngestResult, RowsPage, Metrics,
 } from './client.js';
 export type { ConnectionStatus, WebSocketConstructor, WebSocketLike } from './connection.js';
 export { RivuletClientError } from './errors.js';

@@ -5,6 +5,7 @@ import { InvalidArgumentError, InvalidEventError, RivuletError, TopicOwnedError,
 import type { Engine } from '../engine/engine.js';
 import { DEAD_LETTER_TOPIC, deadLetter } from '../engine/task.js';
 import type { Log } from '../log/log.js';
+import { clientBundle } from './client-bundle.js';
 import { dashboardHtml } from './dashboard.js';
 import { checkEvents, parseBody } from './ingest.js';
 import { createMetrics } from './metrics.js';
@@ -149,6 +150,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   registerAccessControl(app, auth);
 
   app.get('/', (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboardHtml));
+  app.get('/client.js', async (_req, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(await clientBundle()));
   app.get('/v1/health', () => ({ status: 'ok' }));
   app.get('/v1/pipelines', () => ({ pipelines: engine.status() }));
   app.post<{ Params: { pipeline: string }; Body: { name?: unknown } | undefined }>('/v1/pipelines/:pipeline/savepoints', async (req, reply) => {
@@ -186,16 +188,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (writer !== undefined) throw new TopicOwnedError(topic, writer);
       const text = typeof req.body === 'string' ? req.body : '';
       if (text.trim() === '') return sendError(reply, 400, 'empty_body', 'request body is empty: send a JSON object, a JSON array of events or NDJSON');
+      const rate = req.principal?.ingestRate;
       let parsed: ReturnType<typeof parseBody>;
       try {
         parsed = parseBody(text, req.headers['content-type']);
       } catch (err) {
         if (err instanceof InvalidEventError) {
+          // Kept as a dead letter: one event of the caller's rate, so that malformed bodies are limited too.
+          if (rate) limiter.take(req.principal!.id, rate, 1);
           await log.append(DEAD_LETTER_TOPIC, [deadLetter(topic, null, null, text.slice(0, 64 << 10), err.code, err.message)]);
         }
         throw err;
       }
-      const rate = req.principal?.ingestRate;
       if (rate) limiter.take(req.principal!.id, rate, parsed.events.length);
       const batch = checkEvents(parsed.events, engine.ingestRules(topic));
       const positions = batch.accepted.length > 0 ? await log.append(topic, batch.accepted.map((a) => a.record)) : [];

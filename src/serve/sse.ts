@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { RivuletError, UnknownTopicError } from '../core/errors.js';
 import type { Log } from '../log/log.js';
+import { atTime } from './auth/expiry.js';
 import { Filter, followPositions, startPositions, type SubscribeFrom, type TopicFrame } from './subscription.js';
 
 const Query = z.object({
@@ -80,6 +81,12 @@ export function registerSse(app: FastifyInstance, log: Log, options: SseOptions 
     res.write(`event: subscribed\ndata: ${JSON.stringify({ type: 'subscribed', topic, positions })}\n\n`);
     const heartbeat = setInterval(() => res.write(`: heartbeat ${Date.now()}\n\n`), options.heartbeatMs ?? 15_000);
     heartbeat.unref();
+    // A stream lasts no longer than the token that opened it.
+    const expiresAt = req.principal?.expiresAt;
+    const cancelExpiry = expiresAt === undefined ? undefined : atTime(expiresAt, () => {
+      res.write(`event: error\ndata: ${JSON.stringify({ type: 'error', code: 'token_expired', message: 'the token of this stream expired; reconnect with a new one' })}\n\n`);
+      ac.abort();
+    });
     try {
       await followPositions(log, topic, positions, {
         batch: options.batch ?? 500,
@@ -96,6 +103,7 @@ export function registerSse(app: FastifyInstance, log: Log, options: SseOptions 
     } finally {
       open.delete(ac);
       clearInterval(heartbeat);
+      cancelExpiry?.();
       res.end();
     }
   });

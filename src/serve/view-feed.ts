@@ -45,26 +45,31 @@ function changeFilter(filter: SubscriptionFilter | undefined): (changes: ViewCha
 
 /**
  * The changes between the client's positions and the view's, one per key (the latest), read back from
- * the view's topic; `undefined` when the client's positions cannot be resumed from (retention removed
- * records after them, another partition count, or positions the view has not reached).
+ * the view's topic; `undefined` when the client's positions cannot be resumed from: another partition
+ * count, positions the view has not reached, or records missing after them — removed by retention, or
+ * by compaction, which may have dropped the tombstone of a row the client holds (offsets have no holes
+ * otherwise). Also `undefined` when the client is further behind than the view has rows: a snapshot
+ * is then the cheaper answer.
  */
 async function changesSince(log: Log, view: View, from: number[], to: number[], signal: AbortSignal): Promise<ViewChange[] | undefined> {
-  const starts = log.startOffsets(view.name);
-  if (from.length !== to.length || from.some((o, p) => o < starts[p]! || o > to[p]!)) return undefined;
+  if (from.length !== to.length || from.some((o, p) => o > to[p]!)) return undefined;
+  if (from.reduce((n, o, p) => n + to[p]! - o, 0) > Math.max(view.size, 1000)) return undefined;
   const latest = new Map<string, ViewChange>();
   for (let p = 0; p < to.length; p++) {
-    for (let at = from[p]!; at < to[p]! && !signal.aborted;) {
+    for (let at = from[p]!; at < to[p]!;) {
+      if (signal.aborted) return undefined;
       const records = await log.read(view.name, p, at, Math.min(1000, to[p]! - at));
-      if (records.length === 0) break;
+      if (records.length === 0) return undefined;
       for (const r of records) {
-        if (r.offset >= to[p]!) break;
+        if (r.offset !== at) return undefined;
+        at++;
         if (r.key === null) continue;
         latest.delete(r.key);
         latest.set(r.key, r.value === null
           ? { key: r.key, deleted: true, partition: r.partition, offset: r.offset, timestamp: r.timestamp }
           : { key: r.key, value: r.value, partition: r.partition, offset: r.offset, timestamp: r.timestamp });
+        if (at === to[p]) break;
       }
-      at = records.at(-1)!.offset + 1;
     }
   }
   return [...latest.values()];
@@ -73,36 +78,47 @@ async function changesSince(log: Log, view: View, from: number[], to: number[], 
 /**
  * Serves one view subscription (docs/protocol.md, "View"): the rows as of one position of the view's
  * topic — a snapshot in frames of `batch` rows, or, for a client resuming from positions it holds,
- * only the changes since them — then changes as the view applies them. Changes that arrive while the
- * snapshot is being sent, or while the connection's send buffer is full, wait conflated by key (the
- * latest change of a key replaces the one before), so that a slow client costs at most one entry per
- * key; with policy `disconnect`, a full buffer closes the connection instead.
+ * only the changes since them — then changes as the view applies them. Changes wait, conflated by key
+ * (the latest change of a key replaces the one before), while the snapshot is being sent and while
+ * the connection's send buffer is over its bound, and go out a frame at a time as it drains: a slow
+ * client costs at most the bound plus one frame of buffer and one entry per key. With policy
+ * `disconnect`, a buffer over the bound closes the connection instead.
  */
 export async function followView(view: View, request: ViewFeedRequest, deps: ViewFeedDeps, signal: AbortSignal): Promise<void> {
   const { id } = request;
   const { outlet, stats, batch } = deps;
+  const disconnect = request.flow === 'disconnect';
   const shown = changeFilter(request.filter);
   const pending = new Map<string, ViewChange>();
   let catchingUp = true;
   let flushing = false;
 
-  const sendChanges = (changes: ViewChange[]) => {
-    for (let i = 0; i < changes.length; i += batch) {
-      const last = i + batch >= changes.length;
-      // Only after the last frame of a flush do the client's rows equal the view at these positions.
-      outlet.send({ type: 'changes', id, changes: changes.slice(i, i + batch), ...(last ? { positions: view.position(), watermark: view.watermark() } : {}) });
+  /** Waits for room in the send buffer (or, with `disconnect`, closes when there is none); false when the subscription is over. */
+  const paced = async (): Promise<boolean> => {
+    if (disconnect && outlet.full()) {
+      outlet.disconnectSlow(id);
+      return false;
     }
+    await outlet.drained(signal);
+    return !signal.aborted && outlet.open();
+  };
+  /** One frame of changes; `last`: the client's rows then equal the view at the positions it carries. */
+  const sendChanges = (changes: ViewChange[], last: boolean) => {
+    outlet.send({ type: 'changes', id, changes, ...(last ? { positions: view.position(), watermark: view.watermark() } : {}) });
   };
   const flush = async () => {
     if (flushing) return;
     flushing = true;
     try {
-      while (pending.size > 0 && !signal.aborted && outlet.open()) {
-        await outlet.drained(signal);
-        if (signal.aborted || !outlet.open()) return;
-        const changes = [...pending.values()];
-        pending.clear();
-        sendChanges(changes);
+      while (pending.size > 0) {
+        if ((outlet.full() || !outlet.open() || signal.aborted) && !(await paced())) return;
+        const frame: ViewChange[] = [];
+        for (const [key, change] of pending) {
+          frame.push(change);
+          pending.delete(key);
+          if (frame.length === batch) break;
+        }
+        sendChanges(frame, pending.size === 0);
       }
     } finally {
       flushing = false;
@@ -124,12 +140,13 @@ export async function followView(view: View, request: ViewFeedRequest, deps: Vie
   const remove = view.listen((changes) => {
     const out = shown(changes);
     if (out.length === 0) return;
-    if (catchingUp || pending.size > 0 || flushing) return hold(out);
-    if (outlet.full()) {
-      if (request.flow === 'disconnect') return outlet.disconnectSlow(id);
-      return hold(out);
-    }
-    sendChanges(out);
+    if (catchingUp || flushing || pending.size > 0) return hold(out);
+    // Frames go out while the buffer has room; what does not fit waits its turn, conflated.
+    let i = 0;
+    for (; i < out.length && !outlet.full(); i += batch) sendChanges(out.slice(i, i + batch), i + batch >= out.length);
+    if (i >= out.length) return;
+    if (disconnect) return outlet.disconnectSlow(id);
+    hold(out.slice(i));
   });
   signal.addEventListener('abort', remove, { once: true });
 
@@ -137,20 +154,16 @@ export async function followView(view: View, request: ViewFeedRequest, deps: Vie
   if (signal.aborted) return;
   if (since) {
     outlet.send({ type: 'resumed', id, view: view.name, positions: start, watermark });
-    const out = shown(since);
-    for (let i = 0; i < out.length; i += batch) {
-      outlet.send({ type: 'changes', id, changes: out.slice(i, i + batch), ...(i + batch >= out.length ? { positions: start } : {}) });
-      await outlet.drained(signal);
-    }
+    // Older than any change the listener holds: a key's newer change, when there is one, wins.
+    for (const c of shown(since)) if (!pending.has(c.key)) pending.set(c.key, c);
   } else {
     const passes = compileFilter(request.filter);
     const visible: ViewRow[] = passes ? rows.filter((r) => passes(r.key, r.value)) : rows;
     let part = 0;
     for (let i = 0; i === 0 || i < visible.length; i += batch) {
-      if (signal.aborted || !outlet.open()) return;
+      if (i > 0 && !(await paced())) return;
       const done = i + batch >= visible.length;
       outlet.send({ type: 'snapshot', id, view: view.name, part: part++, done, rows: visible.slice(i, i + batch), positions: start, watermark });
-      if (!done) await outlet.drained(signal);
     }
   }
   catchingUp = false;

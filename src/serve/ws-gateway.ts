@@ -7,6 +7,7 @@ import type { ViewRegistry } from './views.js';
 import { Filter, followPositions, From, startPositions } from './subscription.js';
 import { Outlet, type GatewayStats } from './outlet.js';
 import type { Permission } from './auth/scopes.js';
+import { atTime } from './auth/expiry.js';
 
 /** WebSocket close code when the connection's token expired. */
 const TOKEN_EXPIRED_CLOSE = 4001;
@@ -54,6 +55,8 @@ export interface GatewayOptions {
    * they are read whole.
    */
   maxFrameBytes?: number;
+  /** Subscriptions one connection may hold at once. Default 100. */
+  maxSubscriptions?: number;
   /**
    * Every this many ms the server sends a `heartbeat` frame and a WebSocket ping; a connection that
    * answered no ping for two intervals is closed. Default 15,000.
@@ -103,7 +106,7 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
         if (out.type !== 'records' || !outlet.full()) return;
         if (flow === 'disconnect') return outlet.disconnectSlow(id);
         await outlet.drained(signal);
-        if (flow === 'drop-oldest') skipAhead(id, topic, positions);
+        if (flow === 'drop-oldest' && !signal.aborted) skipAhead(id, topic, positions);
       },
     });
   };
@@ -132,6 +135,7 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
   };
 
   const maxFrameBytes = options.maxFrameBytes ?? 64 << 10;
+  const maxSubscriptions = options.maxSubscriptions ?? 100;
   const onFrame = (data: RawData, isBinary: boolean): void => {
     if (isBinary) return sendError(undefined, 'invalid_frame', 'frames must be JSON text');
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data instanceof ArrayBuffer ? data.byteLength : data.length;
@@ -157,6 +161,7 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
       return send({ type: 'unsubscribed', id: frame.id });
     }
     if (subs.has(frame.id)) return sendError(frame.id, 'duplicate_id', `subscription '${frame.id}' already exists on this connection`);
+    if (subs.size >= maxSubscriptions) return sendError(frame.id, 'too_many_subscriptions', `a connection may hold ${maxSubscriptions} subscriptions; unsubscribe one first`);
     const ac = new AbortController();
     subs.set(frame.id, ac);
     const fail = (err: unknown) => {
@@ -217,15 +222,14 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
   heartbeat.unref();
 
   // A token that expires ends the connection: its subscriptions were granted for the token's lifetime.
-  const expiry = deps.expiresAt === undefined ? undefined : setTimeout(() => {
+  const cancelExpiry = deps.expiresAt === undefined ? undefined : atTime(deps.expiresAt, () => {
     sendError(undefined, 'token_expired', 'the token of this connection expired; connect again with a new one');
     socket.close(TOKEN_EXPIRED_CLOSE, 'token_expired');
-  }, Math.max(0, Math.min(deps.expiresAt - Date.now(), 2 ** 31 - 1)));
-  expiry?.unref();
+  });
 
   socket.on('close', () => {
     clearInterval(heartbeat);
-    clearTimeout(expiry);
+    cancelExpiry?.();
     for (const ac of subs.values()) ac.abort();
     subs.clear();
   });

@@ -48,6 +48,7 @@ const metrics: Need = { scope: 'metrics', lacking: 'read:*' };
 
 const ROUTES: Route[] = [
   { method: 'GET', path: '/', rule: 'GET /', need: 'public' },
+  { method: 'GET', path: '/client.js', rule: 'GET /client.js', need: 'public' },
   { method: 'GET', path: '/v1/health', rule: 'GET /v1/health', need: 'public' },
   { method: 'GET', path: '/metrics', rule: 'GET /metrics', need: metrics },
   { method: 'GET', path: '/v1/pipelines', rule: 'GET /v1/pipelines', need: metrics },
@@ -90,6 +91,7 @@ describe('access control', () => {
     url = serving.server.url;
     await serving.log.createTopic('alerts', { partitions: 1 });
     await serving.log.createTopic('payments', { partitions: 1 });
+    await serving.log.createTopic('_deadletter', { partitions: 1 });
     serving.server.views.add('alerts');
     await serving.log.append('alerts', [{ key: 'a1', value: { level: 'high' } }]);
     await waitFor('the view', () => serving.server.views.get('alerts').size === 1);
@@ -184,7 +186,7 @@ describe('access control', () => {
     const list = async (path: string, key: string) => (await (await fetch(url + path, { headers: { authorization: `Bearer ${key}` } })).json()) as Record<string, { name: string }[]>;
     assert.deepEqual((await list('/v1/topics', KEYS.reader)).topics!.map((t) => t.name), ['alerts']);
     assert.deepEqual((await list('/v1/topics', KEYS.ingester)).topics!.map((t) => t.name), []);
-    assert.deepEqual((await list('/v1/topics', KEYS.admin)).topics!.map((t) => t.name).filter((n) => n !== 'made').sort(), ['alerts', 'payments']);
+    assert.deepEqual((await list('/v1/topics', KEYS.admin)).topics!.map((t) => t.name).filter((n) => n !== 'made').sort(), ['_deadletter', 'alerts', 'payments']);
     assert.deepEqual((await list('/v1/views', KEYS.reader)).views!.map((v) => v.name), ['alerts']);
     assert.deepEqual((await list('/v1/views', KEYS.watcher)).views, []);
   });
@@ -224,6 +226,14 @@ describe('access control', () => {
     assert.equal(client.frames.find((f) => f.type === 'error')?.code, 'token_expired');
   });
 
+  test('a Server-Sent Events stream ends when its token expires', async () => {
+    const res = await fetch(`${url}/v1/sse/topics/alerts?from=latest&access_token=${encodeURIComponent(jwt('read:alerts', HS, nowS() + 1))}`);
+    assert.equal(res.status, 200);
+    // The stream ends by itself, its last event saying why.
+    const text = await res.text();
+    assert.match(text, /event: error\ndata: \{"type":"error","code":"token_expired"/);
+  });
+
   test('Server-Sent Events take the token as access_token, as EventSource cannot send headers', async () => {
     const ac = new AbortController();
     const res = await fetch(`${url}/v1/sse/topics/alerts?from=earliest&access_token=${encodeURIComponent(KEYS.reader)}`, { signal: ac.signal });
@@ -256,6 +266,14 @@ describe('access control', () => {
     // The bucket refills: a retry later goes through.
     await waitFor('the bucket to refill', async () => (await post(events(5))).status === 200);
     assert.equal(end(), before + 5);
+    // A body that cannot be read is kept as a dead letter: it counts as one event of the limit.
+    const deadLetters = () => serving.log.endOffsets('_deadletter').reduce((a, b) => a + b, 0);
+    const malformed = () => fetch(`${url}/v1/topics/payments/events`, { method: 'POST', headers: { authorization: `Bearer ${KEYS.limited}`, 'content-type': 'application/json' }, body: '{not json' });
+    const statuses: number[] = [];
+    const lettersBefore = deadLetters();
+    for (let i = 0; i < 40; i++) statuses.push((await malformed()).status);
+    assert.ok(statuses.includes(429), `statuses ${statuses.join()}`);
+    assert.ok(deadLetters() - lettersBefore <= 25, `${deadLetters() - lettersBefore} dead letters for 40 malformed bodies at 10/s`);
     // Other keys have their own limits (none here).
     const other = await fetch(`${url}/v1/topics/payments/events`, { method: 'POST', headers: { authorization: `Bearer ${KEYS.ingester}`, 'content-type': 'application/json' }, body: JSON.stringify(events(100)) });
     assert.equal(other.status, 200);

@@ -245,4 +245,94 @@ describe('WebSocket flow control', () => {
       again.close();
     }
   });
+
+  test("views, 'conflate': a large backlog goes out a frame at a time, the buffer stays bounded", async () => {
+    await log.createTopic('wide', { partitions: 1 });
+    server.views.add('wide');
+    const slow = await WsClient.connect(wsUrl);
+    try {
+      slow.send({ type: 'subscribe', id: 's', view: 'wide' });
+      await slow.next('the snapshot', (f) => f.type === 'snapshot' && f.done);
+      slow.pauseReading();
+      const keys = 10_000;
+      for (let i = 0; i < keys; i += 500) await log.append('wide', Array.from({ length: 500 }, (_, j) => ({ key: `k${i + j}`, value: { pad: PAD } })));
+      await waitFor('the view applied everything', () => server.views.get('wide').size === keys, 30_000);
+      let peak = 0;
+      const sample = setInterval(() => { peak = Math.max(peak, server.gateway.maxBufferedBytes()); }, 1);
+      slow.resumeReading();
+      await waitFor('every row at the client', () => rowsOf(slow, 's').size === keys, 30_000);
+      clearInterval(sample);
+      assert.ok(peak <= bound(1), `the buffer stayed bounded while the backlog went out: ${peak} bytes`);
+      assert.ok(slow.frames.filter((f) => f.type === 'changes').every((f) => f.changes.length <= BATCH));
+    } finally {
+      slow.close();
+    }
+  });
+
+  test("views, 'disconnect': a client too slow for the snapshot and its changes is disconnected", async () => {
+    await log.createTopic('strict-view', { partitions: 1 });
+    server.views.add('strict-view');
+    for (let i = 0; i < 5_000; i += 500) await log.append('strict-view', Array.from({ length: 500 }, (_, j) => ({ key: `k${i + j}`, value: { pad: PAD } })));
+    await waitFor('the view', () => server.views.get('strict-view').size === 5_000, 30_000);
+    const before = server.gateway.slowConsumerDisconnects;
+    const slow = await WsClient.connect(wsUrl);
+    slow.pauseReading();
+    slow.send({ type: 'subscribe', id: 'd', view: 'strict-view', flow: 'disconnect' });
+    await waitFor('the disconnect', () => server.gateway.slowConsumerDisconnects === before + 1, 30_000);
+    slow.resumeReading();
+    assert.deepEqual(await slow.closed(), { code: 4008, reason: 'slow_consumer' });
+  });
+
+  test('nothing of a subscription comes after its unsubscribed frame', async () => {
+    await log.createTopic('backlog', { partitions: 1 });
+    server.views.add('backlog');
+    for (let i = 0; i < 6_000; i += 500) await log.append('backlog', Array.from({ length: 500 }, (_, j) => ({ key: `k${i + j}`, value: { pad: PAD } })));
+    await waitFor('the view', () => server.views.get('backlog').size === 6_000);
+    const client = await WsClient.connect(wsUrl);
+    try {
+      client.pauseReading();
+      client.send({ type: 'subscribe', id: 'v', view: 'backlog', from: { offsets: [0] } });
+      client.send({ type: 'subscribe', id: 't', topic: 'backlog', from: 'earliest', flow: 'drop-oldest' });
+      await waitFor('the buffer to fill', () => server.gateway.maxBufferedBytes() > MAX_BUFFERED);
+      client.send({ type: 'unsubscribe', id: 'v' });
+      client.send({ type: 'unsubscribe', id: 't' });
+      await new Promise((r) => setTimeout(r, 200));
+      client.resumeReading();
+      await client.next('both unsubscribed', () => client.frames.filter((f) => f.type === 'unsubscribed').length === 2);
+      await new Promise((r) => setTimeout(r, 300));
+      for (const id of ['v', 't']) {
+        const at = client.frames.findIndex((f) => f.type === 'unsubscribed' && f.id === id);
+        assert.deepEqual(client.frames.slice(at + 1).filter((f) => f.id === id), [], `frames of '${id}' after it ended`);
+      }
+    } finally {
+      client.close();
+    }
+  });
+
+  test('views: resuming across records that compaction removed gives a snapshot, not a stale row', async () => {
+    await log.createTopic('compacted', { partitions: 1, cleanupPolicy: 'compact', segmentBytes: 1024, deleteRetentionMs: 0 });
+    server.views.add('compacted');
+    await log.append('compacted', [{ key: 'k1', value: { v: 1, pad: 'x'.repeat(700) } }]);
+    await log.append('compacted', [{ key: 'k2', value: { v: 2, pad: 'x'.repeat(700) } }]);
+    await waitFor('the view', () => server.views.get('compacted').size === 2);
+    const first = await WsClient.connect(wsUrl);
+    first.send({ type: 'subscribe', id: 'v', view: 'compacted' });
+    const snapshot = await first.next('the snapshot', (f) => f.type === 'snapshot' && f.done);
+    first.socket.terminate();
+    // k1 deleted, then more records, so that the tombstone's segment is sealed and compacted away.
+    await log.append('compacted', [{ key: 'k1', value: null }]);
+    for (let i = 0; i < 5; i++) await log.append('compacted', [{ key: 'k3', value: { i, pad: 'x'.repeat(700) } }]);
+    await waitFor('the view', () => server.views.get('compacted').get('k1') === undefined && server.views.get('compacted').get('k3')?.value !== undefined);
+    await log.runMaintenance();
+    assert.ok(log.startOffsets('compacted')[0]! <= snapshot.positions[0], 'the start did not move past the client');
+    const again = await WsClient.connect(wsUrl);
+    try {
+      again.send({ type: 'subscribe', id: 'v', view: 'compacted', from: { offsets: snapshot.positions } });
+      await again.next('a snapshot instead', (f) => f.type === 'snapshot' && f.done);
+      assert.equal(again.frames.filter((f) => f.type === 'resumed').length, 0);
+      assert.deepEqual([...rowsOf(again, 'v').keys()].sort(), server.views.get('compacted').rows().map((r) => r.key));
+    } finally {
+      again.close();
+    }
+  });
 });

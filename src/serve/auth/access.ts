@@ -24,6 +24,7 @@ const read = (resource: string): Permission => ({ action: 'read', resource });
  */
 export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /': 'public',
+  'GET /client.js': 'public',
   'GET /v1/health': 'public',
   'GET /metrics': () => ({ action: 'metrics' }),
   'GET /v1/pipelines': () => ({ action: 'metrics' }),

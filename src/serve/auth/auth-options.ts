@@ -48,6 +48,8 @@ interface JwtCommon {
   scopesClaim?: string;
   /** Leeway for `exp` and `nbf`, for clocks that disagree a little. Default 30 seconds. */
   clockToleranceSeconds?: number;
+  /** Refuse tokens without an `exp` claim, which would never expire. Default true. */
+  requireExpiry?: boolean;
   /** Limits the events that each token of this issuer may append. Default: no limit. */
   ingestRate?: RateLimitOptions;
 }
@@ -117,11 +119,11 @@ export interface ResolvedAuthOptions {
   anonymous: ParsedScopes | undefined;
 }
 
-const DEFAULTS = { scopesClaim: 'scope', clockToleranceSeconds: 30 } as const;
+const DEFAULTS = { scopesClaim: 'scope', clockToleranceSeconds: 30, requireExpiry: true } as const;
 // The characters of an RFC 6750 bearer token, so that every configured key can be sent in a header.
 const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const API_KEY_FIELDS = ['id', 'key', 'sha256', 'scopes', 'ingestRate'];
-const JWT_FIELDS = ['algorithm', 'issuer', 'audience', 'scopesClaim', 'clockToleranceSeconds', 'ingestRate'];
+const JWT_FIELDS = ['algorithm', 'issuer', 'audience', 'scopesClaim', 'clockToleranceSeconds', 'requireExpiry', 'ingestRate'];
 
 /** The lowercase hex SHA-256 of `text`: how API keys are stored and looked up. */
 export function sha256Hex(text: string): string {
@@ -182,6 +184,7 @@ function jwtIssuer(value: unknown, path: string): ResolvedJwt {
     ...optional('issuer', o.issuer === undefined ? undefined : string(o.issuer, `${path}.issuer`)),
     ...optional('audience', o.audience === undefined ? undefined : string(o.audience, `${path}.audience`)),
     clockToleranceSeconds: tolerance,
+    requireExpiry: o.requireExpiry === undefined ? DEFAULTS.requireExpiry : boolean(o.requireExpiry, `${path}.requireExpiry`),
   };
   let verifier: JwtVerifier;
   try {
@@ -239,6 +242,11 @@ function array(value: unknown, path: string): unknown[] {
 
 function string(value: unknown, path: string): string {
   if (typeof value !== 'string' || value === '') throw fail(path, `must be a non-empty string, got ${value === '' ? 'an empty one' : kind(value)}`);
+  return value;
+}
+
+function boolean(value: unknown, path: string): boolean {
+  if (typeof value !== 'boolean') throw fail(path, `must be true or false, got ${kind(value)}`);
   return value;
 }
 

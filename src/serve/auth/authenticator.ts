@@ -120,7 +120,8 @@ export class Authenticator {
         // Identity providers put their own scopes (openid, profile) next to Rivulet's: skip those.
         scopes: parseScopes(list, { ignoreInvalid: true }),
         ...(issuer.ingestRate && { ingestRate: issuer.ingestRate }),
-        ...(typeof claims.exp === 'number' && { expiresAt: claims.exp * 1000 }),
+        // Accepted until exp plus the clock tolerance: that is when it stops working.
+        ...(typeof claims.exp === 'number' && { expiresAt: (claims.exp + issuer.verifier.toleranceSeconds) * 1000 }),
       };
     }
     // Explain with the verifier that got furthest: with two issuers, "bad signature" from the one whose

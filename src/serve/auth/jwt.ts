@@ -19,6 +19,8 @@ export type JwtVerifierOptions = (
   audience?: string;
   /** Leeway for `exp` and `nbf`, for clocks that disagree a little. */
   clockToleranceSeconds: number;
+  /** Refuse tokens without an `exp` claim (they would never expire). */
+  requireExpiry: boolean;
 };
 
 /**
@@ -57,7 +59,9 @@ export class JwtVerifier {
   private readonly key: Buffer | KeyObject;
   private readonly issuer: string | undefined;
   private readonly audience: string | undefined;
-  private readonly toleranceSeconds: number;
+  /** Leeway for `exp` and `nbf`: a token is accepted until `exp` plus this. */
+  readonly toleranceSeconds: number;
+  private readonly requireExpiry: boolean;
 
   /** Throws `InvalidArgumentError` for a key that cannot be used: a short secret, or not an RSA public key of 2048 bits or more. */
   constructor(options: JwtVerifierOptions) {
@@ -66,6 +70,7 @@ export class JwtVerifier {
     this.issuer = options.issuer;
     this.audience = options.audience;
     this.toleranceSeconds = options.clockToleranceSeconds;
+    this.requireExpiry = options.requireExpiry;
   }
 
   /** The claims of `token` when it is authentic and valid at `now` (epoch ms); else throws {@link JwtError}. */
@@ -111,6 +116,7 @@ export class JwtVerifier {
     if (this.audience !== undefined && aud !== this.audience && !(Array.isArray(aud) && aud.includes(this.audience))) {
       throw fail(`the JWT audience ${show(aud)} does not include '${this.audience}'`);
     }
+    if (exp === undefined && this.requireExpiry) throw fail("the JWT has no 'exp' claim: tokens that never expire are refused");
     if (typeof exp === 'number' && nowSeconds >= exp + this.toleranceSeconds) {
       throw new JwtError('token_expired', `the JWT expired at ${isoTime(exp)}: get a new one`, 3);
     }

@@ -12,6 +12,7 @@ export class RateLimitedError extends RivuletError {
 interface Bucket {
   tokens: number;
   at: number;
+  rate: IngestRate;
 }
 
 /**
@@ -21,12 +22,14 @@ interface Bucket {
  */
 export class IngestRateLimiter {
   private readonly buckets = new Map<string, Bucket>();
+  private calls = 0;
 
   /** Takes `events` from `principal`'s bucket, or throws {@link RateLimitedError} naming the limit. */
   take(principal: string, rate: IngestRate, events: number, now = Date.now()): void {
+    if (++this.calls % 1024 === 0) this.sweep(now);
     let bucket = this.buckets.get(principal);
     if (!bucket) {
-      bucket = { tokens: rate.burst, at: now };
+      bucket = { tokens: rate.burst, at: now, rate };
       this.buckets.set(principal, bucket);
     }
     bucket.tokens = Math.min(rate.burst, bucket.tokens + ((now - bucket.at) / 1000) * rate.eventsPerSecond);
@@ -39,5 +42,12 @@ export class IngestRateLimiter {
       throw new RateLimitedError(`${principal} may append ${rate.eventsPerSecond} events/s (burst ${rate.burst}); ${events} more now would exceed it; nothing was appended, retry in ${retryAfterMs} ms`, retryAfterMs);
     }
     bucket.tokens -= events;
+  }
+
+  /** Forgets buckets that have refilled: a new one starts full, so forgetting them changes nothing. */
+  private sweep(now: number): void {
+    for (const [principal, b] of this.buckets) {
+      if (b.tokens + ((now - b.at) / 1000) * b.rate.eventsPerSecond >= b.rate.burst) this.buckets.delete(principal);
+    }
   }
 }

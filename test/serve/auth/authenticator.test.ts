@@ -124,7 +124,8 @@ describe('Authenticator: JWTs', () => {
     assert.equal(p.id, 'jwt:alice');
     assert.equal(p.kind, 'jwt');
     assert.deepEqual(p.scopes.list, ['read:*', 'ingest:sensors.*']);
-    assert.equal(p.expiresAt, (NOW_S + 600) * 1000);
+    // Accepted until exp plus the default 30 s clock tolerance.
+    assert.equal(p.expiresAt, (NOW_S + 600 + 30) * 1000);
     assert.deepEqual(p.ingestRate, { eventsPerSecond: 10, burst: 100 });
     assert.equal(hs.check(signJwt(good, HS), { action: 'ingest', resource: 'sensors.a' }, NOW).id, 'jwt:alice');
   });
@@ -136,18 +137,26 @@ describe('Authenticator: JWTs', () => {
   });
 
   it('takes scopes from an array or another claim, and ignores scopes it does not know', () => {
-    assert.deepEqual(hs.authenticate(signJwt({ scope: ['read:a', 42, 'openid', 'admin'] }, HS), NOW).scopes.list, ['read:a', 'admin']);
-    assert.deepEqual(hs.authenticate(signJwt({ scope: 'openid profile read:a  write:b' }, HS), NOW).scopes.list, ['read:a']);
+    const exp = NOW_S + 60;
+    assert.deepEqual(hs.authenticate(signJwt({ scope: ['read:a', 42, 'openid', 'admin'], exp }, HS), NOW).scopes.list, ['read:a', 'admin']);
+    assert.deepEqual(hs.authenticate(signJwt({ scope: 'openid profile read:a  write:b', exp }, HS), NOW).scopes.list, ['read:a']);
     const custom = new Authenticator({ jwt: { ...HS, scopesClaim: 'rivulet_scopes' } });
-    const p = custom.authenticate(signJwt({ scope: 'admin', rivulet_scopes: 'read:alerts' }, HS), NOW);
+    const p = custom.authenticate(signJwt({ scope: 'admin', rivulet_scopes: 'read:alerts', exp }, HS), NOW);
     assert.deepEqual(p.scopes.list, ['read:alerts']);
     refuses(() => custom.authorize(p, { action: 'admin' }), 403, 'forbidden');
   });
 
-  it('names a token without sub, and one without scopes can do nothing', () => {
-    const p = hs.authenticate(signJwt({}, HS), NOW);
-    assert.equal(p.id, 'jwt:(no subject)');
+  it('refuses a token without exp, unless requireExpiry is false', () => {
+    refuses(() => hs.authenticate(signJwt({ sub: 'alice' }, HS), NOW), 401, 'invalid_credentials', /no 'exp' claim/);
+    const lax = new Authenticator({ jwt: { ...HS, requireExpiry: false } });
+    const p = lax.authenticate(signJwt({ sub: 'alice' }, HS), NOW);
     assert.equal(p.expiresAt, undefined);
+    refusesOptions({ jwt: { ...HS, requireExpiry: 'no' } }, 'auth.jwt.requireExpiry', /true or false/);
+  });
+
+  it('names a token without sub, and one without scopes can do nothing', () => {
+    const p = hs.authenticate(signJwt({ exp: NOW_S + 60 }, HS), NOW);
+    assert.equal(p.id, 'jwt:(no subject)');
     refuses(() => hs.authorize(p, { action: 'read', resource: 'x' }), 403, 'forbidden', /^the token \(no subject\) lacks scope 'read:x'$/);
   });
 
