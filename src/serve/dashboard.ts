@@ -1,7 +1,8 @@
 /**
  * The live dashboard served at `/`: records per second of every topic, the pipelines' watermarks,
- * and a live feed of one topic (alerts by default), all over the WebSocket API (docs/api.md).
- * Plain HTML and script with no build step, so that it works from a fresh install.
+ * and a live feed of one topic (alerts by default), through `rivulet/client` (served as `/client.js`),
+ * which reconnects and resumes by itself. A page without a build step of its own; `?token=` gives
+ * it the API key or JWT of a server that is not open to anonymous callers.
  */
 export const dashboardHtml = /* html */ `<!doctype html>
 <html lang="en">
@@ -59,7 +60,9 @@ export const dashboardHtml = /* html */ `<!doctype html>
 <script type="module">
 const $ = (id) => document.getElementById(id);
 const history = [];
-let ws, feedTopic = new URLSearchParams(location.search).get('topic') || 'alerts', feedSeq = 0, received = 0;
+import { createClient } from '/client.js';
+const params = new URLSearchParams(location.search);
+let feedTopic = params.get('topic') || 'alerts', feedSub, received = 0;
 const fmtTime = (t) => t == null ? '–' : new Date(t).toLocaleTimeString();
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
 
@@ -108,25 +111,19 @@ function onRecords(records) {
 }
 
 function subscribeFeed() {
+  feedSub?.close();
   received = 0; $('feed').innerHTML = ''; $('feed-count').textContent = '';
-  ws.send(JSON.stringify({ type: 'subscribe', id: 'feed-' + (++feedSeq), topic: feedTopic, from: { last: 20 } }));
+  feedSub = client.subscribe(feedTopic, { from: { last: 20 }, onRecords, onError: (e) => { $('feed-count').textContent = e.message; } });
 }
 
-// A key or token given as ?token=… in the page's address (a server that is not open to anonymous callers).
-const token = new URLSearchParams(location.search).get('token');
-function connect() {
-  ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/v1/ws' + (token ? '?access_token=' + encodeURIComponent(token) : ''));
-  ws.onopen = () => { $('conn').textContent = 'live'; $('conn').className = 'live'; ws.send(JSON.stringify({ type: 'subscribe', id: 'metrics', metrics: true })); subscribeFeed(); };
-  ws.onmessage = (e) => {
-    const f = JSON.parse(e.data);
-    if (f.type === 'metrics') onMetrics(f);
-    else if (f.type === 'records' && f.id === 'feed-' + feedSeq) onRecords(f.records);
-    else if (f.type === 'error') $('feed-count').textContent = f.message;
-  };
-  ws.onclose = () => { $('conn').textContent = 'reconnecting…'; $('conn').className = ''; setTimeout(connect, 1000); };
-}
-$('feed-topic').onchange = (e) => { ws.send(JSON.stringify({ type: 'unsubscribe', id: 'feed-' + feedSeq })); feedTopic = e.target.value; subscribeFeed(); };
-connect();
+const client = createClient({
+  url: location.origin,
+  ...(params.get('token') ? { token: params.get('token') } : {}),
+  onStatus: (status) => { $('conn').textContent = status === 'open' ? 'live' : status + '…'; $('conn').className = status === 'open' ? 'live' : ''; },
+});
+client.subscribeMetrics({ onMetrics, onError: (e) => { $('eps-topic').textContent = e.message; } });
+$('feed-topic').onchange = (e) => { feedTopic = e.target.value; subscribeFeed(); };
+subscribeFeed();
 </script>
 </body>
 </html>
