@@ -129,6 +129,7 @@ export function createMetrics(log: Log, pipelines: () => TaskStatus[] = () => []
       return new Counter({ name, help, registers, collect() { const now = read(); this.inc(now - last); last = now; } });
     };
     value('rivulet_ws_connections', 'Open WebSocket connections.', () => gateway.connections);
+    value('rivulet_ws_shared_tail_subscriptions', 'Topic subscriptions served by the shared reader at the end of their topic (read and encoded once for all).', () => gateway.sharedTailSubscriptions());
     value('rivulet_ws_buffered_bytes', "Bytes waiting in the WebSocket connections' send buffers.", () => gateway.bufferedBytes());
     total('rivulet_ws_dropped_records_total', "Records skipped for subscribers that fell behind with flow policy 'drop-oldest'.", () => gateway.droppedRecords);
     total('rivulet_ws_conflated_changes_total', 'View changes replaced by a later change of their key before a slow subscriber got them.', () => gateway.conflatedChanges);

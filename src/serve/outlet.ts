@@ -24,6 +24,8 @@ export class GatewayStats {
   conflatedChanges = 0;
   /** Connections closed with `slow_consumer`. */
   slowConsumerDisconnects = 0;
+  /** Topic subscriptions served by a shared tail (see `TopicTail`), set by the server. */
+  sharedTailSubscriptions: () => number = () => 0;
 
   add(socket: WebSocket): void {
     this.sockets.add(socket);
@@ -64,6 +66,11 @@ export class Outlet {
 
   send(frame: unknown): void {
     if (this.open()) this.socket.send(JSON.stringify(frame));
+  }
+
+  /** Sends a frame already encoded as JSON text (shared by many connections: see `TopicTail`). */
+  sendRaw(frame: Buffer): void {
+    if (this.open()) this.socket.send(frame, { binary: false });
   }
 
   /** Whether more is buffered for the peer than the bound allows: what a {@link FlowPolicy} acts on. */

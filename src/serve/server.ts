@@ -18,6 +18,7 @@ import { serveConnection, wireRecord, type GatewayOptions } from './ws-gateway.j
 import { registerCors, type CorsOptions } from './cors.js';
 import { registerSse } from './sse.js';
 import { GatewayStats } from './outlet.js';
+import { TopicTails } from './topic-tail.js';
 import { registerAccessControl } from './auth/access.js';
 import type { AuthOptions } from './auth/auth-options.js';
 import { Authenticator } from './auth/authenticator.js';
@@ -126,6 +127,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   for (const name of engine.views()) views.add(name);
   const rates = new TopicRates(log);
   const gateway = new GatewayStats();
+  const tails = new TopicTails(log, options.gateway?.batch ?? 500);
+  gateway.sharedTailSubscriptions = () => tails.members();
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err instanceof RateLimitedError) void reply.header('retry-after', String(Math.ceil(err.retryAfterMs / 1000)));
@@ -250,7 +253,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   registerSse(app, log, { ...(options.gateway?.batch ? { batch: options.gateway.batch } : {}), ...(options.gateway?.heartbeatMs ? { heartbeatMs: options.gateway.heartbeatMs } : {}) });
   app.get('/v1/ws', { websocket: true }, (socket, req) => {
     const principal = req.principal!;
-    serveConnection(socket, { log, views, rates, engine, stats: gateway, authorize: (need) => auth.authorize(principal, need), expiresAt: principal.expiresAt }, { ...options.gateway, maxFrameBytes });
+    serveConnection(socket, { log, views, rates, engine, stats: gateway, tails, authorize: (need) => auth.authorize(principal, need), expiresAt: principal.expiresAt }, { ...options.gateway, maxFrameBytes });
   });
 
   const address = await app.listen({ host: options.host, port: options.port });

@@ -112,15 +112,24 @@ export async function followPositions(log: Log, topic: string, positions: number
   signal: AbortSignal;
   open: () => boolean;
   emit: (frame: TopicFrame) => Promise<void>;
+  /** Reads go no further than these offsets (a shared tail's, to meet it there). */
+  limitTo?: () => readonly number[] | undefined;
+  /**
+   * Asked when a read found nothing more: `joined` ends the loop (a shared tail sends from now on),
+   * `retry` reads again at once, `wait` waits for new records.
+   */
+  caughtUp?: () => Promise<'joined' | 'retry' | 'wait'>;
 }): Promise<void> {
   const { batch, signal } = options;
   const passes = compileFilter(options.filter);
   while (!signal.aborted && options.open()) {
     const out: ReturnType<typeof wireRecord>[] = [];
     let read = 0;
+    const limit = options.limitTo?.();
     for (let p = 0; p < positions.length; p++) {
       const wanted = positions[p]!;
-      const records = await log.read(topic, p, wanted, batch);
+      const room = limit === undefined ? batch : Math.min(batch, (limit[p] ?? 0) - wanted);
+      const records = room > 0 ? await log.read(topic, p, wanted, room) : [];
       // A read below the partition's start (retention) starts at the oldest record: the records in
       // between are gone, which the subscriber is told, never left to guess. (Holes in the offsets of
       // compacted topics are not gaps.)
@@ -139,7 +148,10 @@ export async function followPositions(log: Log, topic: string, positions: number
       // Everything read was filtered out: let other work run before reading on.
       await new Promise((r) => setImmediate(r));
     } else {
-      await log.waitForRecords(topic, positions, signal);
+      const next = options.caughtUp ? await options.caughtUp() : 'wait';
+      if (next === 'joined') return;
+      if (next === 'wait') await log.waitForRecords(topic, positions, signal);
+      else await new Promise((r) => setImmediate(r));
     }
   }
 }

@@ -12,6 +12,7 @@ import { atTime } from './auth/expiry.js';
 /** WebSocket close code when the connection's token expired. */
 const TOKEN_EXPIRED_CLOSE = 4001;
 import { followView } from './view-feed.js';
+import type { TailMember, TopicTails } from './topic-tail.js';
 import type { Engine } from '../engine/engine.js';
 
 const Id = z.string().min(1).max(100);
@@ -70,6 +71,8 @@ interface Deps {
   rates: TopicRates;
   engine: Engine;
   stats: GatewayStats;
+  /** The shared readers at the end of each topic. */
+  tails: TopicTails;
   /** Throws `AuthError` when the connection's caller may not do `need` (checked per subscription). */
   authorize: (need: Permission) => void;
   /** When the caller's token expires (epoch ms): the connection closes then. */
@@ -96,19 +99,60 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
     const { id, topic, flow } = frame;
     const positions = await startPositions(deps.log, topic, frame.from);
     send({ type: 'subscribed', id, topic, positions });
-    await followPositions(deps.log, topic, positions, {
-      batch,
-      filter: frame.filter,
-      signal,
-      open: () => outlet.open(),
-      emit: async (out) => {
-        send({ ...out, id });
-        if (out.type !== 'records' || !outlet.full()) return;
+    // The subscription reads by itself until it has caught up; then, unfiltered, it joins the topic's
+    // shared tail, and reads by itself again whenever it falls behind.
+    const tail = frame.filter ? undefined : deps.tails.of(topic);
+    let left: () => void = () => undefined;
+    const member: TailMember = {
+      prefix: Buffer.from(`{"type":"records","id":${JSON.stringify(id)}`),
+      deliver(bytes, next) {
+        if (signal.aborted || !outlet.open() || outlet.full()) {
+          left();
+          return false;
+        }
+        outlet.sendRaw(bytes);
+        for (let p = 0; p < next.length; p++) positions[p] = next[p]!;
+        return true;
+      },
+      dropped: () => left(),
+    };
+    signal.addEventListener('abort', () => tail?.leave(member), { once: true });
+    const joinTail = async (): Promise<'joined' | 'retry' | 'wait'> => {
+      const at = tail!.position();
+      if (at !== undefined && positions.some((o, p) => o > at[p]!)) {
+        // Ahead of the tail somewhere: once it has moved on, meet it by reading up to it.
+        await tail!.nextFrame(signal);
+        return 'retry';
+      }
+      if (at !== undefined && positions.some((o, p) => o < at[p]!)) return 'retry';
+      return tail!.join(member, positions) ? 'joined' : 'retry';
+    };
+    while (!signal.aborted && outlet.open()) {
+      await followPositions(deps.log, topic, positions, {
+        batch,
+        filter: frame.filter,
+        signal,
+        open: () => outlet.open(),
+        emit: async (out) => {
+          send({ ...out, id });
+          if (out.type !== 'records' || !outlet.full()) return;
+          if (flow === 'disconnect') return outlet.disconnectSlow(id);
+          await outlet.drained(signal);
+          if (flow === 'drop-oldest' && !signal.aborted) skipAhead(id, topic, positions);
+        },
+        ...(tail ? { caughtUp: joinTail, limitTo: () => tail.position() } : {}),
+      });
+      if (!tail || signal.aborted || !outlet.open()) return;
+      await new Promise<void>((resolve) => { left = resolve; });
+      left = () => undefined;
+      if (signal.aborted || !outlet.open()) return;
+      // It left the tail because its buffer is full: the policy decides what follows.
+      if (outlet.full()) {
         if (flow === 'disconnect') return outlet.disconnectSlow(id);
         await outlet.drained(signal);
         if (flow === 'drop-oldest' && !signal.aborted) skipAhead(id, topic, positions);
-      },
-    });
+      }
+    }
   };
 
   // `drop-oldest`: what piled up while the client was behind is skipped, but for the newest `batch`

@@ -182,3 +182,48 @@ describe('WebSocket protocol v1', () => {
     assert.ok(heartbeats >= 1 && heartbeats <= 2, `closed after the first unanswered ping (${heartbeats} heartbeats)`);
   });
 });
+
+describe('the shared tail of a topic', () => {
+  test('subscriptions from anywhere catch up, join the tail, and get every record once, in order', async () => {
+    const serving = await startServing({ gateway: { batch: 20 } });
+    const { log, server, wsUrl } = serving;
+    try {
+      await log.createTopic('busy', { partitions: 3 });
+      const produce = async (from: number, n: number) => {
+        for (let i = from; i < from + n; i += 50) {
+          await log.append('busy', Array.from({ length: 50 }, (_, j) => ({ key: `k${(i + j) % 11}`, value: { n: i + j } })));
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      };
+      await produce(0, 600);
+      const clients = await Promise.all([0, 1, 2, 3].map(() => WsClient.connect(wsUrl)));
+      const starts: unknown[] = ['earliest', 'latest', { offsets: [10, 150, 0] }, { last: 30 }, 'earliest'];
+      const subs: { client: WsClient; id: string }[] = [];
+      for (let i = 0; i < 40; i++) {
+        const client = clients[i % 4]!;
+        const id = `s${i}`;
+        client.send({ type: 'subscribe', id, topic: 'busy', from: starts[i % starts.length] });
+        subs.push({ client, id });
+        if (i % 10 === 9) await produce(600 + i * 50, 100);
+      }
+      await produce(3_000, 1_000);
+      const ends = log.endOffsets('busy');
+      await waitFor('every subscription at the end', () => subs.every(({ client, id }) => {
+        const last = client.frames.filter((f) => f.id === id && f.type === 'records').at(-1);
+        return last !== undefined && (last.positions as number[]).every((o, p) => o === ends[p]);
+      }), 30_000);
+      for (const { client, id } of subs) {
+        const start = client.frames.find((f) => f.type === 'subscribed' && f.id === id)!.positions as number[];
+        const records = client.records(id);
+        for (const [p, end] of ends.entries()) {
+          const offsets = records.filter((r) => r.partition === p).map((r) => r.offset as number);
+          assert.deepEqual(offsets, Array.from({ length: end - start[p]! }, (_, i) => start[p]! + i), `${id}, partition ${p}: every record from its start, once, in order`);
+        }
+      }
+      assert.equal(server.gateway.sharedTailSubscriptions(), 40, 'all caught up and served by the shared tail');
+      for (const c of clients) c.close();
+    } finally {
+      await serving.stop();
+    }
+  });
+});
