@@ -13,6 +13,10 @@ export interface TailMember {
   deliver(frame: Buffer, positions: readonly number[]): boolean;
   /** The tail stopped (a failed read): the member goes on by itself from its positions. */
   dropped(): void;
+  /** Only records that pass: `keys` (when set) is looked up per record, then `passes` checked. */
+  readonly filter?: { keys?: ReadonlySet<string>; passes: (key: string | null, value: unknown) => boolean };
+  /** Nothing of a batch passed the filter: the member is at `positions` all the same. */
+  advance?(positions: readonly number[]): void;
 }
 
 /**
@@ -21,13 +25,20 @@ export interface TailMember {
  * bytes behind its own prefix. That is what lets one process serve thousands of subscribers of a
  * topic: without it each would read and encode every record itself. Members join when their
  * positions equal the tail's (see {@link TopicTail.join}), so a member misses nothing and gets nothing
- * twice; a member whose connection is full leaves and catches up on its own.
+ * twice; a member whose connection is full leaves and catches up on its own. Members with a filter
+ * get their own frames; those filtering by key are found per record through an index, so that a
+ * thousand subscribers of one key each cost the records of their key, not every record.
  */
 export class TopicTail {
   private readonly members = new Set<TailMember>();
+  /** Members filtering by key, by each of their keys. */
+  private readonly byKey = new Map<string, Set<TailMember>>();
+  /** Members with a filter but no keys: every record is checked. */
+  private readonly scanning = new Set<TailMember>();
   /** The offsets of the next frame: a member at these positions may join. */
   private positions: number[] = [];
   private running = false;
+  /** Aborted when the last member leaves, to end the wait for records. */
   private abort = new AbortController();
   private readonly sent = new Set<() => void>();
 
@@ -43,17 +54,34 @@ export class TopicTail {
    */
   join(member: TailMember, positions: readonly number[]): boolean {
     if (this.members.size === 0) {
+      // A new start (the last run may still be ending: it sees the new positions and reads from them).
       this.positions = [...positions];
+      this.abort = new AbortController();
     } else if (positions.length !== this.positions.length || positions.some((o, p) => o !== this.positions[p])) {
       return false;
     }
     this.members.add(member);
+    if (member.filter?.keys) {
+      for (const k of member.filter.keys) {
+        let set = this.byKey.get(k);
+        if (!set) this.byKey.set(k, (set = new Set()));
+        set.add(member);
+      }
+    } else if (member.filter) {
+      this.scanning.add(member);
+    }
     if (!this.running) void this.run();
     return true;
   }
 
   leave(member: TailMember): void {
-    this.members.delete(member);
+    if (!this.members.delete(member)) return;
+    this.scanning.delete(member);
+    for (const k of member.filter?.keys ?? []) {
+      const set = this.byKey.get(k);
+      set?.delete(member);
+      if (set?.size === 0) this.byKey.delete(k);
+    }
     if (this.members.size === 0) this.abort.abort();
   }
 
@@ -77,39 +105,66 @@ export class TopicTail {
 
   private async run(): Promise<void> {
     this.running = true;
-    this.abort = new AbortController();
-    const signal = this.abort.signal;
     try {
       while (this.members.size > 0) {
         const from = this.positions;
         const read: LogRecord[][] = await Promise.all(from.map((o, p) => this.log.read(this.topic, p, o, this.batch)));
+        // Everyone left and someone joined meanwhile, at other positions: read from those.
+        if (this.positions !== from) continue;
         if (this.members.size === 0) break;
         if (read.every((r) => r.length === 0)) {
           this.wake();
-          await this.log.waitForRecords(this.topic, from, signal);
+          await this.log.waitForRecords(this.topic, from, this.abort.signal);
           continue;
         }
         const next = from.map((o, p) => (read[p]!.length > 0 ? read[p]!.at(-1)!.offset + 1 : o));
-        // Encoded once for every member: `,"records":[…],"positions":[…]}` follows each member's prefix.
-        const body = Buffer.from(`,${JSON.stringify({ records: read.flat().map(wireRecord), positions: next }).slice(1)}`);
         this.positions = next;
-        for (const member of this.members) {
-          if (!member.deliver(Buffer.concat([member.prefix, body]), next)) this.members.delete(member);
-        }
+        this.send(read.flat().map(wireRecord), next);
         this.wake();
       }
     } catch (err) {
-      if (!signal.aborted) {
-        console.error(`the tail of topic '${this.topic}' stopped:`, err);
-        // Members read on their own from their positions.
-        for (const member of this.members) member.dropped();
-        this.members.clear();
-      }
+      console.error(`the tail of topic '${this.topic}' stopped:`, err);
+      // Members read on their own from their positions.
+      const dropped = [...this.members];
+      for (const member of dropped) this.leave(member);
+      for (const member of dropped) member.dropped();
     } finally {
       this.running = false;
       this.wake();
       // Members that joined while the last run was ending.
       if (this.members.size > 0) void this.run();
+    }
+  }
+
+  /** One batch to every member: the same bytes to those without a filter, their records to the others. */
+  private send(records: ReturnType<typeof wireRecord>[], next: readonly number[]): void {
+    let shared: Buffer | undefined;
+    const matched = new Map<TailMember, ReturnType<typeof wireRecord>[]>();
+    const match = (member: TailMember, r: ReturnType<typeof wireRecord>) => {
+      if (!member.filter!.passes(r.key, r.value)) return;
+      const list = matched.get(member);
+      if (list) list.push(r);
+      else matched.set(member, [r]);
+    };
+    if (this.byKey.size > 0 || this.scanning.size > 0) {
+      for (const r of records) {
+        if (r.key !== null) for (const member of this.byKey.get(r.key) ?? []) match(member, r);
+        for (const member of this.scanning) match(member, r);
+      }
+    }
+    const body = (list: ReturnType<typeof wireRecord>[]) => Buffer.from(`,${JSON.stringify({ records: list, positions: next }).slice(1)}`);
+    for (const member of [...this.members]) {
+      let frame: Buffer | undefined;
+      if (!member.filter) frame = Buffer.concat([member.prefix, (shared ??= body(records))]);
+      else {
+        const mine = matched.get(member);
+        if (!mine) {
+          member.advance?.(next);
+          continue;
+        }
+        frame = Buffer.concat([member.prefix, body(mine)]);
+      }
+      if (!member.deliver(frame, next)) this.leave(member);
     }
   }
 

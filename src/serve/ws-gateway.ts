@@ -4,7 +4,7 @@ import { RivuletError } from '../core/errors.js';
 import type { Log } from '../log/log.js';
 import type { TopicRates } from './rates.js';
 import type { ViewRegistry } from './views.js';
-import { Filter, followPositions, From, startPositions } from './subscription.js';
+import { compileFilter, Filter, followPositions, From, startPositions } from './subscription.js';
 import { Outlet, type GatewayStats } from './outlet.js';
 import type { Permission } from './auth/scopes.js';
 import { atTime } from './auth/expiry.js';
@@ -99,12 +99,17 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
     const { id, topic, flow } = frame;
     const positions = await startPositions(deps.log, topic, frame.from);
     send({ type: 'subscribed', id, topic, positions });
-    // The subscription reads by itself until it has caught up; then, unfiltered, it joins the topic's
-    // shared tail, and reads by itself again whenever it falls behind.
-    const tail = frame.filter ? undefined : deps.tails.of(topic);
+    // The subscription reads by itself until it has caught up; then it joins the topic's shared tail,
+    // and reads by itself again whenever it falls behind.
+    const tail = deps.tails.of(topic);
+    const passes = compileFilter(frame.filter);
     let left: () => void = () => undefined;
     const member: TailMember = {
       prefix: Buffer.from(`{"type":"records","id":${JSON.stringify(id)}`),
+      ...(passes ? { filter: { passes, ...(frame.filter?.keys ? { keys: new Set(frame.filter.keys) } : {}) } } : {}),
+      advance(next) {
+        for (let p = 0; p < next.length; p++) positions[p] = next[p]!;
+      },
       deliver(bytes, next) {
         if (signal.aborted || !outlet.open() || outlet.full()) {
           left();
@@ -116,16 +121,16 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
       },
       dropped: () => left(),
     };
-    signal.addEventListener('abort', () => tail?.leave(member), { once: true });
+    signal.addEventListener('abort', () => tail.leave(member), { once: true });
     const joinTail = async (): Promise<'joined' | 'retry' | 'wait'> => {
-      const at = tail!.position();
+      const at = tail.position();
       if (at !== undefined && positions.some((o, p) => o > at[p]!)) {
         // Ahead of the tail somewhere: once it has moved on, meet it by reading up to it.
-        await tail!.nextFrame(signal);
+        await tail.nextFrame(signal);
         return 'retry';
       }
       if (at !== undefined && positions.some((o, p) => o < at[p]!)) return 'retry';
-      return tail!.join(member, positions) ? 'joined' : 'retry';
+      return tail.join(member, positions) ? 'joined' : 'retry';
     };
     while (!signal.aborted && outlet.open()) {
       await followPositions(deps.log, topic, positions, {
@@ -140,9 +145,10 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
           await outlet.drained(signal);
           if (flow === 'drop-oldest' && !signal.aborted) skipAhead(id, topic, positions);
         },
-        ...(tail ? { caughtUp: joinTail, limitTo: () => tail.position() } : {}),
+        caughtUp: joinTail,
+        limitTo: () => tail.position(),
       });
-      if (!tail || signal.aborted || !outlet.open()) return;
+      if (signal.aborted || !outlet.open()) return;
       await new Promise<void>((resolve) => { left = resolve; });
       left = () => undefined;
       if (signal.aborted || !outlet.open()) return;

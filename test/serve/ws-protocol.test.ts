@@ -198,26 +198,35 @@ describe('the shared tail of a topic', () => {
       await produce(0, 600);
       const clients = await Promise.all([0, 1, 2, 3].map(() => WsClient.connect(wsUrl)));
       const starts: unknown[] = ['earliest', 'latest', { offsets: [10, 150, 0] }, { last: 30 }, 'earliest'];
-      const subs: { client: WsClient; id: string }[] = [];
+      // Some filter by key, some by value: the tail finds their records for them.
+      const filters = [undefined, { keys: ['k3', 'k7'] }, undefined, { where: [{ field: 'n', op: 'gte', value: 1_000 }] }, { keys: ['k1'], where: [{ field: 'n', op: 'lt', value: 2_000 }] }, undefined];
+      const passes = (f: (typeof filters)[number], r: Frame) => !f || (('keys' in f ? f.keys!.includes(r.key as string) : true)
+        && ('where' in f ? f.where!.every((w) => (w.op === 'gte' ? (r.value as { n: number }).n >= w.value : (r.value as { n: number }).n < w.value)) : true));
+      const subs: { client: WsClient; id: string; filter: (typeof filters)[number] }[] = [];
       for (let i = 0; i < 40; i++) {
         const client = clients[i % 4]!;
         const id = `s${i}`;
-        client.send({ type: 'subscribe', id, topic: 'busy', from: starts[i % starts.length] });
-        subs.push({ client, id });
+        const filter = filters[i % filters.length];
+        client.send({ type: 'subscribe', id, topic: 'busy', from: starts[i % starts.length], ...(filter ? { filter } : {}) });
+        subs.push({ client, id, filter });
         if (i % 10 === 9) await produce(600 + i * 50, 100);
       }
       await produce(3_000, 1_000);
       const ends = log.endOffsets('busy');
-      await waitFor('every subscription at the end', () => subs.every(({ client, id }) => {
-        const last = client.frames.filter((f) => f.id === id && f.type === 'records').at(-1);
-        return last !== undefined && (last.positions as number[]).every((o, p) => o === ends[p]);
+      const all = await Promise.all(ends.map((end, p) => log.read('busy', p, 0, end)));
+      const expected = (filter: (typeof filters)[number], start: number[], p: number) =>
+        all[p]!.filter((r) => r.offset >= start[p]! && passes(filter, r as unknown as Frame)).map((r) => r.offset);
+      await waitFor('every subscription at the end', () => subs.every(({ client, id, filter }) => {
+        const start = client.frames.find((f) => f.type === 'subscribed' && f.id === id)?.positions as number[] | undefined;
+        return start !== undefined && ends.every((_, p) => client.records(id).filter((r) => r.partition === p).length === expected(filter, start, p).length);
       }), 30_000);
-      for (const { client, id } of subs) {
+      await new Promise((r) => setTimeout(r, 100));
+      for (const { client, id, filter } of subs) {
         const start = client.frames.find((f) => f.type === 'subscribed' && f.id === id)!.positions as number[];
         const records = client.records(id);
-        for (const [p, end] of ends.entries()) {
+        for (const p of ends.keys()) {
           const offsets = records.filter((r) => r.partition === p).map((r) => r.offset as number);
-          assert.deepEqual(offsets, Array.from({ length: end - start[p]! }, (_, i) => start[p]! + i), `${id}, partition ${p}: every record from its start, once, in order`);
+          assert.deepEqual(offsets, expected(filter, start, p), `${id}, partition ${p}: every record from its start that passes, once, in order`);
         }
       }
       assert.equal(server.gateway.sharedTailSubscriptions(), 40, 'all caught up and served by the shared tail');
