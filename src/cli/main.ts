@@ -8,6 +8,9 @@ import { loadConfig, loadPipelines } from './config.js';
 import { startRivulet } from './node.js';
 import { savepointCommand } from './savepoint-command.js';
 import { topicsCommand } from './topics-command.js';
+import { cliToken } from './admin-key.js';
+import { formatLoadTest, runLoadTest } from './loadtest.js';
+import { DEFAULT_URL } from './topic-target.js';
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const demoModule = path.join(packageRoot, 'examples', 'fraud', 'demo.ts');
@@ -68,6 +71,35 @@ program
     };
     process.on('SIGINT', () => void shutdown('SIGINT'));
     process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  });
+
+const count = (min: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new CommanderArgumentError(`'${value}' is not an integer of at least ${min}`);
+  return n;
+};
+
+program
+  .command('loadtest')
+  .description('load a running Rivulet: N WebSocket subscribers and M events/s of ingest; reports delivered messages/s, latency and server memory (docs/cli.md)')
+  .option('--url <url>', `the running Rivulet (default: $RIVULET_URL or ${DEFAULT_URL})`)
+  .option('--token <token>', 'API key or JWT with ingest and read on the topic, metrics for the memory (default: $RIVULET_TOKEN, or ./data/admin.key when present)')
+  .option('--topic <name>', 'topic to load (created when missing)', 'loadtest')
+  .option('--subscribers <n>', 'concurrent WebSocket subscribers', count(1), 1000)
+  .option('--rate <n>', 'events appended per second', count(1), 10_000)
+  .option('--duration <s>', 'seconds of ingest', count(1), 10)
+  .option('--keys <n>', '0: every subscriber gets every event; N: events keyed k0..kN-1, each subscriber follows one key', count(0), 0)
+  .option('--payload <bytes>', 'padding per event', count(0), 100)
+  .option('--processes <n>', 'processes holding the subscribers (default: one per 5,000)', count(1))
+  .option('--json', 'print the report as JSON')
+  .action(async (opts: { url?: string; token?: string; topic: string; subscribers: number; rate: number; duration: number; keys: number; payload: number; processes?: number; json?: boolean }) => {
+    const url = opts.url ?? process.env.RIVULET_URL ?? DEFAULT_URL;
+    const report = await runLoadTest({
+      url, token: cliToken(opts.token, url), topic: opts.topic, subscribers: opts.subscribers, rate: opts.rate, durationSeconds: opts.duration,
+      keys: opts.keys, payloadBytes: opts.payload, ...(opts.processes ? { processes: opts.processes } : {}),
+      onProgress: (line) => console.error(line),
+    });
+    console.log(opts.json ? JSON.stringify(report, null, 2) : formatLoadTest(report));
   });
 
 program.addCommand(topicsCommand());

@@ -180,6 +180,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return { topic: info.name, partition, records: records.map(wireRecord), nextOffset: q.data.offset + records.length, endOffset: log.endOffsets(info.name)[partition] };
   });
 
+  /** The pipeline's ingest rules of a topic; `?key=<field>` keys the events of a topic no pipeline keys. */
+  const ingestRules = (topic: string, keyField: unknown) => {
+    const rules = engine.ingestRules(topic);
+    if (keyField === undefined) return rules;
+    if (typeof keyField !== 'string' || !/^[A-Za-z0-9_$-]{1,100}$/.test(keyField)) {
+      throw new InvalidArgumentError(`query 'key' must name a field of the events (letters, digits, _ $ -), got ${JSON.stringify(keyField)}`);
+    }
+    if (rules?.key !== undefined) throw new InvalidArgumentError(`topic '${topic}' is keyed as its pipeline declares; leave out the query 'key'`);
+    return { time: rules?.time ?? [], key: keyField };
+  };
+
   // Ingest reads the body as text so that it can name the line or event that is wrong.
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -204,7 +215,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         throw err;
       }
       if (rate) limiter.take(req.principal!.id, rate, parsed.events.length);
-      const batch = checkEvents(parsed.events, engine.ingestRules(topic));
+      const batch = checkEvents(parsed.events, ingestRules(topic, (req.query as { key?: unknown } | undefined)?.key));
       const positions = batch.accepted.length > 0 ? await log.append(topic, batch.accepted.map((a) => a.record)) : [];
       const offsets = batch.accepted.map((a, i) => ({ index: a.index, ...positions[i]! }));
       if (batch.rejected.length > 0) {

@@ -1,0 +1,213 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { InvalidArgumentError } from '../core/errors.js';
+import { LatencyHistogram } from './latency-histogram.js';
+import type { WorkerReport, WorkerStart } from './loadtest-worker.js';
+import { apiRequest, checkServerUrl } from './topics-client.js';
+
+/** Options of {@link runLoadTest} (and of `rivulet loadtest`). */
+export interface LoadTestOptions {
+  /** A running Rivulet. */
+  url: string;
+  /** Needs `ingest` and `read` on the topic (and `metrics` for the server's memory); `admin` creates the topic. */
+  token?: string | undefined;
+  /** Default `loadtest`; created (1 partition) when missing. */
+  topic?: string;
+  /** Concurrent WebSocket subscribers, one connection each. Default 1,000. */
+  subscribers?: number;
+  /** Events appended per second over HTTP. Default 10,000. */
+  rate?: number;
+  /** Seconds of ingest, after the subscribers are connected. Default 10. */
+  durationSeconds?: number;
+  /** 0 (default): every subscriber gets every event. N: events are keyed `k0`…`k<N-1>` and subscriber i follows key `k<i mod N>`. */
+  keys?: number;
+  /** Bytes of padding in each event. Default 100. */
+  payloadBytes?: number;
+  /** Processes holding the subscribers. Default: one per 5,000. */
+  processes?: number;
+  /** Progress lines. */
+  onProgress?: (line: string) => void;
+}
+
+/** What a load test measured. */
+export interface LoadTestReport {
+  subscribers: number;
+  connected: number;
+  eventsSent: number;
+  /** Records received over all subscribers. */
+  delivered: number;
+  /** Delivered records per second over the ingest time (and the drain after it). */
+  deliveredPerSecond: number;
+  /** Ingest (before the HTTP request) to receipt (a frame's arrival at the subscriber), in ms. */
+  latencyMs: { p50: number | null; p99: number | null; p999: number | null; max: number | null };
+  /** The server's resident memory at the end, when the token may read `GET /metrics`. */
+  serverRssBytes: number | null;
+  errors: string[];
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+/** The worker's module: its TypeScript source when running from source (tsx), else the compiled file. */
+function workerModule(): string {
+  const ts = fileURLToPath(new URL('./loadtest-worker.ts', import.meta.url));
+  return fs.existsSync(ts) ? ts : fileURLToPath(new URL('./loadtest-worker.js', import.meta.url));
+}
+
+/** The loader flags this process runs with (tsx, when from source), for the worker processes: nothing else of ours, such as `--test`. */
+function loaderArgs(): string[] {
+  const out: string[] = [];
+  const args = process.execArgv;
+  for (let i = 0; i < args.length; i++) {
+    if (['--import', '--require', '--loader'].includes(args[i]!)) out.push(args[i]!, args[++i]!);
+    else if (/^--(import|require|loader)=/.test(args[i]!)) out.push(args[i]!);
+  }
+  return out;
+}
+
+/** The server's `process_resident_memory_bytes`, or null when `/metrics` is not readable with the token. */
+export async function serverRss(url: string, token?: string): Promise<number | null> {
+  try {
+    const res = await fetch(`${url}/metrics`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    if (!res.ok) return null;
+    const m = /^process_resident_memory_bytes (\d+)/m.exec(await res.text());
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Runs a load test against a running Rivulet: `subscribers` WebSocket connections (in child processes)
+ * follow a topic while `rate` events per second are appended over HTTP for `durationSeconds`; reports
+ * delivered records per second, ingest-to-receipt latency percentiles and the server's memory.
+ *
+ * @example
+ * ```ts
+ * const report = await runLoadTest({ url: 'http://127.0.0.1:7070', token, subscribers: 1000, rate: 10_000, keys: 1000 });
+ * console.log(report.latencyMs.p99);
+ * ```
+ */
+export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestReport> {
+  const url = checkServerUrl(options.url);
+  const topic = options.topic ?? 'loadtest';
+  const subscribers = options.subscribers ?? 1000;
+  const rate = options.rate ?? 10_000;
+  const duration = options.durationSeconds ?? 10;
+  const keys = options.keys ?? 0;
+  const pad = 'x'.repeat(options.payloadBytes ?? 100);
+  const progress = options.onProgress ?? (() => undefined);
+  for (const [name, v, min] of [['subscribers', subscribers, 1], ['rate', rate, 1], ['duration', duration, 1], ['keys', keys, 0]] as const) {
+    if (!Number.isInteger(v) || v < min) throw new InvalidArgumentError(`--${name} must be an integer of at least ${min}, got ${v}`);
+  }
+  const processes = options.processes ?? Math.ceil(subscribers / 5000);
+
+  try {
+    await apiRequest(url, 'POST', '/v1/topics', { name: topic, partitions: 1 }, options.token);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'topic_exists') {
+      // Without admin, the topic must exist already: the describe below says so if it does not.
+      await apiRequest(url, 'GET', `/v1/topics/${encodeURIComponent(topic)}`, undefined, options.token);
+    }
+  }
+
+  const workers: ChildProcess[] = [];
+  const reports = new Map<ChildProcess, WorkerReport[]>();
+  const next = (w: ChildProcess, type: WorkerReport['type']) => new Promise<WorkerReport>((resolve, reject) => {
+    const onMessage = (m: WorkerReport) => {
+      if (m.type !== type) return;
+      w.off('message', onMessage);
+      resolve(m);
+    };
+    w.on('message', onMessage);
+    w.once('exit', (code) => reject(new Error(`a load test process exited (${code}) before reporting '${type}'`)));
+  });
+  const wsUrl = `${url.replace(/^http/, 'ws')}/v1/ws`;
+  const deliveredBy = new Map<ChildProcess, number>();
+  try {
+    const share = Math.ceil(subscribers / processes);
+    for (let i = 0; i < processes; i++) {
+      const count = Math.min(share, subscribers - i * share);
+      if (count <= 0) break;
+      const w = fork(workerModule(), [], { execArgv: loaderArgs(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      workers.push(w);
+      reports.set(w, []);
+      w.on('message', (m: WorkerReport) => {
+        if (m.type === 'progress' || m.type === 'done') deliveredBy.set(w, m.delivered);
+      });
+      w.send({ type: 'start', wsUrl, ...(options.token ? { token: options.token } : {}), topic, first: i * share, count, keys } satisfies WorkerStart);
+    }
+    progress(`connecting ${subscribers} subscribers in ${workers.length} process${workers.length === 1 ? '' : 'es'}`);
+    const ready = (await Promise.all(workers.map((w) => next(w, 'ready')))) as Extract<WorkerReport, { type: 'ready' }>[];
+    const connected = ready.reduce((n, r) => n + r.connected, 0);
+    const errors = ready.flatMap((r) => r.errors);
+    progress(`${connected} connected; appending ${rate} events/s for ${duration} s`);
+
+    // Ingest: a batch every 10 ms, each event stamped with the time it leaves.
+    let sent = 0;
+    const started = now();
+    const headers = { 'content-type': 'application/json', ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) };
+    const path = `${url}/v1/topics/${encodeURIComponent(topic)}/events${keys > 0 ? '?key=key' : ''}`;
+    const inflight = new Set<Promise<void>>();
+    let lastReport = started;
+    while (now() - started < duration * 1000) {
+      const due = Math.floor(((now() - started) / 1000) * rate) - sent;
+      if (due > 0) {
+        const sentAt = now();
+        const events = Array.from({ length: due }, (_, j) => ({ ...(keys > 0 ? { key: `k${(sent + j) % keys}` } : {}), seq: sent + j, sentAt, pad }));
+        sent += due;
+        const p = fetch(path, { method: 'POST', headers, body: JSON.stringify(events) }).then(async (res) => {
+          if (!res.ok && errors.length < 10) errors.push(`ingest answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+          else await res.arrayBuffer();
+        }, (err: Error) => { if (errors.length < 10) errors.push(`ingest failed: ${err.message}`); });
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p));
+      }
+      if (now() - lastReport >= 1000) {
+        lastReport = now();
+        progress(`${sent} events sent, ${[...deliveredBy.values()].reduce((a, b) => a + b, 0)} delivered`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await Promise.all(inflight);
+    // Drain: what was sent reaches every subscriber that follows it (bounded by a few seconds).
+    const expected = keys > 0 ? sent : sent * connected;
+    const drainUntil = now() + 10_000;
+    while (now() < drainUntil && [...deliveredBy.values()].reduce((a, b) => a + b, 0) < expected) await new Promise((r) => setTimeout(r, 100));
+    const elapsed = (now() - started) / 1000;
+    const serverRssBytes = await serverRss(url, options.token);
+    const done = (await Promise.all(workers.map((w) => {
+      const d = next(w, 'done');
+      w.send({ type: 'stop' });
+      return d;
+    }))) as Extract<WorkerReport, { type: 'done' }>[];
+    const histogram = new LatencyHistogram();
+    for (const d of done) histogram.merge(LatencyHistogram.fromSparse(d.histogram));
+    const delivered = done.reduce((n, d) => n + d.delivered, 0);
+    return {
+      subscribers,
+      connected,
+      eventsSent: sent,
+      delivered,
+      deliveredPerSecond: Math.round(delivered / elapsed),
+      latencyMs: { p50: histogram.percentile(0.5), p99: histogram.percentile(0.99), p999: histogram.percentile(0.999), max: histogram.total ? histogram.max : null },
+      serverRssBytes,
+      errors: [...errors, ...done.flatMap((d) => d.errors)].slice(0, 10),
+    };
+  } finally {
+    for (const w of workers) if (w.exitCode === null) w.kill();
+  }
+}
+
+/** A report as the lines `rivulet loadtest` prints. */
+export function formatLoadTest(r: LoadTestReport): string {
+  const ms = (v: number | null) => (v === null ? '–' : `${v.toFixed(1)} ms`);
+  return [
+    `subscribers   ${r.connected} of ${r.subscribers} connected`,
+    `events sent   ${r.eventsSent.toLocaleString('en')}`,
+    `delivered     ${r.delivered.toLocaleString('en')} (${r.deliveredPerSecond.toLocaleString('en')}/s)`,
+    `latency       p50 ${ms(r.latencyMs.p50)}, p99 ${ms(r.latencyMs.p99)}, p99.9 ${ms(r.latencyMs.p999)}, max ${ms(r.latencyMs.max)}`,
+    `server RSS    ${r.serverRssBytes === null ? '– (needs a token with scope metrics)' : `${(r.serverRssBytes / 2 ** 20).toFixed(0)} MiB`}`,
+    ...(r.errors.length > 0 ? [`errors        ${r.errors.join('; ')}`] : []),
+  ].join('\n');
+}
