@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from '../core/errors.js';
 import { LatencyHistogram } from './latency-histogram.js';
-import type { WorkerReport, WorkerStart } from './loadtest-worker.js';
+import { wallClock as now, type WorkerReport, type WorkerStart } from './loadtest-worker-core.js';
 import { apiRequest, checkServerUrl } from './topics-client.js';
 
 /** Options of {@link runLoadTest} (and of `rivulet loadtest`). */
@@ -30,6 +30,23 @@ export interface LoadTestOptions {
   onProgress?: (line: string) => void;
 }
 
+/**
+ * What a load test loads: the process its subscribers run in (speaking the protocol of
+ * `loadtest-worker.ts` over IPC), where they connect, where events are appended (a JSON array per
+ * POST), and how to read the server's memory. {@link runLoadTest} builds Rivulet's; the fan-out
+ * benchmark builds one for a Socket.IO server, so that both are measured by the same code.
+ */
+export interface LoadTarget {
+  workerModule: string;
+  connectUrl: string;
+  /** The URL to POST events to, given whether events are keyed. */
+  ingestUrl(keyed: boolean): string;
+  headers: Record<string, string>;
+  token?: string | undefined;
+  topic: string;
+  rss(): Promise<number | null>;
+}
+
 /** What a load test measured. */
 export interface LoadTestReport {
   subscribers: number;
@@ -37,7 +54,7 @@ export interface LoadTestReport {
   eventsSent: number;
   /** Records received over all subscribers. */
   delivered: number;
-  /** Delivered records per second over the ingest time (and the drain after it). */
+  /** Records delivered per second while events were appended (counted up to half a second after the last): what the server keeps up with. */
   deliveredPerSecond: number;
   /** Ingest (before the HTTP request) to receipt (a frame's arrival at the subscriber), in ms. */
   latencyMs: { p50: number | null; p99: number | null; p999: number | null; max: number | null };
@@ -46,7 +63,6 @@ export interface LoadTestReport {
   errors: string[];
 }
 
-const now = () => performance.timeOrigin + performance.now();
 
 /** The worker's module: its TypeScript source when running from source (tsx), else the compiled file. */
 function workerModule(): string {
@@ -91,6 +107,27 @@ export async function serverRss(url: string, token?: string): Promise<number | n
 export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestReport> {
   const url = checkServerUrl(options.url);
   const topic = options.topic ?? 'loadtest';
+  try {
+    await apiRequest(url, 'POST', '/v1/topics', { name: topic, partitions: 1 }, options.token);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'topic_exists') {
+      // Without admin, the topic must exist already: the describe below says so if it does not.
+      await apiRequest(url, 'GET', `/v1/topics/${encodeURIComponent(topic)}`, undefined, options.token);
+    }
+  }
+  return runLoad({
+    workerModule: workerModule(),
+    connectUrl: `${url.replace(/^http/, 'ws')}/v1/ws`,
+    ingestUrl: (keyed) => `${url}/v1/topics/${encodeURIComponent(topic)}/events${keyed ? '?key=key' : ''}`,
+    headers: { 'content-type': 'application/json', ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) },
+    token: options.token,
+    topic,
+    rss: () => serverRss(url, options.token),
+  }, options);
+}
+
+/** Runs a load test against `target` (see {@link runLoadTest}). */
+export async function runLoad(target: LoadTarget, options: Omit<LoadTestOptions, 'url' | 'token' | 'topic'>): Promise<LoadTestReport> {
   const subscribers = options.subscribers ?? 1000;
   const rate = options.rate ?? 10_000;
   const duration = options.durationSeconds ?? 10;
@@ -101,15 +138,6 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRep
     if (!Number.isInteger(v) || v < min) throw new InvalidArgumentError(`--${name} must be an integer of at least ${min}, got ${v}`);
   }
   const processes = options.processes ?? Math.ceil(subscribers / 5000);
-
-  try {
-    await apiRequest(url, 'POST', '/v1/topics', { name: topic, partitions: 1 }, options.token);
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'topic_exists') {
-      // Without admin, the topic must exist already: the describe below says so if it does not.
-      await apiRequest(url, 'GET', `/v1/topics/${encodeURIComponent(topic)}`, undefined, options.token);
-    }
-  }
 
   const workers: ChildProcess[] = [];
   const reports = new Map<ChildProcess, WorkerReport[]>();
@@ -122,20 +150,19 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRep
     w.on('message', onMessage);
     w.once('exit', (code) => reject(new Error(`a load test process exited (${code}) before reporting '${type}'`)));
   });
-  const wsUrl = `${url.replace(/^http/, 'ws')}/v1/ws`;
   const deliveredBy = new Map<ChildProcess, number>();
   try {
     const share = Math.ceil(subscribers / processes);
     for (let i = 0; i < processes; i++) {
       const count = Math.min(share, subscribers - i * share);
       if (count <= 0) break;
-      const w = fork(workerModule(), [], { execArgv: loaderArgs(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const w = fork(target.workerModule, [], { execArgv: loaderArgs(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       workers.push(w);
       reports.set(w, []);
       w.on('message', (m: WorkerReport) => {
         if (m.type === 'progress' || m.type === 'done') deliveredBy.set(w, m.delivered);
       });
-      w.send({ type: 'start', wsUrl, ...(options.token ? { token: options.token } : {}), topic, first: i * share, count, keys } satisfies WorkerStart);
+      w.send({ type: 'start', url: target.connectUrl, ...(target.token ? { token: target.token } : {}), topic: target.topic, first: i * share, count, keys } satisfies WorkerStart);
     }
     progress(`connecting ${subscribers} subscribers in ${workers.length} process${workers.length === 1 ? '' : 'es'}`);
     const ready = (await Promise.all(workers.map((w) => next(w, 'ready')))) as Extract<WorkerReport, { type: 'ready' }>[];
@@ -146,8 +173,8 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRep
     // Ingest: a batch every 10 ms, each event stamped with the time it leaves.
     let sent = 0;
     const started = now();
-    const headers = { 'content-type': 'application/json', ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) };
-    const path = `${url}/v1/topics/${encodeURIComponent(topic)}/events${keys > 0 ? '?key=key' : ''}`;
+    const headers = target.headers;
+    const path = target.ingestUrl(keys > 0);
     const inflight = new Set<Promise<void>>();
     let lastReport = started;
     while (now() - started < duration * 1000) {
@@ -170,12 +197,18 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRep
       await new Promise((r) => setTimeout(r, 10));
     }
     await Promise.all(inflight);
+    // The rate counts what arrived within half a second of the last append: a server that falls
+    // behind the offered load delivers the rest later, which the total still shows.
+    const windowEnd = now() + 500;
+    const deliveredSum = () => [...deliveredBy.values()].reduce((a, b) => a + b, 0);
+    await new Promise((r) => setTimeout(r, 600));
+    const inWindow = deliveredSum();
+    const elapsed = (windowEnd - started) / 1000;
     // Drain: what was sent reaches every subscriber that follows it (bounded by a few seconds).
     const expected = keys > 0 ? sent : sent * connected;
     const drainUntil = now() + 10_000;
-    while (now() < drainUntil && [...deliveredBy.values()].reduce((a, b) => a + b, 0) < expected) await new Promise((r) => setTimeout(r, 100));
-    const elapsed = (now() - started) / 1000;
-    const serverRssBytes = await serverRss(url, options.token);
+    while (now() < drainUntil && deliveredSum() < expected) await new Promise((r) => setTimeout(r, 100));
+    const serverRssBytes = await target.rss();
     const done = (await Promise.all(workers.map((w) => {
       const d = next(w, 'done');
       w.send({ type: 'stop' });
@@ -189,7 +222,7 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRep
       connected,
       eventsSent: sent,
       delivered,
-      deliveredPerSecond: Math.round(delivered / elapsed),
+      deliveredPerSecond: Math.round(inWindow / elapsed),
       latencyMs: { p50: histogram.percentile(0.5), p99: histogram.percentile(0.99), p999: histogram.percentile(0.999), max: histogram.total ? histogram.max : null },
       serverRssBytes,
       errors: [...errors, ...done.flatMap((d) => d.errors)].slice(0, 10),

@@ -1,0 +1,86 @@
+import { LatencyHistogram } from './latency-histogram.js';
+
+/** What the parent tells a worker. */
+export interface WorkerStart {
+  type: 'start';
+  /** Where subscribers connect: for Rivulet, its `/v1/ws`. */
+  url: string;
+  token?: string;
+  topic: string;
+  /** Subscribers of this worker, numbered from `first`. */
+  first: number;
+  count: number;
+  /** 0: every subscriber follows every record; N: subscriber i follows key `k<i mod N>`. */
+  keys: number;
+}
+
+/** What a worker reports. */
+export type WorkerReport =
+  | { type: 'ready'; connected: number; errors: string[] }
+  | { type: 'progress'; delivered: number }
+  | { type: 'done'; delivered: number; histogram: [number, number][]; errors: string[] };
+
+/** What a subscriber reports to its worker. */
+export interface SubscriberEvents {
+  /** One event arrived, stamped `sentAt` (epoch ms) when it was appended. */
+  received(sentAt: unknown): void;
+  error(message: string): void;
+}
+
+/**
+ * Opens subscriber `index` of `task`; resolves once it is subscribed (or failed, reported through
+ * `events.error`), with the function that drops its connection.
+ */
+export type OpenSubscriber = (task: WorkerStart, index: number, events: SubscriberEvents) => Promise<() => void>;
+
+/** The wall clock in ms with sub-ms precision, comparable between processes. */
+export const wallClock = () => performance.timeOrigin + performance.now();
+
+/**
+ * The body of a load test worker process: waits for its share (`start`), opens the subscribers a few
+ * hundred at a time, reports `ready`, then progress every 100 ms and, on `stop`, its counts and
+ * latency histogram.
+ */
+export function workerMain(open: OpenSubscriber): void {
+  process.on('message', (m: WorkerStart | { type: 'stop' }) => {
+    if (m.type === 'start') run(m).catch((err: unknown) => send({ type: 'ready', connected: 0, errors: [String(err)] }));
+  });
+
+  async function run(task: WorkerStart): Promise<void> {
+    const histogram = new LatencyHistogram();
+    const errors: string[] = [];
+    let delivered = 0;
+    let connected = 0;
+    const closers: (() => void)[] = [];
+    const events: SubscriberEvents = {
+      received(sentAt) {
+        delivered++;
+        if (typeof sentAt === 'number') histogram.record(wallClock() - sentAt);
+      },
+      error(message) {
+        if (errors.length < 10) errors.push(message);
+      },
+    };
+    // A burst of thousands of connections at once would overflow the server's accept queue.
+    for (let i = 0; i < task.count; i += 200) {
+      await Promise.all(Array.from({ length: Math.min(200, task.count - i) }, async (_, j) => {
+        const errorsBefore = errors.length;
+        closers.push(await open(task, task.first + i + j, events));
+        if (errors.length === errorsBefore) connected++;
+      }));
+    }
+    send({ type: 'ready', connected, errors });
+    const progress = setInterval(() => send({ type: 'progress', delivered }), 100);
+    process.on('message', (m: { type: string }) => {
+      if (m.type !== 'stop') return;
+      clearInterval(progress);
+      for (const close of closers) close();
+      send({ type: 'done', delivered, histogram: histogram.sparse(), errors });
+      process.disconnect?.();
+    });
+  }
+}
+
+function send(report: WorkerReport): void {
+  process.send?.(report);
+}
