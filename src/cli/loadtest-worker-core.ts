@@ -75,8 +75,8 @@ export function workerMain(open: OpenSubscriber): void {
       if (m.type !== 'stop') return;
       clearInterval(progress);
       for (const close of closers) close();
-      send({ type: 'done', delivered, histogram: histogram.sparse(), errors });
-      process.disconnect?.();
+      // Disconnecting only once the report is out: the channel would drop it otherwise.
+      process.send?.({ type: 'done', delivered, histogram: histogram.sparse(), errors } satisfies WorkerReport, () => process.disconnect?.());
     });
   }
 }
