@@ -1,4 +1,3 @@
-import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { InvalidArgumentError, InvalidEventError, RivuletError, TopicOwnedError, UnknownTopicError } from '../core/errors.js';
@@ -17,6 +16,7 @@ import { ViewRegistry } from './views.js';
 import { serveConnection, wireRecord, type GatewayOptions } from './ws-gateway.js';
 import { registerCors, type CorsOptions } from './cors.js';
 import { registerSse } from './sse.js';
+import { acceptWebSockets } from './ws-upgrade.js';
 import { GatewayStats } from './outlet.js';
 import { TopicTails } from './topic-tail.js';
 import { registerAccessControl } from './auth/access.js';
@@ -147,9 +147,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url}`));
 
   const maxFrameBytes = options.gateway?.maxFrameBytes ?? options.maxFrameBytes ?? 64 << 10;
-  await app.register(websocket, { options: { maxPayload: 16 * maxFrameBytes } });
-  // After CORS (preflights need no credentials) and the WebSocket plugin (whose hooks close the socket
-  // of an upgrade request that access control refuses); before every route.
+  // After CORS (preflights need no credentials), before every route.
   registerAccessControl(app, auth);
 
   app.get('/', (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboardHtml));
@@ -262,9 +260,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   registerSse(app, log, { ...(options.gateway?.batch ? { batch: options.gateway.batch } : {}), ...(options.gateway?.heartbeatMs ? { heartbeatMs: options.gateway.heartbeatMs } : {}) });
-  app.get('/v1/ws', { websocket: true }, (socket, req) => {
-    const principal = req.principal!;
-    serveConnection(socket, { log, views, rates, engine, stats: gateway, tails, authorize: (need) => auth.authorize(principal, need), expiresAt: principal.expiresAt }, { ...options.gateway, maxFrameBytes });
+  app.get('/v1/ws', (_req, reply) => sendError(reply, 426, 'upgrade_required', 'GET /v1/ws is the WebSocket endpoint (docs/protocol.md): connect with a WebSocket client'));
+  const webSockets = acceptWebSockets(app.server, {
+    path: '/v1/ws',
+    maxPayload: 16 * maxFrameBytes,
+    auth,
+    onConnection: (socket, principal) => serveConnection(socket, {
+      log, views, rates, engine, stats: gateway, tails, authorize: (need) => auth.authorize(principal, need), expiresAt: principal.expiresAt,
+    }, { ...options.gateway, maxFrameBytes }),
   });
 
   const address = await app.listen({ host: options.host, port: options.port });
@@ -276,8 +279,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     gateway,
     async close() {
       rates.stop();
-      for (const client of app.websocketServer?.clients ?? []) client.close(1001, 'server shutting down');
-      await app.close();
+      await Promise.all([webSockets.close(), app.close()]);
       await views.stop();
     },
   };

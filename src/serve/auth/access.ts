@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AuthError, type Authenticator, type Principal } from './authenticator.js';
 import type { Permission } from './scopes.js';
 
@@ -41,29 +41,33 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /v1/views/:view/rows': (p) => read(p.view!),
   'GET /v1/views/:view/count': (p) => read(p.view!),
   'GET /v1/sse/topics/:topic': (p) => read(p.topic!),
+  // A plain GET answers 426; upgrades are checked where they are accepted (`ws-upgrade.ts`).
   'GET /v1/ws': 'caller',
 };
 
 /** Routes that take the token as `?access_token=`: browsers cannot set headers on WebSockets and EventSource. */
 const TOKEN_IN_QUERY = new Set(['GET /v1/ws', 'GET /v1/sse/topics/:topic']);
 
-/** The bearer token of a request: `Authorization: Bearer …`, or `access_token` where {@link TOKEN_IN_QUERY} allows. */
-function bearerToken(req: FastifyRequest, route: string): string | undefined {
-  const header = req.headers.authorization;
-  if (header !== undefined) {
-    const m = /^Bearer +(.*)$/i.exec(header);
+/**
+ * The bearer token of a request: `Authorization: Bearer …`, else `queryToken` (the `access_token`
+ * parameter, where {@link TOKEN_IN_QUERY} allows it); undefined when there is none.
+ */
+export function bearerToken(authorization: string | undefined, queryToken: unknown): string | undefined {
+  if (authorization !== undefined) {
+    const m = /^Bearer +(.*)$/i.exec(authorization);
     // Any other scheme is a credential this server does not take: refuse it rather than ignore it.
     return m ? m[1]!.trim() : '';
   }
-  if (TOKEN_IN_QUERY.has(route)) {
-    const token = (req.query as Record<string, unknown> | undefined)?.access_token;
-    if (typeof token === 'string') return token;
-  }
-  return undefined;
+  return typeof queryToken === 'string' ? queryToken : undefined;
+}
+
+/** The `WWW-Authenticate` header of a 401 (RFC 6750). */
+export function wwwAuthenticate(err: AuthError): string {
+  return `Bearer realm="rivulet", error="${err.code === 'unauthenticated' ? 'invalid_request' : 'invalid_token'}"`;
 }
 
 function refuse(reply: FastifyReply, err: AuthError): FastifyReply {
-  if (err.status === 401) void reply.header('www-authenticate', `Bearer realm="rivulet", error="${err.code === 'unauthenticated' ? 'invalid_request' : 'invalid_token'}"`);
+  if (err.status === 401) void reply.header('www-authenticate', wwwAuthenticate(err));
   return reply.code(err.status).send({ error: { code: err.code, message: err.message } });
 }
 
@@ -89,7 +93,8 @@ export function registerAccessControl(app: FastifyInstance, auth: Authenticator)
     const rule: RouteRule = ROUTE_RULES[route] ?? (() => ({ action: 'admin' }));
     if (rule === 'public') return;
     try {
-      const principal = auth.authenticate(bearerToken(req, route));
+      const query = TOKEN_IN_QUERY.has(route) ? (req.query as Record<string, unknown> | undefined)?.access_token : undefined;
+      const principal = auth.authenticate(bearerToken(req.headers.authorization, query));
       if (rule !== 'caller') auth.authorize(principal, rule(req.params as Record<string, string>));
       req.principal = principal;
     } catch (err) {
