@@ -1,0 +1,48 @@
+/**
+ * `rivulet loadtest` as a user runs it, against a running Rivulet: every subscriber gets every event
+ * (or, keyed, the events of its key), with latencies and the server's memory in the report.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import type { LoadTestReport } from '../../src/cli/loadtest.js';
+import { spawnRivulet } from '../helpers/rivulet-process.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function loadtest(url: string, args: string[]): LoadTestReport {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'loadtest', '--url', url, '--json', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, `rivulet loadtest failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout) as LoadTestReport;
+}
+
+test('rivulet loadtest: broadcast and keyed subscribers get what they follow, with latencies and server memory', async () => {
+  const tmp = tempDir();
+  const rivulet = await spawnRivulet(tmp.dir);
+  try {
+    const all = loadtest(rivulet.url, ['--subscribers', '30', '--rate', '300', '--duration', '2', '--processes', '2']);
+    assert.equal(all.connected, 30);
+    assert.ok(all.eventsSent >= 300, `${all.eventsSent} events sent`);
+    assert.equal(all.delivered, all.eventsSent * 30, 'every subscriber got every event');
+    assert.ok(all.latencyMs.p50 !== null && all.latencyMs.p99! >= all.latencyMs.p50 && all.latencyMs.max! >= all.latencyMs.p999!);
+    assert.ok(all.serverRssBytes! > 10 * 2 ** 20, `server RSS ${all.serverRssBytes}`);
+    assert.deepEqual(all.errors, []);
+
+    const keyed = loadtest(rivulet.url, ['--subscribers', '20', '--keys', '20', '--rate', '200', '--duration', '2', '--topic', 'keyed']);
+    assert.equal(keyed.connected, 20);
+    assert.equal(keyed.delivered, keyed.eventsSent, 'each event reached the one subscriber of its key');
+    assert.deepEqual(keyed.errors, []);
+    // The events were keyed by the query parameter.
+    const records = await (await fetch(`${rivulet.url}/v1/topics/keyed/partitions/0/records?limit=3`)).json() as { records: { key: string }[] };
+    assert.deepEqual(records.records.map((r) => r.key), ['k0', 'k1', 'k2']);
+    const bad = await fetch(`${rivulet.url}/v1/topics/keyed/events?key=a.b`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[{"key":"x"}]' });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: { message: string } }).error.message, /query 'key' must name a field/);
+  } finally {
+    await rivulet.stop();
+    tmp.remove();
+  }
+});
