@@ -52,10 +52,25 @@ export class GatewayStats {
 }
 
 /**
+ * Where a subscription's frames go, with the state of its send buffer: a WebSocket connection
+ * ({@link Outlet}) or a Server-Sent Events stream. Flow policies act on `full()`.
+ */
+export interface FrameSink {
+  open(): boolean;
+  send(frame: unknown): void;
+  /** Whether more is buffered for the peer than the bound allows. */
+  full(): boolean;
+  /** Resolves once the buffer is back under the bound, or the sink or `signal` ended. */
+  drained(signal: AbortSignal): Promise<void>;
+  /** Ends the connection of subscription `id`, which fell behind with policy `disconnect`. */
+  disconnectSlow(id: string): void;
+}
+
+/**
  * The sending side of one WebSocket connection: frames out, whether its send buffer is over the
  * bound, waiting for it to drain, and closing it for a slow reader.
  */
-export class Outlet {
+export class Outlet implements FrameSink {
   private closing = false;
 
   constructor(private readonly socket: WebSocket, private readonly maxBuffered: number, private readonly stats: GatewayStats) {}

@@ -259,7 +259,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return { view: view.name, count: view.count(q.data.prefix), positions: view.position(), watermark: view.watermark() };
   });
 
-  registerSse(app, log, { ...(options.gateway?.batch ? { batch: options.gateway.batch } : {}), ...(options.gateway?.heartbeatMs ? { heartbeatMs: options.gateway.heartbeatMs } : {}) });
+  registerSse(app, { log, views, stats: gateway }, {
+    ...(options.gateway?.batch ? { batch: options.gateway.batch } : {}),
+    ...(options.gateway?.heartbeatMs ? { heartbeatMs: options.gateway.heartbeatMs } : {}),
+    ...(options.gateway?.maxBuffered ? { maxBuffered: options.gateway.maxBuffered } : {}),
+  });
   app.get('/v1/ws', (_req, reply) => sendError(reply, 426, 'upgrade_required', 'GET /v1/ws is the WebSocket endpoint (docs/protocol.md): connect with a WebSocket client'));
   const webSockets = acceptWebSockets(app.server, {
     path: '/v1/ws',

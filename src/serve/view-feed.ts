@@ -1,5 +1,5 @@
 import type { Log } from '../log/log.js';
-import type { GatewayStats, Outlet } from './outlet.js';
+import type { FrameSink, GatewayStats } from './outlet.js';
 import { compileFilter, type SubscriptionFilter } from './subscription.js';
 import type { View, ViewChange, ViewRow } from './views.js';
 
@@ -15,7 +15,7 @@ export interface ViewFeedRequest {
 /** What a view subscription sends through and reads from. */
 export interface ViewFeedDeps {
   log: Log;
-  outlet: Outlet;
+  outlet: FrameSink;
   stats: GatewayStats;
   /** Rows or changes per frame. */
   batch: number;

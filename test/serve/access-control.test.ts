@@ -65,6 +65,7 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/views/alerts/rows', rule: 'GET /v1/views/:view/rows', need: readAlerts },
   { method: 'GET', path: '/v1/views/alerts/count', rule: 'GET /v1/views/:view/count', need: readAlerts },
   { method: 'GET', path: '/v1/sse/topics/alerts', rule: 'GET /v1/sse/topics/:topic', need: readAlerts, stream: true },
+  { method: 'GET', path: '/v1/sse/views/alerts', rule: 'GET /v1/sse/views/:view', need: readAlerts, stream: true },
   { method: 'GET', path: '/v1/ws', rule: 'GET /v1/ws', need: 'caller' },
 ];
 

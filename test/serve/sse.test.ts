@@ -9,6 +9,7 @@ import type { Engine } from '../../src/engine/engine.js';
 import type { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 import { startServing, type Serving } from '../helpers/serving.js';
+import { waitFor } from '../helpers/tmp.js';
 
 interface SseEvent { id?: string; event: string; data: { [k: string]: unknown } }
 
@@ -102,5 +103,36 @@ describe('Server-Sent Events', () => {
     assert.match(offsets.body.error.message, /has 2 partitions/);
     const unknown = await fetch(`${server.url}/v1/sse/topics/nope`);
     assert.equal(unknown.status, 404);
+  });
+
+  test('a view as a stream: the snapshot, then changes; resumed with Last-Event-ID, only the changes since', async () => {
+    await log.createTopic('stock', { partitions: 1 });
+    server.views.add('stock');
+    await log.append('stock', Array.from({ length: 25 }, (_, i) => ({ key: `s${i}`, value: { n: 0 } })));
+    await waitFor('the view', () => server.views.get('stock').size === 25);
+    const url = `${server.url}/v1/sse/views/stock`;
+    const first = await readEvents(url, {}, (evs) => evs.some((e) => e.event === 'snapshot' && e.data.done === true));
+    const parts = first.filter((e) => e.event === 'snapshot');
+    assert.deepEqual(parts.map((e) => (e.data.rows as unknown[]).length), [10, 10, 5], 'in parts of the batch size');
+    const held = new Map(parts.flatMap((e) => (e.data.rows as { key: string; value: unknown }[]).map((r) => [r.key, r.value] as const)));
+    const lastId = parts.at(-1)!.id!;
+    assert.equal(lastId, server.views.get('stock').position().join(','));
+    // While the reader is away: updates, a deletion, a new row.
+    await log.append('stock', [...[1, 2, 3].map((i) => ({ key: `s${i}`, value: { n: 9 } })), { key: 's4', value: null }, { key: 'new', value: { n: 1 } }]);
+    await waitFor('the view', () => server.views.get('stock').get('new') !== undefined);
+    const rest = await readEvents(url, { 'last-event-id': lastId }, (evs) => evs.some((e) => e.event === 'changes' && e.id !== undefined));
+    assert.equal(rest[0]!.event, 'resumed');
+    assert.equal(rest.filter((e) => e.event === 'snapshot').length, 0);
+    for (const e of rest.filter((x) => x.event === 'changes')) {
+      for (const c of e.data.changes as { key: string; value?: unknown; deleted?: boolean }[]) {
+        if (c.deleted) held.delete(c.key);
+        else held.set(c.key, c.value);
+      }
+    }
+    assert.deepEqual(held, new Map(server.views.get('stock').rows().map((r) => [r.key, r.value])));
+    const bad = await fetch(`${url}?flow=pause`);
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'invalid_subscription');
+    assert.equal((await fetch(`${server.url}/v1/sse/views/nope`)).status, 404);
   });
 });

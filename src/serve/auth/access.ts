@@ -41,12 +41,13 @@ export const ROUTE_RULES: Readonly<Record<string, RouteRule>> = {
   'GET /v1/views/:view/rows': (p) => read(p.view!),
   'GET /v1/views/:view/count': (p) => read(p.view!),
   'GET /v1/sse/topics/:topic': (p) => read(p.topic!),
+  'GET /v1/sse/views/:view': (p) => read(p.view!),
   // A plain GET answers 426; upgrades are checked where they are accepted (`ws-upgrade.ts`).
   'GET /v1/ws': 'caller',
 };
 
 /** Routes that take the token as `?access_token=`: browsers cannot set headers on WebSockets and EventSource. */
-const TOKEN_IN_QUERY = new Set(['GET /v1/ws', 'GET /v1/sse/topics/:topic']);
+const TOKEN_IN_QUERY = new Set(['GET /v1/ws', 'GET /v1/sse/topics/:topic', 'GET /v1/sse/views/:view']);
 
 /**
  * The bearer token of a request: `Authorization: Bearer …`, else `queryToken` (the `access_token`
