@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import type { Heartbeat } from './heartbeats.js';
 
 /**
  * What a subscription does when its connection's send buffer is full (docs/protocol.md, "Flow
@@ -70,13 +71,37 @@ export interface FrameSink {
  * The sending side of one WebSocket connection: frames out, whether its send buffer is over the
  * bound, waiting for it to drain, and closing it for a slow reader.
  */
-export class Outlet implements FrameSink {
+export class Outlet implements FrameSink, Heartbeat {
   private closing = false;
+  // Heartbeats: a pong, any frame from the client, or its socket buffer going down proves the peer
+  // alive (a slow reader whose ping waits behind megabytes of records is not dead); two ticks
+  // without any close it.
+  private alive = true;
+  private quietTicks = 0;
+  private lastBuffered = 0;
 
   constructor(private readonly socket: WebSocket, private readonly maxBuffered: number, private readonly stats: GatewayStats) {}
 
   open(): boolean {
     return this.socket.readyState === this.socket.OPEN && !this.closing;
+  }
+
+  /** The peer answered a ping or sent a frame. */
+  sawLife(): void {
+    this.alive = true;
+  }
+
+  beat(): void {
+    if (this.socket.bufferedAmount < this.lastBuffered) this.alive = true;
+    this.lastBuffered = this.socket.bufferedAmount;
+    this.quietTicks = this.alive ? 0 : this.quietTicks + 1;
+    if (this.quietTicks >= 2) {
+      this.socket.terminate();
+      return;
+    }
+    this.alive = false;
+    this.send({ type: 'heartbeat', at: Date.now() });
+    this.socket.ping();
   }
 
   send(frame: unknown): void {

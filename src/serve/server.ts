@@ -19,6 +19,7 @@ import { registerSse } from './sse.js';
 import { acceptWebSockets } from './ws-upgrade.js';
 import { GatewayStats } from './outlet.js';
 import { TopicTails } from './topic-tail.js';
+import { Heartbeats } from './heartbeats.js';
 import { registerAccessControl } from './auth/access.js';
 import type { AuthOptions } from './auth/auth-options.js';
 import { Authenticator } from './auth/authenticator.js';
@@ -128,6 +129,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const rates = new TopicRates(log);
   const gateway = new GatewayStats();
   const tails = new TopicTails(log, options.gateway?.batch ?? 500);
+  const heartbeats = new Heartbeats(options.gateway?.heartbeatMs ?? 15_000);
   gateway.sharedTailSubscriptions = () => tails.members();
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
@@ -270,7 +272,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxPayload: 16 * maxFrameBytes,
     auth,
     onConnection: (socket, principal) => serveConnection(socket, {
-      log, views, rates, engine, stats: gateway, tails, authorize: (need) => auth.authorize(principal, need), expiresAt: principal.expiresAt,
+      log, views, rates, engine, stats: gateway, tails, heartbeats, authorize: (need) => auth.authorize(principal, need), expiresAt: principal.expiresAt,
     }, { ...options.gateway, maxFrameBytes }),
   });
 

@@ -13,6 +13,7 @@ import { atTime } from './auth/expiry.js';
 const TOKEN_EXPIRED_CLOSE = 4001;
 import { followView } from './view-feed.js';
 import type { TailMember, TopicTails } from './topic-tail.js';
+import type { Heartbeats } from './heartbeats.js';
 import type { Engine } from '../engine/engine.js';
 
 const Id = z.string().min(1).max(100);
@@ -73,6 +74,8 @@ interface Deps {
   stats: GatewayStats;
   /** The shared readers at the end of each topic. */
   tails: TopicTails;
+  /** The server's heartbeat timer. */
+  heartbeats: Heartbeats;
   /** Throws `AuthError` when the connection's caller may not do `need` (checked per subscription). */
   authorize: (need: Permission) => void;
   /** When the caller's token expires (epoch ms): the connection closes then. */
@@ -240,6 +243,7 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
   };
 
   socket.on('message', (data, isBinary) => {
+    outlet.sawLife();
     // A bug in handling one frame must never take the server down: answer with an error frame.
     try {
       onFrame(data, isBinary);
@@ -248,28 +252,9 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
       sendError(undefined, 'internal', 'the server failed to handle the frame');
     }
   });
-
-  // Heartbeats: a frame the client can watch for, and a ping whose missing pong shows a dead peer. A
-  // pong, any frame from the client, or its socket buffer going down proves it alive: a slow reader
-  // whose ping waits behind megabytes of records is not dead. Two intervals without any is.
-  let alive = true;
-  let quietTicks = 0;
-  let lastBuffered = 0;
-  socket.on('pong', () => { alive = true; });
-  socket.on('message', () => { alive = true; });
-  const heartbeat = setInterval(() => {
-    if (socket.bufferedAmount < lastBuffered) alive = true;
-    lastBuffered = socket.bufferedAmount;
-    quietTicks = alive ? 0 : quietTicks + 1;
-    if (quietTicks >= 2) {
-      socket.terminate();
-      return;
-    }
-    alive = false;
-    send({ type: 'heartbeat', at: Date.now() });
-    socket.ping();
-  }, options.heartbeatMs ?? 15_000);
-  heartbeat.unref();
+  // Heartbeats: a frame the client can watch for, and a ping whose missing pong shows a dead peer.
+  socket.on('pong', () => outlet.sawLife());
+  deps.heartbeats.add(outlet);
 
   // A token that expires ends the connection: its subscriptions were granted for the token's lifetime.
   const cancelExpiry = deps.expiresAt === undefined ? undefined : atTime(deps.expiresAt, () => {
@@ -278,7 +263,7 @@ export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayO
   });
 
   socket.on('close', () => {
-    clearInterval(heartbeat);
+    deps.heartbeats.delete(outlet);
     cancelExpiry?.();
     for (const ac of subs.values()) ac.abort();
     subs.clear();
