@@ -30,7 +30,10 @@ export class GatewayStats {
 
   add(socket: WebSocket): void {
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+  }
+
+  delete(socket: WebSocket): void {
+    this.sockets.delete(socket);
   }
 
   get connections(): number {

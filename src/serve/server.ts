@@ -13,7 +13,7 @@ import { invalidRequest } from './request-errors.js';
 import { LogTopicAdmin } from './topic-admin.js';
 import { registerTopicsApi } from './topics-api.js';
 import { ViewRegistry } from './views.js';
-import { serveConnection, wireRecord, type GatewayOptions } from './ws-gateway.js';
+import { gatewaySettings, serveConnection, wireRecord, type GatewayDeps, type GatewayOptions } from './ws-gateway.js';
 import { registerCors, type CorsOptions } from './cors.js';
 import { registerSse } from './sse.js';
 import { acceptWebSockets } from './ws-upgrade.js';
@@ -267,13 +267,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(options.gateway?.maxBuffered ? { maxBuffered: options.gateway.maxBuffered } : {}),
   });
   app.get('/v1/ws', (_req, reply) => sendError(reply, 426, 'upgrade_required', 'GET /v1/ws is the WebSocket endpoint (docs/protocol.md): connect with a WebSocket client'));
+  const settings = gatewaySettings({ ...options.gateway, maxFrameBytes });
+  const gatewayDeps: GatewayDeps = { log, views, rates, engine, stats: gateway, tails, heartbeats, auth };
   const webSockets = acceptWebSockets(app.server, {
     path: '/v1/ws',
     maxPayload: 16 * maxFrameBytes,
     auth,
-    onConnection: (socket, principal) => serveConnection(socket, {
-      log, views, rates, engine, stats: gateway, tails, heartbeats, authorize: (need) => auth.authorize(principal, need), expiresAt: principal.expiresAt,
-    }, { ...options.gateway, maxFrameBytes }),
+    onConnection: (socket, principal) => serveConnection(socket, principal, gatewayDeps, settings),
   });
 
   const address = await app.listen({ host: options.host, port: options.port });

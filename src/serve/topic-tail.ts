@@ -14,7 +14,7 @@ export interface TailMember {
   /** The tail stopped (a failed read): the member goes on by itself from its positions. */
   dropped(): void;
   /** Only records that pass: `keys` (when set) is looked up per record, then `passes` checked. */
-  readonly filter?: { keys?: ReadonlySet<string>; passes: (key: string | null, value: unknown) => boolean };
+  readonly match?: { keys?: ReadonlySet<string>; passes: (key: string | null, value: unknown) => boolean };
   /** Nothing of a batch passed the filter: the member is at `positions` all the same. */
   advance?(positions: readonly number[]): void;
 }
@@ -61,13 +61,13 @@ export class TopicTail {
       return false;
     }
     this.members.add(member);
-    if (member.filter?.keys) {
-      for (const k of member.filter.keys) {
+    if (member.match?.keys) {
+      for (const k of member.match.keys) {
         let set = this.byKey.get(k);
         if (!set) this.byKey.set(k, (set = new Set()));
         set.add(member);
       }
-    } else if (member.filter) {
+    } else if (member.match) {
       this.scanning.add(member);
     }
     if (!this.running) void this.run();
@@ -77,7 +77,7 @@ export class TopicTail {
   leave(member: TailMember): void {
     if (!this.members.delete(member)) return;
     this.scanning.delete(member);
-    for (const k of member.filter?.keys ?? []) {
+    for (const k of member.match?.keys ?? []) {
       const set = this.byKey.get(k);
       set?.delete(member);
       if (set?.size === 0) this.byKey.delete(k);
@@ -141,7 +141,7 @@ export class TopicTail {
     let shared: Buffer | undefined;
     const matched = new Map<TailMember, ReturnType<typeof wireRecord>[]>();
     const match = (member: TailMember, r: ReturnType<typeof wireRecord>) => {
-      if (!member.filter!.passes(r.key, r.value)) return;
+      if (!member.match!.passes(r.key, r.value)) return;
       const list = matched.get(member);
       if (list) list.push(r);
       else matched.set(member, [r]);
@@ -155,7 +155,7 @@ export class TopicTail {
     const body = (list: ReturnType<typeof wireRecord>[]) => Buffer.from(`,${JSON.stringify({ records: list, positions: next }).slice(1)}`);
     for (const member of [...this.members]) {
       let frame: Buffer | undefined;
-      if (!member.filter) frame = Buffer.concat([member.prefix, (shared ??= body(records))]);
+      if (!member.match) frame = Buffer.concat([member.prefix, (shared ??= body(records))]);
       else {
         const mine = matched.get(member);
         if (!mine) {

@@ -4,15 +4,16 @@ import { RivuletError } from '../core/errors.js';
 import type { Log } from '../log/log.js';
 import type { TopicRates } from './rates.js';
 import type { ViewRegistry } from './views.js';
-import { compileFilter, Filter, followPositions, From, startPositions } from './subscription.js';
+import { Filter, From } from './subscription.js';
+import { TopicSubscription } from './topic-subscription.js';
+import type { Authenticator, Principal } from './auth/authenticator.js';
 import { Outlet, type GatewayStats } from './outlet.js';
-import type { Permission } from './auth/scopes.js';
 import { atTime } from './auth/expiry.js';
 
 /** WebSocket close code when the connection's token expired. */
 const TOKEN_EXPIRED_CLOSE = 4001;
 import { followView } from './view-feed.js';
-import type { TailMember, TopicTails } from './topic-tail.js';
+import type { TopicTails } from './topic-tail.js';
 import type { Heartbeats } from './heartbeats.js';
 import type { Engine } from '../engine/engine.js';
 
@@ -66,7 +67,8 @@ export interface GatewayOptions {
   heartbeatMs?: number;
 }
 
-interface Deps {
+/** What every connection of a server shares. */
+export interface GatewayDeps {
   log: Log;
   views: ViewRegistry;
   rates: TopicRates;
@@ -76,196 +78,171 @@ interface Deps {
   tails: TopicTails;
   /** The server's heartbeat timer. */
   heartbeats: Heartbeats;
-  /** Throws `AuthError` when the connection's caller may not do `need` (checked per subscription). */
-  authorize: (need: Permission) => void;
-  /** When the caller's token expires (epoch ms): the connection closes then. */
-  expiresAt?: number | undefined;
+  auth: Authenticator;
+}
+
+/** {@link GatewayOptions} with the defaults applied: one object for all connections of a server. */
+export interface GatewaySettings {
+  batch: number;
+  maxBuffered: number;
+  maxFrameBytes: number;
+  maxSubscriptions: number;
+}
+
+/** Applies the defaults of {@link GatewayOptions}. */
+export function gatewaySettings(options: GatewayOptions = {}): GatewaySettings {
+  return {
+    batch: options.batch ?? 500,
+    maxBuffered: options.maxBuffered ?? 4 << 20,
+    maxFrameBytes: options.maxFrameBytes ?? 64 << 10,
+    maxSubscriptions: options.maxSubscriptions ?? 100,
+  };
 }
 
 export { wireRecord } from './subscription.js';
+
+/** A subscription as the connection holds it. */
+interface Held {
+  stop(): void;
+}
+
+// Listeners shared by all connections (a listener per connection would be a closure per connection).
+const connections = new WeakMap<WebSocket, Connection>();
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  connections.get(this)?.message(data, isBinary);
+}
+function onPong(this: WebSocket): void {
+  connections.get(this)?.outlet.sawLife();
+}
+function onClose(this: WebSocket): void {
+  connections.get(this)?.closed();
+}
 
 /**
  * Serves one WebSocket connection of protocol v1 (docs/protocol.md): subscriptions to topics (from
  * earliest, latest, offsets, a time or the last N records; every `records` frame carries the positions
  * to resume from), to views (snapshot then changes) and to metrics; heartbeats. A malformed frame gets
- * an error frame; the connection stays open.
+ * an error frame; the connection stays open. `principal` is who opened it: each subscription needs
+ * its scope.
  */
-export function serveConnection(socket: WebSocket, deps: Deps, options: GatewayOptions = {}): void {
-  const subs = new Map<string, AbortController>();
-  const batch = options.batch ?? 500;
-  const outlet = new Outlet(socket, options.maxBuffered ?? 4 << 20, deps.stats);
-  deps.stats.add(socket);
-  const send = (frame: unknown) => outlet.send(frame);
-  const sendError = (id: string | undefined, code: string, message: string) => send({ type: 'error', ...(id ? { id } : {}), code, message });
+export function serveConnection(socket: WebSocket, principal: Principal, deps: GatewayDeps, settings: GatewaySettings): void {
+  connections.set(socket, new Connection(socket, principal, deps, settings));
+  socket.on('message', onMessage);
+  socket.on('pong', onPong);
+  socket.on('close', onClose);
+}
 
-  const followTopic = async (frame: z.infer<typeof TopicSubscribe>, signal: AbortSignal) => {
-    const { id, topic, flow } = frame;
-    const positions = await startPositions(deps.log, topic, frame.from);
-    send({ type: 'subscribed', id, topic, positions });
-    // The subscription reads by itself until it has caught up; then it joins the topic's shared tail,
-    // and reads by itself again whenever it falls behind.
-    const tail = deps.tails.of(topic);
-    const passes = compileFilter(frame.filter);
-    let left: () => void = () => undefined;
-    const member: TailMember = {
-      prefix: Buffer.from(`{"type":"records","id":${JSON.stringify(id)}`),
-      ...(passes ? { filter: { passes, ...(frame.filter?.keys ? { keys: new Set(frame.filter.keys) } : {}) } } : {}),
-      advance(next) {
-        for (let p = 0; p < next.length; p++) positions[p] = next[p]!;
-      },
-      deliver(bytes, next) {
-        if (signal.aborted || !outlet.open() || outlet.full()) {
-          left();
-          return false;
-        }
-        outlet.sendRaw(bytes);
-        for (let p = 0; p < next.length; p++) positions[p] = next[p]!;
-        return true;
-      },
-      dropped: () => left(),
-    };
-    signal.addEventListener('abort', () => tail.leave(member), { once: true });
-    const joinTail = async (): Promise<'joined' | 'retry' | 'wait'> => {
-      const at = tail.position();
-      if (at !== undefined && positions.some((o, p) => o > at[p]!)) {
-        // Ahead of the tail somewhere: once it has moved on, meet it by reading up to it.
-        await tail.nextFrame(signal);
-        return 'retry';
-      }
-      if (at !== undefined && positions.some((o, p) => o < at[p]!)) return 'retry';
-      return tail.join(member, positions) ? 'joined' : 'retry';
-    };
-    while (!signal.aborted && outlet.open()) {
-      await followPositions(deps.log, topic, positions, {
-        batch,
-        filter: frame.filter,
-        signal,
-        open: () => outlet.open(),
-        emit: async (out) => {
-          send({ ...out, id });
-          if (out.type !== 'records' || !outlet.full()) return;
-          if (flow === 'disconnect') return outlet.disconnectSlow(id);
-          await outlet.drained(signal);
-          if (flow === 'drop-oldest' && !signal.aborted) skipAhead(id, topic, positions);
-        },
-        caughtUp: joinTail,
-        limitTo: () => tail.position(),
+class Connection {
+  readonly outlet: Outlet;
+  private readonly subs = new Map<string, Held>();
+  private readonly cancelExpiry: (() => void) | undefined;
+
+  constructor(private readonly socket: WebSocket, private readonly principal: Principal, private readonly deps: GatewayDeps, private readonly settings: GatewaySettings) {
+    this.outlet = new Outlet(socket, settings.maxBuffered, deps.stats);
+    deps.stats.add(socket);
+    // Heartbeats: a frame the client can watch for, and a ping whose missing pong shows a dead peer.
+    deps.heartbeats.add(this.outlet);
+    // A token that expires ends the connection: its subscriptions were granted for the token's lifetime.
+    if (principal.expiresAt !== undefined) {
+      this.cancelExpiry = atTime(principal.expiresAt, () => {
+        this.sendError(undefined, 'token_expired', 'the token of this connection expired; connect again with a new one');
+        socket.close(TOKEN_EXPIRED_CLOSE, 'token_expired');
       });
-      if (signal.aborted || !outlet.open()) return;
-      await new Promise<void>((resolve) => { left = resolve; });
-      left = () => undefined;
-      if (signal.aborted || !outlet.open()) return;
-      // It left the tail because its buffer is full: the policy decides what follows.
-      if (outlet.full()) {
-        if (flow === 'disconnect') return outlet.disconnectSlow(id);
-        await outlet.drained(signal);
-        if (flow === 'drop-oldest' && !signal.aborted) skipAhead(id, topic, positions);
-      }
     }
-  };
+  }
 
-  // `drop-oldest`: what piled up while the client was behind is skipped, but for the newest `batch`
-  // records of each partition; the client learns what it missed from a gap frame.
-  const skipAhead = (id: string, topic: string, positions: number[]) => {
-    const ends = deps.log.endOffsets(topic);
-    for (let p = 0; p < positions.length; p++) {
-      const to = ends[p]! - batch;
-      if (to <= positions[p]!) continue;
-      send({ type: 'gap', id, partition: p, from: positions[p], to, reason: 'slow_consumer' });
-      deps.stats.droppedRecords += to - positions[p]!;
-      positions[p] = to;
+  message(data: RawData, isBinary: boolean): void {
+    this.outlet.sawLife();
+    // A bug in handling one frame must never take the server down: answer with an error frame.
+    try {
+      this.frame(data, isBinary);
+    } catch (err) {
+      console.error('WebSocket frame failed:', err);
+      this.sendError(undefined, 'internal', 'the server failed to handle the frame');
     }
-  };
+  }
 
-  // Metrics are a gauge: a tick that finds the buffer full is skipped (the next one says it all).
-  const followMetrics = (id: string, signal: AbortSignal) => {
-    const push = () => {
-      if (!outlet.full()) send({ type: 'metrics', id, at: Date.now(), topics: deps.rates.snapshot(), pipelines: deps.engine.status() });
-    };
-    push();
-    const timer = setInterval(push, 1000);
-    signal.addEventListener('abort', () => clearInterval(timer), { once: true });
-  };
+  closed(): void {
+    this.deps.heartbeats.delete(this.outlet);
+    this.deps.stats.delete(this.socket);
+    this.cancelExpiry?.();
+    for (const sub of this.subs.values()) sub.stop();
+    this.subs.clear();
+    connections.delete(this.socket);
+  }
 
-  const maxFrameBytes = options.maxFrameBytes ?? 64 << 10;
-  const maxSubscriptions = options.maxSubscriptions ?? 100;
-  const onFrame = (data: RawData, isBinary: boolean): void => {
-    if (isBinary) return sendError(undefined, 'invalid_frame', 'frames must be JSON text');
+  private sendError(id: string | undefined, code: string, message: string): void {
+    this.outlet.send({ type: 'error', ...(id ? { id } : {}), code, message });
+  }
+
+  private frame(data: RawData, isBinary: boolean): void {
+    const { maxFrameBytes, maxSubscriptions } = this.settings;
+    if (isBinary) return this.sendError(undefined, 'invalid_frame', 'frames must be JSON text');
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data instanceof ArrayBuffer ? data.byteLength : data.length;
-    if (size > maxFrameBytes) return sendError(undefined, 'frame_too_large', `frame is ${size} bytes; the limit is ${maxFrameBytes} bytes; it was ignored`);
+    if (size > maxFrameBytes) return this.sendError(undefined, 'frame_too_large', `frame is ${size} bytes; the limit is ${maxFrameBytes} bytes; it was ignored`);
     let json: unknown;
     try {
       json = JSON.parse(data.toString());
     } catch {
-      return sendError(undefined, 'invalid_frame', 'frame is not valid JSON');
+      return this.sendError(undefined, 'invalid_frame', 'frame is not valid JSON');
     }
     const id = typeof (json as { id?: unknown } | null)?.id === 'string' ? (json as { id: string }).id : undefined;
     const schema = schemaOf(json);
-    if (typeof schema === 'string') return sendError(id, 'invalid_frame', schema);
+    if (typeof schema === 'string') return this.sendError(id, 'invalid_frame', schema);
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return sendError(id, 'invalid_frame', `invalid frame${issue ? ` at '${issue.path.join('.') || '(root)'}': ${issue.message}` : ''}`);
+      return this.sendError(id, 'invalid_frame', `invalid frame${issue ? ` at '${issue.path.join('.') || '(root)'}': ${issue.message}` : ''}`);
     }
     const frame = parsed.data;
     if (frame.type === 'unsubscribe') {
-      subs.get(frame.id)?.abort();
-      subs.delete(frame.id);
-      return send({ type: 'unsubscribed', id: frame.id });
+      this.subs.get(frame.id)?.stop();
+      this.subs.delete(frame.id);
+      return this.outlet.send({ type: 'unsubscribed', id: frame.id });
     }
-    if (subs.has(frame.id)) return sendError(frame.id, 'duplicate_id', `subscription '${frame.id}' already exists on this connection`);
-    if (subs.size >= maxSubscriptions) return sendError(frame.id, 'too_many_subscriptions', `a connection may hold ${maxSubscriptions} subscriptions; unsubscribe one first`);
-    const ac = new AbortController();
-    subs.set(frame.id, ac);
-    const fail = (err: unknown) => {
-      subs.delete(frame.id);
-      ac.abort();
-      if (err instanceof RivuletError) sendError(frame.id, err.code, err.message);
-      else sendError(frame.id, 'internal', 'the subscription failed on the server');
-    };
+    if (this.subs.has(frame.id)) return this.sendError(frame.id, 'duplicate_id', `subscription '${frame.id}' already exists on this connection`);
+    if (this.subs.size >= maxSubscriptions) return this.sendError(frame.id, 'too_many_subscriptions', `a connection may hold ${maxSubscriptions} subscriptions; unsubscribe one first`);
     try {
-      deps.authorize('topic' in frame ? { action: 'read', resource: frame.topic } : 'view' in frame ? { action: 'read', resource: frame.view } : { action: 'metrics' });
+      this.deps.auth.authorize(this.principal, 'topic' in frame ? { action: 'read', resource: frame.topic } : 'view' in frame ? { action: 'read', resource: frame.view } : { action: 'metrics' });
       if ('topic' in frame) {
-        if (!deps.log.describeTopic(frame.topic)) throw new RivuletError('unknown_topic', `topic '${frame.topic}' does not exist`);
-        followTopic(frame, ac.signal).catch((err: unknown) => {
-          if (!ac.signal.aborted) fail(err);
-        });
+        if (!this.deps.log.describeTopic(frame.topic)) throw new RivuletError('unknown_topic', `topic '${frame.topic}' does not exist`);
+        const sub = new TopicSubscription(frame, this.outlet, { log: this.deps.log, tails: this.deps.tails, stats: this.deps.stats, batch: this.settings.batch });
+        this.start(frame.id, sub, sub.signal, sub.run());
       } else if ('view' in frame) {
-        followView(deps.views.get(frame.view), frame, { log: deps.log, outlet, stats: deps.stats, batch }, ac.signal).catch((err: unknown) => {
-          if (!ac.signal.aborted) fail(err);
-        });
+        const ac = new AbortController();
+        const view = this.deps.views.get(frame.view);
+        this.start(frame.id, { stop: () => ac.abort() }, ac.signal, followView(view, frame, { log: this.deps.log, outlet: this.outlet, stats: this.deps.stats, batch: this.settings.batch }, ac.signal));
       } else {
-        followMetrics(frame.id, ac.signal);
+        this.start(frame.id, this.followMetrics(frame.id), undefined, Promise.resolve());
       }
     } catch (err) {
-      fail(err);
+      this.failed(frame.id, err);
     }
-  };
+  }
 
-  socket.on('message', (data, isBinary) => {
-    outlet.sawLife();
-    // A bug in handling one frame must never take the server down: answer with an error frame.
-    try {
-      onFrame(data, isBinary);
-    } catch (err) {
-      console.error('WebSocket frame failed:', err);
-      sendError(undefined, 'internal', 'the server failed to handle the frame');
-    }
-  });
-  // Heartbeats: a frame the client can watch for, and a ping whose missing pong shows a dead peer.
-  socket.on('pong', () => outlet.sawLife());
-  deps.heartbeats.add(outlet);
+  /** Holds a running subscription; its failure ends it with an error frame. */
+  private start(id: string, sub: Held, signal: AbortSignal | undefined, running: Promise<void>): void {
+    this.subs.set(id, sub);
+    running.catch((err: unknown) => {
+      if (signal?.aborted || this.subs.get(id) !== sub) return;
+      sub.stop();
+      this.failed(id, err);
+    });
+  }
 
-  // A token that expires ends the connection: its subscriptions were granted for the token's lifetime.
-  const cancelExpiry = deps.expiresAt === undefined ? undefined : atTime(deps.expiresAt, () => {
-    sendError(undefined, 'token_expired', 'the token of this connection expired; connect again with a new one');
-    socket.close(TOKEN_EXPIRED_CLOSE, 'token_expired');
-  });
+  private failed(id: string, err: unknown): void {
+    this.subs.delete(id);
+    if (err instanceof RivuletError) this.sendError(id, err.code, err.message);
+    else this.sendError(id, 'internal', 'the subscription failed on the server');
+  }
 
-  socket.on('close', () => {
-    deps.heartbeats.delete(outlet);
-    cancelExpiry?.();
-    for (const ac of subs.values()) ac.abort();
-    subs.clear();
-  });
+  /** Metrics are a gauge: a tick that finds the buffer full is skipped (the next one says it all). */
+  private followMetrics(id: string): Held {
+    const push = () => {
+      if (!this.outlet.full()) this.outlet.send({ type: 'metrics', id, at: Date.now(), topics: this.deps.rates.snapshot(), pipelines: this.deps.engine.status() });
+    };
+    push();
+    const timer = setInterval(push, 1000);
+    return { stop: () => clearInterval(timer) };
+  }
 }
