@@ -28,10 +28,10 @@ export interface SubscriberEvents {
 }
 
 /**
- * Opens subscriber `index` of `task`; resolves once it is subscribed (or failed, reported through
- * `events.error`), with the function that drops its connection.
+ * Opens subscriber `index` of `task`; resolves once it is subscribed or has failed (the reason
+ * reported through `events.error`), with whether it subscribed and the function that drops it.
  */
-export type OpenSubscriber = (task: WorkerStart, index: number, events: SubscriberEvents) => Promise<() => void>;
+export type OpenSubscriber = (task: WorkerStart, index: number, events: SubscriberEvents) => Promise<{ subscribed: boolean; close: () => void }>;
 
 /** The wall clock in ms with sub-ms precision, comparable between processes. */
 export const wallClock = () => performance.timeOrigin + performance.now();
@@ -64,9 +64,9 @@ export function workerMain(open: OpenSubscriber): void {
     // A burst of thousands of connections at once would overflow the server's accept queue.
     for (let i = 0; i < task.count; i += 200) {
       await Promise.all(Array.from({ length: Math.min(200, task.count - i) }, async (_, j) => {
-        const errorsBefore = errors.length;
-        closers.push(await open(task, task.first + i + j, events));
-        if (errors.length === errorsBefore) connected++;
+        const { subscribed, close } = await open(task, task.first + i + j, events);
+        closers.push(close);
+        if (subscribed) connected++;
       }));
     }
     send({ type: 'ready', connected, errors });

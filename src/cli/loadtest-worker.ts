@@ -8,6 +8,7 @@ import { workerMain } from './loadtest-worker-core.js';
 workerMain((task, index, events) => new Promise((resolve) => {
   const socket = new WebSocket(task.token ? `${task.url}?access_token=${encodeURIComponent(task.token)}` : task.url);
   const close = () => socket.terminate();
+  const done = (subscribed: boolean) => resolve({ subscribed, close });
   socket.on('open', () => {
     const filter = task.keys > 0 ? { filter: { keys: [`k${index % task.keys}`] } } : {};
     socket.send(JSON.stringify({ type: 'subscribe', id: 'l', topic: task.topic, from: 'latest', ...filter }));
@@ -15,14 +16,16 @@ workerMain((task, index, events) => new Promise((resolve) => {
   socket.on('message', (data) => {
     const frame = JSON.parse(data.toString()) as { type: string; records?: { value: { sentAt?: unknown } }[]; message?: string };
     if (frame.type === 'records') for (const r of frame.records!) events.received(r.value?.sentAt);
-    else if (frame.type === 'subscribed') resolve(close);
+    else if (frame.type === 'subscribed') done(true);
     else if (frame.type === 'error') {
       events.error(frame.message ?? 'error frame');
-      resolve(close);
+      done(false);
     }
   });
   socket.on('error', (err) => {
     events.error(err.message);
-    resolve(close);
+    done(false);
   });
+  // Closed before it subscribed (a refused upgrade, a server going away): it will not.
+  socket.on('close', () => done(false));
 }));

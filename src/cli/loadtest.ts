@@ -172,6 +172,9 @@ export async function runLoad(target: LoadTarget, options: Omit<LoadTestOptions,
 
     // Ingest: a batch every 10 ms, each event stamped with the time it leaves.
     let sent = 0;
+    // Deliveries to expect: every event to every subscriber, or, keyed, to the subscribers of its key.
+    let expected = 0;
+    const followers = (key: number) => Math.floor(connected / keys) + (key < connected % keys ? 1 : 0);
     const started = now();
     const headers = target.headers;
     const path = target.ingestUrl(keys > 0);
@@ -182,6 +185,7 @@ export async function runLoad(target: LoadTarget, options: Omit<LoadTestOptions,
       if (due > 0) {
         const sentAt = now();
         const events = Array.from({ length: due }, (_, j) => ({ ...(keys > 0 ? { key: `k${(sent + j) % keys}` } : {}), seq: sent + j, sentAt, pad }));
+        for (let j = 0; j < due; j++) expected += keys > 0 ? followers((sent + j) % keys) : connected;
         sent += due;
         const p = fetch(path, { method: 'POST', headers, body: JSON.stringify(events) }).then(async (res) => {
           if (!res.ok && errors.length < 10) errors.push(`ingest answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
@@ -205,7 +209,6 @@ export async function runLoad(target: LoadTarget, options: Omit<LoadTestOptions,
     const inWindow = deliveredSum();
     const elapsed = (windowEnd - started) / 1000;
     // Drain: what was sent reaches every subscriber that follows it (bounded by a few seconds).
-    const expected = keys > 0 ? sent : sent * connected;
     const drainUntil = now() + 10_000;
     while (now() < drainUntil && deliveredSum() < expected) await new Promise((r) => setTimeout(r, 100));
     const serverRssBytes = await target.rss();

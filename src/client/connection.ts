@@ -102,7 +102,9 @@ export class Connection {
     if (socket) {
       socket.onclose = null;
       socket.onmessage = null;
-      socket.onerror = null;
+      socket.onopen = null;
+      // ws emits 'error' when a CONNECTING socket is closed: without a listener, that throws.
+      socket.onerror = () => undefined;
       socket.close(1000, 'client closed');
     }
   }
@@ -131,6 +133,8 @@ export class Connection {
       return this.retry();
     }
     this.socket = socket;
+    // A handshake that never completes is as dead as a silent connection.
+    this.touch();
     socket.onopen = () => {
       this.attempt = 0;
       this.options.onStatus('open');
@@ -138,6 +142,7 @@ export class Connection {
       for (const [id, sub] of this.subscribers) this.send({ ...sub.subscribeFrame(), id });
     };
     socket.onmessage = (event: { data: unknown }) => {
+      if (this.socket !== socket) return; // a socket replaced for silence may still deliver (ws)
       this.touch();
       let frame: ServerFrame;
       try {

@@ -38,7 +38,10 @@ export interface SseOptions {
 
 /** One event of the stream; frames that carry positions carry them as the event id, for `Last-Event-ID`. */
 function event(frame: { type: string; positions?: readonly number[] | undefined; [field: string]: unknown }): string {
-  const id = frame.positions !== undefined && frame.type !== 'subscribed' ? `id: ${frame.positions.join(',')}\n` : '';
+  // Only a frame after which the reader holds everything up to its positions may set the id that
+  // EventSource resumes from: not 'subscribed', 'resumed' (the changes since follow), nor a snapshot part but the last.
+  const resumable = frame.type === 'records' || frame.type === 'changes' || (frame.type === 'snapshot' && frame.done === true);
+  const id = frame.positions !== undefined && resumable ? `id: ${frame.positions.join(',')}\n` : '';
   return `${id}event: ${frame.type}\ndata: ${JSON.stringify(frame)}\n\n`;
 }
 
@@ -173,7 +176,18 @@ export function registerSse(app: FastifyInstance, deps: SseDeps, options: SseOpt
         open: () => !res.destroyed,
         emit: async (frame: TopicFrame) => {
           // Back-pressure: a slow reader pauses its subscription, not the server's memory.
-          if (!res.write(event(frame))) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+          if (res.write(event(frame)) || signal.aborted) return;
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              res.off('drain', done);
+              res.off('close', done);
+              signal.removeEventListener('abort', done);
+              resolve();
+            };
+            res.on('drain', done);
+            res.on('close', done);
+            signal.addEventListener('abort', done);
+          });
         },
       });
     });

@@ -32,7 +32,9 @@ export class TopicSubscription implements TailMember {
   private readonly abort = new AbortController();
   private readonly tail: TopicTail;
   private positions: number[] = [];
-  /** Resolves the wait of {@link run} while the subscription is a member of the tail. */
+  /** Whether the tail sends to this subscription now. */
+  private inTail = false;
+  /** Ends the wait of {@link run} while the subscription is in the tail. */
   private left: (() => void) | undefined;
 
   constructor(private readonly request: TopicRequest, private readonly outlet: Outlet, private readonly deps: TopicSubscriptionDeps) {
@@ -50,18 +52,21 @@ export class TopicSubscription implements TailMember {
   stop(): void {
     this.abort.abort();
     this.tail.leave(this);
-    this.left?.();
+    this.leftTail();
   }
 
   /** Runs until {@link stop} or the connection closes; throws `invalid_subscription` for a bad start. */
   async run(): Promise<void> {
     const { id, topic } = this.request;
     this.positions = await startPositions(this.deps.log, topic, this.request.from);
+    if (this.signal.aborted) return;
     this.outlet.send({ type: 'subscribed', id, topic, positions: this.positions });
     while (this.live()) {
       await followPositions(this.deps.log, topic, this.positions, this);
       if (!this.live()) return;
-      await new Promise<void>((resolve) => { this.left = resolve; });
+      // In the tail until it drops this subscription — which may have happened already, between the
+      // join and now: then there is nothing to wait for.
+      if (this.inTail) await new Promise<void>((resolve) => { this.left = resolve; });
       this.left = undefined;
       if (!this.live()) return;
       // It left the tail because its buffer is full: the policy decides what follows.
@@ -101,14 +106,16 @@ export class TopicSubscription implements TailMember {
       return 'retry';
     }
     if (at !== undefined && this.positions.some((o, p) => o < at[p]!)) return 'retry';
-    return this.tail.join(this, this.positions) ? 'joined' : 'retry';
+    if (!this.tail.join(this, this.positions)) return 'retry';
+    this.inTail = true;
+    return 'joined';
   }
 
   // As a member of the tail (TailMember).
 
   deliver(frame: Buffer, next: readonly number[]): boolean {
     if (!this.live() || this.outlet.full()) {
-      this.left?.();
+      this.leftTail();
       return false;
     }
     this.outlet.sendRaw(frame);
@@ -121,6 +128,11 @@ export class TopicSubscription implements TailMember {
   }
 
   dropped(): void {
+    this.leftTail();
+  }
+
+  private leftTail(): void {
+    this.inTail = false;
     this.left?.();
   }
 

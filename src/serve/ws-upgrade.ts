@@ -14,6 +14,8 @@ function refuse(socket: Duplex, status: number, code: string, message: string, h
   const body = JSON.stringify({ error: { code, message } });
   const head = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, 'Content-Type: application/json; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close',
     ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+  // The server's sockets are half-open: without this, a peer that never closes keeps the socket forever.
+  socket.once('finish', () => socket.destroy());
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
 }
 
@@ -33,7 +35,12 @@ export function acceptWebSockets(server: Server, options: {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return refuse(socket, 400, 'invalid_request', 'the request target is not a valid path');
+    }
     if (url.pathname !== options.path) return refuse(socket, 404, 'not_found', `no WebSocket endpoint at ${url.pathname}; it is ${options.path}`);
     let principal: Principal;
     try {
