@@ -112,6 +112,15 @@ export class TopicTail {
         // Everyone left and someone joined meanwhile, at other positions: read from those.
         if (this.positions !== from) continue;
         if (this.members.size === 0) break;
+        // Retention removed records the tail had not read (it fell that far behind): members read on
+        // by themselves, which tells each client of the gap, and meet the tail again after it.
+        const starts = this.log.startOffsets(this.topic);
+        if (from.some((o, p) => o < starts[p]!)) {
+          const behind = [...this.members];
+          for (const member of behind) this.leave(member);
+          for (const member of behind) member.dropped();
+          continue;
+        }
         if (read.every((r) => r.length === 0)) {
           this.wake();
           await this.log.waitForRecords(this.topic, from, this.abort.signal);
