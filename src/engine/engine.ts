@@ -101,7 +101,7 @@ export class Engine {
   publishedWatermarkOf(topic: string): number | null | undefined {
     const writer = this.writerOf(topic);
     if (writer === undefined) return undefined;
-    return this.tasks.find((t) => t.status().pipeline === writer)?.status().publishedWatermark ?? null;
+    return this.tasks.find((t) => t.pipeline === writer)?.publishedWatermark ?? null;
   }
 
   /** Starts every added pipeline. */

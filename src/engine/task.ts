@@ -160,6 +160,11 @@ export class PipelineTask {
     return this.options.graph.name;
   }
 
+  /** See {@link TaskStatus.publishedWatermark}. */
+  get publishedWatermark(): number | null {
+    return this.publishedWm;
+  }
+
   /** Restores the last checkpoint, if any, and starts processing in the background. */
   start(): void {
     this.restore();

@@ -30,7 +30,7 @@ const ViewQuery = z.object({
 export interface SseOptions {
   /** Records (or view rows) per event. Default 500. */
   batch?: number;
-  /** Bytes waiting in a stream above which a view stream's flow policy acts. Default 4 MiB. */
+  /** Bytes waiting in a stream above which it pauses (topics) or its flow policy acts (views). Default 4 MiB. */
   maxBuffered?: number;
   /** Every this many ms a comment line keeps proxies from closing a quiet stream. Default 15,000. */
   heartbeatMs?: number;
@@ -70,8 +70,8 @@ function resumeOffsets(lastEventId: string | string[] | undefined, offsets: stri
 }
 
 /**
- * A view subscription's frames as events of a stream, with the stream's write buffer as the bound its
- * flow policy acts on.
+ * A subscription's frames as events of a stream, with the stream's write buffer as the bound that
+ * pauses a topic subscription and that a view's flow policy acts on.
  */
 class SseSink implements FrameSink {
   constructor(private readonly res: ServerResponse, private readonly maxBuffered: number, private readonly stats: GatewayStats, private readonly end: () => void) {}
@@ -113,7 +113,7 @@ export interface SseDeps {
  * `EventSource` resumes by itself after a dropped connection (`Last-Event-ID`):
  *
  * - `GET /v1/sse/topics/:topic`: records from `from=earliest|latest`, `offsets=4,0,7`, `time=…` or
- *   `last=N`; a slow reader pauses its subscription;
+ *   `last=N`; a reader more than `maxBuffered` behind pauses its subscription;
  * - `GET /v1/sse/views/:view`: the snapshot, then changes (conflated by key while the reader is slow,
  *   or `flow=disconnect`); resumed from `offsets` with the changes since.
  *
@@ -122,6 +122,7 @@ export interface SseDeps {
 export function registerSse(app: FastifyInstance, deps: SseDeps, options: SseOptions = {}): void {
   const { log } = deps;
   const batch = options.batch ?? 500;
+  const maxBuffered = options.maxBuffered ?? 4 << 20;
   // Open streams end when the server closes (they would hold its close forever otherwise).
   const open = new Set<AbortController>();
   app.addHook('preClose', async () => {
@@ -153,6 +154,13 @@ export function registerSse(app: FastifyInstance, deps: SseDeps, options: SseOpt
       clearInterval(heartbeat);
       cancelExpiry?.();
       res.end();
+      // A reader that stopped reading never takes what is still buffered: cut it off, as a WebSocket
+      // peer that does not answer a close is.
+      if (!res.writableFinished) {
+        const cut = setTimeout(() => res.destroy(), 1000);
+        cut.unref();
+        res.once('close', () => clearTimeout(cut));
+      }
     }
   }
 
@@ -167,27 +175,18 @@ export function registerSse(app: FastifyInstance, deps: SseDeps, options: SseOpt
       : q.data.time !== undefined ? { time: /^\d+$/.test(q.data.time) ? Number(q.data.time) : q.data.time }
         : q.data.last !== undefined ? { last: q.data.last } : (q.data.from ?? 'latest');
     const positions = await startPositions(log, topic, from);
-    await stream(req, reply, async (res, signal) => {
-      res.write(event({ type: 'subscribed', topic, positions }));
+    await stream(req, reply, async (res, signal, end) => {
+      const sink = new SseSink(res, maxBuffered, deps.stats, end);
+      sink.send({ type: 'subscribed', topic, positions });
       await followPositions(log, topic, positions, {
         batch,
         filter,
         signal,
-        open: () => !res.destroyed,
+        open: () => sink.open(),
         emit: async (frame: TopicFrame) => {
           // Back-pressure: a slow reader pauses its subscription, not the server's memory.
-          if (res.write(event(frame)) || signal.aborted) return;
-          await new Promise<void>((resolve) => {
-            const done = () => {
-              res.off('drain', done);
-              res.off('close', done);
-              signal.removeEventListener('abort', done);
-              resolve();
-            };
-            res.on('drain', done);
-            res.on('close', done);
-            signal.addEventListener('abort', done);
-          });
+          sink.send(frame);
+          if (sink.full()) await sink.drained(signal);
         },
       });
     });
@@ -200,7 +199,7 @@ export function registerSse(app: FastifyInstance, deps: SseDeps, options: SseOpt
     const filter = parseFilter(q.data.filter);
     const offsets = resumeOffsets(req.headers['last-event-id'], q.data.offsets);
     await stream(req, reply, async (res, signal, end) => {
-      const sink = new SseSink(res, options.maxBuffered ?? 4 << 20, deps.stats, end);
+      const sink = new SseSink(res, maxBuffered, deps.stats, end);
       await followView(view, { id: 'view', filter, ...(offsets ? { from: { offsets } } : {}), flow: q.data.flow ?? 'conflate' }, { log, outlet: sink, stats: deps.stats, batch }, signal);
       // The view's changes go on until the reader leaves or the server closes.
       if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));

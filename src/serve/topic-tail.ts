@@ -162,7 +162,8 @@ export class TopicTail {
       }
     }
     const body = (list: ReturnType<typeof wireRecord>[]) => Buffer.from(`,${JSON.stringify({ records: list, positions: next }).slice(1)}`);
-    for (const member of [...this.members]) {
+    // A member that leaves is deleted as the loop goes: a Set's iteration allows that.
+    for (const member of this.members) {
       let frame: Buffer | undefined;
       if (!member.match) frame = Buffer.concat([member.prefix, (shared ??= body(records))]);
       else {

@@ -3,41 +3,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startServing, type Serving } from '../helpers/serving.js';
 import { waitFor } from '../helpers/tmp.js';
-import type { Frame } from '../helpers/ws.js';
+import { readEvents as read } from '../helpers/sse.js';
 
 let serving: Serving;
 before(async () => { serving = await startServing({ gateway: { batch: 10 } }); });
 after(async () => { await serving.stop(); });
-
-/** Reads SSE events until `enough`, then cuts the stream. */
-async function read(url: string, headers: Record<string, string>, enough: (evs: { id?: string; event: string; data: Frame }[]) => boolean) {
-  const ac = new AbortController();
-  const res = await fetch(url, { headers, signal: ac.signal });
-  const reader = res.body!.getReader();
-  const dec = new TextDecoder();
-  let buf = '';
-  const evs: { id?: string; event: string; data: Frame }[] = [];
-  try {
-    while (!enough(evs)) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += dec.decode(value, { stream: true });
-      let end: number;
-      while ((end = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, end); buf = buf.slice(end + 2);
-        const e: { id?: string; event: string; data: Frame } = { event: '', data: { type: '' } };
-        for (const line of block.split('\n')) {
-          if (line.startsWith('id: ')) e.id = line.slice(4);
-          else if (line.startsWith('event: ')) e.event = line.slice(7);
-          else if (line.startsWith('data: ')) e.data = JSON.parse(line.slice(6)) as Frame;
-        }
-        if (e.event) evs.push(e);
-        if (enough(evs)) break;
-      }
-    }
-  } finally { ac.abort(); }
-  return evs;
-}
 
 test('a view stream cut after the first snapshot part and resumed with Last-Event-ID holds every row', async () => {
   const { log, server } = serving;
