@@ -192,7 +192,8 @@ export function logConformance(backend: string, make: () => Promise<LogUnderTest
       const before = await readAll(log, 'c', 0);
       await under.maintenance(log);
       const after = await readAll(log, 'c', 0);
-      assert.ok(after.length < before.length, 'compaction removed superseded records');
+      // A backend may compact as records arrive (JetStream keeps one message per key subject) or later.
+      assert.ok(after.length < 300 && after.length <= before.length, 'compaction removed superseded records');
       // Every key's latest record is still there, at its offset; only the active segment may hold older versions.
       for (const [key, { offset, value }] of latest) {
         const found = after.find((r) => r.offset === offset);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { CorruptDataError, InvalidArgumentError, RivuletError, storageError, UnknownTopicError } from '../../core/errors.js';
 import type { AppendRecord, LogRecord, RecordPosition } from '../../core/record.js';
 import type { Log, TopicConfig, TopicInfo } from '../log.js';
-import { partitionForKey } from '../partitioner.js';
+import { placeRecords } from '../placement.js';
 import { resolveTopicConfig } from '../topic-config.js';
 import { UnencodableValueError } from './batch-format.js';
 import { compactPartition, type CompactionResult } from './compaction.js';
@@ -290,33 +290,9 @@ export class EmbeddedLog implements Log {
   async append(topic: string, records: readonly AppendRecord[]): Promise<RecordPosition[]> {
     const t = this.get(topic);
     const n = t.info.partitions;
-    const compacted = t.info.config.cleanupPolicy === 'compact';
-    const partitionOf = new Int32Array(records.length);
+    const partitionOf = placeRecords(t.info, records, () => t.roundRobin++);
     const counts = new Int32Array(n);
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      const key = r.key ?? null;
-      if (key !== null && typeof key !== 'string') throw new InvalidArgumentError(`record ${i}: key must be a string or null, got ${typeof key}`, 'invalid_key');
-      if (compacted && key === null) throw new InvalidArgumentError(`topic '${topic}' is compacted: record ${i} needs a key`, 'key_required');
-      if (r.timestamp !== undefined && !Number.isFinite(r.timestamp)) {
-        throw new InvalidArgumentError(`record ${i}: timestamp must be epoch milliseconds, got ${String(r.timestamp)}`, 'invalid_timestamp');
-      }
-      let p: number;
-      if (r.partition !== undefined) {
-        if (!Number.isInteger(r.partition) || r.partition < 0 || r.partition >= n) {
-          throw new InvalidArgumentError(`topic '${topic}' has partitions 0-${n - 1}; record ${i} names partition ${r.partition}`, 'unknown_partition');
-        }
-        p = r.partition;
-      } else if (n === 1) {
-        p = 0;
-      } else if (key !== null) {
-        p = partitionForKey(key, n);
-      } else {
-        p = t.roundRobin++ % n;
-      }
-      partitionOf[i] = p;
-      counts[p]!++;
-    }
+    for (let i = 0; i < records.length; i++) counts[partitionOf[i]!]!++;
     const now = Date.now();
     const bases = new Array<number>(n).fill(0);
     const touched: Partition[] = [];
