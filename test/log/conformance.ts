@@ -150,7 +150,11 @@ export function logConformance(backend: string, make: () => Promise<LogUnderTest
     });
 
     test('retention by size deletes whole old segments; readers below the start continue from it', async (t) => {
-      if (!under.capabilities.retentionBySize) return t.diagnostic(`${backend} has no size retention`);
+      if (!under.capabilities.retentionBySize) {
+        t.diagnostic(`${backend} has no size retention`);
+        await assert.rejects(log.createTopic('sized', { retentionBytes: 8192 }), (e) => e instanceof RivuletError && e.code === 'unsupported' && /retentionBytes/.test(e.message));
+        return;
+      }
       await log.createTopic('sized', { partitions: 1, segmentBytes: 2048, retentionBytes: 8192 });
       for (let i = 0; i < 200; i++) await log.append('sized', [{ value: { i, pad: 'z'.repeat(100) } }]);
       await under.maintenance(log);
@@ -163,7 +167,11 @@ export function logConformance(backend: string, make: () => Promise<LogUnderTest
     });
 
     test('retention by time deletes segments whose newest record is older than retentionMs', async (t) => {
-      if (!under.capabilities.retentionByTime) return t.diagnostic(`${backend} has no time retention`);
+      if (!under.capabilities.retentionByTime) {
+        t.diagnostic(`${backend} has no time retention`);
+        await assert.rejects(log.createTopic('aged', { retentionMs: 60_000 }), (e) => e instanceof RivuletError && e.code === 'unsupported' && /retentionMs/.test(e.message));
+        return;
+      }
       await log.createTopic('aged', { partitions: 1, segmentBytes: 1024, retentionMs: 60_000 });
       const old = Date.now() - 3_600_000;
       for (let i = 0; i < 50; i++) await log.append('aged', [{ value: { i, pad: 'o'.repeat(60) }, timestamp: old + i }]);
@@ -177,7 +185,8 @@ export function logConformance(backend: string, make: () => Promise<LogUnderTest
 
     test('compaction keeps the latest record per key and removes tombstoned keys; offsets stay', async () => {
       if (!under.capabilities.compaction) {
-        await assert.rejects(log.createTopic('c', { cleanupPolicy: 'compact' }), (e) => e instanceof RivuletError && /compact/.test(e.message));
+        await assert.rejects(log.createTopic('c', { cleanupPolicy: 'compact' }), (e) => e instanceof RivuletError && e.code === 'unsupported' && /compact/.test(e.message));
+        assert.equal(log.describeTopic('c'), undefined, 'a refused topic is not created');
         return;
       }
       await log.createTopic('c', { partitions: 1, segmentBytes: 1024, cleanupPolicy: 'compact', deleteRetentionMs: 0 });
