@@ -7,6 +7,7 @@ import type { SinkConnector } from '../connectors/sink.js';
 import type { PipelineDefinition } from '../engine/pipeline.js';
 import type { CorsOptions } from '../serve/cors.js';
 import type { AuthOptions } from '../serve/auth/auth-options.js';
+import type { LogBackendOptions } from '../log/open-log.js';
 
 /** The contents of `rivulet.config.ts`. Every field is optional; command-line flags win over it. */
 export interface RivuletConfig {
@@ -14,6 +15,8 @@ export interface RivuletConfig {
   pipelines?: PipelineDefinition[];
   /** Data directory, relative to the config file. Default `./data`. */
   dataDir?: string;
+  /** The log backend, e.g. `{ backend: 'nats', servers: ['nats://10.0.0.1:4222'], replicas: 3 }`. Default: embedded. */
+  log?: LogBackendOptions;
   /** HTTP port. Default 7070. */
   port?: number;
   /** Interface to listen on. Default `127.0.0.1`. */
@@ -47,6 +50,11 @@ export function defineConfig(config: RivuletConfig): RivuletConfig {
 const ConfigSchema = z.object({
   pipelines: z.array(z.object({ name: z.string(), setup: z.function() }).loose()).optional(),
   dataDir: z.string().optional(),
+  log: z.discriminatedUnion('backend', [
+    z.object({ backend: z.literal('embedded') }).loose(),
+    z.object({ backend: z.literal('nats'), servers: z.union([z.string(), z.array(z.string()).min(1)]).optional() }).loose(),
+    z.object({ backend: z.literal('redis'), url: z.string() }).loose(),
+  ]).optional(),
   port: z.number().int().min(0).max(65535).optional(),
   host: z.string().optional(),
   sinks: z.array(z.object({ name: z.string(), topic: z.string(), start: z.function() }).loose()).optional(),

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
 import type { PipelineDefinition } from '../engine/pipeline.js';
 import { loadConfig, loadPipelines } from './config.js';
+import { describeLog, logFromUrl } from '../log/open-log.js';
 import { startRivulet } from './node.js';
 import { savepointCommand } from './savepoint-command.js';
 import { topicsCommand } from './topics-command.js';
@@ -30,8 +31,9 @@ const program = new Command()
 
 program
   .command('start')
-  .description('run Rivulet on the embedded log: HTTP + WebSocket API and the dashboard')
+  .description('run Rivulet: the log (embedded by default), the pipelines, the HTTP + WebSocket API and the dashboard')
   .option('--data <dir>', 'data directory (default: ./data)')
+  .option('--log <url>', "log backend: 'embedded', nats://host:port[,host:port] or redis://host:port, with ?namespace=… (default: $RIVULET_LOG, the config's log, or embedded)")
   .option('--port <n>', 'HTTP port, 0 for any free one (default: 7070)', port)
   .option('--host <host>', 'interface to listen on (default: 127.0.0.1)')
   .option('--pipeline <file>', 'a pipeline module (.ts or .js) to run; repeatable', collect, [] as string[])
@@ -39,7 +41,7 @@ program
   .option('--demo', 'also run the demo: a payment generator and the fraud pipeline (and, without auth in the config, anonymous admin access)')
   .option('--anonymous <scopes>', "scopes of requests without credentials, comma-separated (e.g. 'read:*,metrics'); only without auth in the config", (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
   .option('--from-savepoint <dir>', 'start a pipeline from a savepoint (its state and positions) instead of its last checkpoint; repeatable', collect, [] as string[])
-  .action(async (opts: { data?: string; port?: number; host?: string; pipeline: string[]; config?: string; demo?: boolean; anonymous?: string[]; fromSavepoint: string[] }) => {
+  .action(async (opts: { data?: string; log?: string; port?: number; host?: string; pipeline: string[]; config?: string; demo?: boolean; anonymous?: string[]; fromSavepoint: string[] }) => {
     const configFile = opts.config ?? ['rivulet.config.ts', 'rivulet.config.js', 'rivulet.config.mjs'].find((f) => fs.existsSync(f));
     const config = configFile ? await loadConfig(configFile) : undefined;
     const pipelines: PipelineDefinition[] = [...(config?.pipelines ?? [])];
@@ -48,13 +50,16 @@ program
     const dataDir = opts.data ?? (config?.dataDir ? path.resolve(config.dir, config.dataDir) : './data');
     if (config?.auth && opts.anonymous) throw new CommanderArgumentError('--anonymous: the config sets auth; give anonymous scopes there (auth.anonymous)');
     const anonymous = opts.anonymous ?? (opts.demo && !config?.auth ? ['admin'] : undefined);
+    const logUrl = opts.log ?? process.env.RIVULET_LOG;
+    const log = logUrl !== undefined ? logFromUrl(logUrl) : config?.log ?? logFromUrl(undefined);
     const rivulet = await startRivulet({
-      dataDir, port: opts.port ?? config?.port ?? 7070, host: opts.host ?? config?.host ?? '127.0.0.1', pipelines, fromSavepoints: opts.fromSavepoint, sinks: config?.sinks,
+      dataDir, log, port: opts.port ?? config?.port ?? 7070, host: opts.host ?? config?.host ?? '127.0.0.1', pipelines, fromSavepoints: opts.fromSavepoint, sinks: config?.sinks,
       ...(config?.cors ? { cors: config.cors } : {}), ...(config?.auth ? { auth: config.auth } : {}), ...(anonymous ? { anonymous } : {}),
     });
     console.log([
       `  dashboard  ${rivulet.url}/`,
       `  data       ${path.resolve(dataDir)}`,
+      `  log        ${describeLog(log)}`,
       ...(rivulet.adminKeyFile ? [`  admin key  ${rivulet.adminKeyFile}`] : []),
       ...(anonymous ? [`  anonymous  ${anonymous.join(', ')}${anonymous.includes('admin') ? ' (anyone who reaches the port may do anything)' : ''}`] : []),
       `  pipelines  ${pipelines.map((p) => p.name).join(', ') || '(none)'}`,

@@ -7,7 +7,8 @@ import { Engine } from '../engine/engine.js';
 import { DEAD_LETTER_TOPIC } from '../engine/task.js';
 import { extract } from '../engine/graph.js';
 import { stateOptions, type PipelineDefinition } from '../engine/pipeline.js';
-import { EmbeddedLog } from '../log/embedded/embedded-log.js';
+import type { Log } from '../log/log.js';
+import { openLog, type LogBackendOptions } from '../log/open-log.js';
 import type { CorsOptions } from '../serve/cors.js';
 import type { AuthOptions } from '../serve/auth/auth-options.js';
 import { ADMIN_KEY_FILE, adminKey } from './admin-key.js';
@@ -15,8 +16,10 @@ import { startServer, type RunningServer } from '../serve/server.js';
 
 /** Options of {@link startRivulet}. */
 export interface RivuletOptions {
-  /** Where the log and checkpoints live. Default `./data`. */
+  /** Where checkpoints, state and (for the embedded log) the log live. Default `./data`. */
   dataDir?: string;
+  /** The log backend. Default: the embedded log in `<dataDir>/log`. */
+  log?: LogBackendOptions;
   /** Default 7070; 0 picks a free port. */
   port?: number;
   /** Default `127.0.0.1`. */
@@ -50,7 +53,7 @@ export interface RunningRivulet {
   /** Base URL of the HTTP API and dashboard, e.g. `http://127.0.0.1:7070`. */
   url: string;
   port: number;
-  log: EmbeddedLog;
+  log: Log;
   engine: Engine;
   server: RunningServer;
   /** The file holding the admin API key, when Rivulet was started without `auth`. */
@@ -62,7 +65,7 @@ export interface RunningRivulet {
 }
 
 /**
- * Starts Rivulet in this process on the embedded log: what `rivulet start` does, for programs and tests.
+ * Starts Rivulet in this process: what `rivulet start` does, for programs and tests.
  *
  * @example
  * ```ts
@@ -75,7 +78,7 @@ export interface RunningRivulet {
  */
 export async function startRivulet(options: RivuletOptions = {}): Promise<RunningRivulet> {
   const dataDir = path.resolve(options.dataDir ?? './data');
-  const log = await EmbeddedLog.open({ dir: path.join(dataDir, 'log') });
+  const log = await openLog(options.log ?? { backend: 'embedded' }, dataDir);
   try {
     for (const dir of options.fromSavepoints ?? []) {
       const manifest = readSavepoint(dir);

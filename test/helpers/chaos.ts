@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AppendRecord } from '../../src/core/record.js';
-import { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
+import { logFromUrl, openLog } from '../../src/log/open-log.js';
 import type { ChaosOrder, ChaosPayment } from '../fixtures/chaos-pipeline.js';
 import { prng } from './prng.js';
+import { waitFor } from './tmp.js';
 import { spawnRivulet, type RivuletProcess } from './rivulet-process.js';
 
 export const ORDERS = 150_000;
@@ -42,9 +43,19 @@ function input(count: number): { orders: AppendRecord[]; payments: AppendRecord[
   return { orders, payments: payments.map((p) => p.record) };
 }
 
-export async function prepare(dir: string, count = ORDERS): Promise<number> {
+/** Opens the log a run uses: the embedded one in `dir`, or the one `logUrl` names (`rivulet start --log`). */
+function open(dir: string, logUrl: string | undefined) {
+  return openLog(logFromUrl(logUrl), dir);
+}
+
+/** The `rivulet start` arguments of a run: the pipeline, and the log when it is not the embedded one. */
+function startArgs(logUrl: string | undefined): string[] {
+  return logUrl === undefined ? PIPELINE : [...PIPELINE, '--log', logUrl];
+}
+
+export async function prepare(dir: string, count = ORDERS, logUrl?: string): Promise<number> {
   const { orders, payments } = input(count);
-  const log = await EmbeddedLog.open({ dir: path.join(dir, 'log') });
+  const log = await open(dir, logUrl);
   try {
     await log.createTopic('orders', { partitions: 4 });
     await log.createTopic('payments', { partitions: 4 });
@@ -83,7 +94,13 @@ export async function committed(dir: string, events: number): Promise<void> {
 }
 
 /** Every output topic as sorted record texts per partition, and the view's rows. */
-export async function results(dir: string, rivulet: RivuletProcess): Promise<{ topics: Record<string, string[][]>; view: Record<string, unknown>; milestones: string[] }> {
+export async function results(dir: string, rivulet: RivuletProcess, logUrl?: string): Promise<{ topics: Record<string, string[][]>; view: Record<string, unknown>; milestones: string[] }> {
+  // A commit is in the checkpoint before its outputs are in the log: wait until the views answer as of
+  // the input's end (their watermark), which they reach once they hold the last commit's outputs.
+  await waitFor('the views to reach the end of the input', async () => {
+    const { views } = (await (await fetch(`${rivulet.url}/v1/views`)).json()) as { views: { name: string; watermark: number | null }[] };
+    return VIEWS.every((name) => (views.find((v) => v.name === name)?.watermark ?? 0) >= END - 2000 - 1);
+  }, 60_000);
   const view: Record<string, unknown> = {};
   for (const name of VIEWS) {
     for (const customer of [...Array.from({ length: CUSTOMERS }, (_, i) => `c${i}`), 'end']) {
@@ -92,7 +109,7 @@ export async function results(dir: string, rivulet: RivuletProcess): Promise<{ t
     }
   }
   assert.equal(await rivulet.stop('SIGTERM'), 0);
-  const log = await EmbeddedLog.open({ dir: path.join(dir, 'log') });
+  const log = await open(dir, logUrl);
   try {
     const topics: Record<string, string[][]> = {};
     for (const topic of OUTPUTS) {
@@ -119,8 +136,8 @@ export async function results(dir: string, rivulet: RivuletProcess): Promise<{ t
   }
 }
 
-export async function runToEnd(dir: string, total: number): Promise<RivuletProcess> {
-  const rivulet = await spawnRivulet(dir, PIPELINE);
+export async function runToEnd(dir: string, total: number, logUrl?: string): Promise<RivuletProcess> {
+  const rivulet = await spawnRivulet(dir, startArgs(logUrl));
   await committed(dir, total);
   return rivulet;
 }
@@ -130,12 +147,12 @@ export async function runToEnd(dir: string, total: number): Promise<RivuletProce
  * commit passed the next of `kills` points spread over 90 % of the input, so that the kills fall
  * anywhere between and during commits. Returns the committed events at each kill.
  */
-export async function killRepeatedly(dir: string, total: number, kills: number, seed: number): Promise<number[]> {
+export async function killRepeatedly(dir: string, total: number, kills: number, seed: number, logUrl?: string): Promise<number[]> {
   const rand = prng(seed);
   const committedAtKill: number[] = [];
   for (let k = 1; k <= kills; k++) {
     const target = Math.floor((total * 0.9 * k) / kills);
-    const rivulet = await spawnRivulet(dir, PIPELINE);
+    const rivulet = await spawnRivulet(dir, startArgs(logUrl));
     await committed(dir, target);
     await new Promise((r) => setTimeout(r, Math.floor(rand() * 40)));
     await rivulet.stop('SIGKILL');

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startRivulet, type RunningRivulet } from '../../src/cli/node.js';
 import { definePipeline } from '../../src/engine/pipeline.js';
+import { EmbeddedLog } from '../../src/log/embedded/embedded-log.js';
 import type { TopicDescription } from '../../src/serve/topic-admin.js';
 import { samples } from '../helpers/prometheus.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -150,6 +151,7 @@ describe('topics API', () => {
     assert.equal(samples(text, 'rivulet_log_recovered_truncated_bytes').get(''), 0);
 
     const bytes = samples(text, 'rivulet_log_topic_bytes');
+    assert.ok(rivulet.log instanceof EmbeddedLog);
     const stats = rivulet.log.stats().topics.find((t) => t.name === 'metered')!;
     assert.equal(bytes.get('{topic="metered"}'), stats.bytes);
     assert.ok(stats.bytes > 0);
