@@ -53,6 +53,17 @@ export class TopicOwnedError extends RivuletError {
   }
 }
 
+/**
+ * A conditional append found its partition ending elsewhere than it expected: another writer appended
+ * first (a second instance of the same task, a process that lost its lease). Nothing of it was stored.
+ */
+export class OffsetConflictError extends RivuletError {
+  override name = 'OffsetConflictError';
+  constructor(readonly topic: string, readonly partition: number, readonly expected: number, readonly actual: number | undefined, detail = '') {
+    super('offset_conflict', `appending to '${topic}' partition ${partition} at offset ${expected}: the partition ends at ${actual ?? 'another offset'}${detail}; another writer appended there`);
+  }
+}
+
 /** The log directory is held by another process (a running Rivulet): one process at a time may open it. */
 export class LogLockedError extends RivuletError {
   override name = 'LogLockedError';

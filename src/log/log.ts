@@ -78,6 +78,14 @@ export interface Log {
    */
   append(topic: string, records: readonly AppendRecord[]): Promise<RecordPosition[]>;
   /**
+   * Appends records to one partition at exactly `offset` (the partition's end offset the caller last
+   * saw), or nothing: when the partition ends elsewhere it fails with an `OffsetConflictError` and
+   * stores none of them. A pipeline writes its outputs this way, so that two instances of one task (a
+   * restarted one and a stale one that lost its lease) can never both write a result. The records'
+   * own `partition` fields are ignored.
+   */
+  appendAt(topic: string, partition: number, offset: number, records: readonly AppendRecord[]): Promise<RecordPosition[]>;
+  /**
    * Reads up to `max` records of one partition: the first record at or after `offset`, and those after it.
    * An `offset` below the start of the partition (retention) reads from the start.
    */

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { RivuletError, UnknownTopicError } from '../../src/core/errors.js';
+import { OffsetConflictError, RivuletError, UnknownTopicError } from '../../src/core/errors.js';
 import type { Log } from '../../src/log/log.js';
 import { resolveStart } from '../../src/log/log.js';
 import { partitionForKey } from '../../src/log/partitioner.js';
@@ -238,6 +238,26 @@ export function logConformance(backend: string, make: () => Promise<LogUnderTest
           assert.deepEqual(seq, [...seq].sort((x, y) => x - y), `appender ${a} order`);
         }
       }
+    });
+
+    test('appendAt appends at exactly the given end offset, or nothing; of two writers racing for one offset exactly one wins', async () => {
+      await log.createTopic('fenced', { partitions: 2 });
+      const pos = await log.appendAt('fenced', 1, 0, [{ key: 'a', value: 1, partition: 0 }, { key: 'b', value: 2 }]);
+      assert.deepEqual(pos, [{ partition: 1, offset: 0 }, { partition: 1, offset: 1 }], "the records' own partition is ignored");
+      await assert.rejects(log.appendAt('fenced', 1, 1, [{ value: 'stale' }]), (e) => e instanceof OffsetConflictError && e.code === 'offset_conflict' && e.actual === 2);
+      await assert.rejects(log.appendAt('fenced', 1, 3, [{ value: 'ahead' }]), OffsetConflictError);
+      assert.deepEqual(log.endOffsets('fenced'), [0, 2], 'a refused appendAt stores nothing');
+      await log.appendAt('fenced', 1, 2, [{ value: 3 }]);
+      const race = await Promise.allSettled([
+        log.appendAt('fenced', 0, 0, [{ value: 'x1' }, { value: 'x2' }, { value: 'x3' }]),
+        log.appendAt('fenced', 0, 0, [{ value: 'y1' }, { value: 'y2' }]),
+      ]);
+      assert.equal(race.filter((r) => r.status === 'fulfilled').length, 1, 'one writer wins');
+      const rejected = race.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      assert.ok(rejected.reason instanceof OffsetConflictError, String(rejected.reason));
+      const values = (await readAll(log, 'fenced', 0)).map((r) => r.value);
+      assert.ok(JSON.stringify(values) === '["x1","x2","x3"]' || JSON.stringify(values) === '["y1","y2"]', `the winner's records only: ${JSON.stringify(values)}`);
+      assert.deepEqual((await readAll(log, 'fenced', 1)).map((r) => r.value), [1, 2, 3]);
     });
 
     test('a batch with a bad record is refused whole, naming the record; nothing of it is stored', async () => {

@@ -1,4 +1,4 @@
-import { CorruptDataError, InvalidArgumentError, RivuletError } from '../../core/errors.js';
+import { CorruptDataError, InvalidArgumentError, OffsetConflictError, RivuletError } from '../../core/errors.js';
 import type { AppendRecord } from '../../core/record.js';
 import type { Log } from '../../log/log.js';
 import { partitionForKey } from '../../log/partitioner.js';
@@ -140,15 +140,41 @@ export async function publishSealed(log: Log, pipeline: string, sealed: readonly
     for (const part of t.partitions) {
       const end = log.endOffsets(t.topic)[part.partition];
       if (end === undefined) throw new OutputFenceError(`pipeline '${pipeline}': output topic '${t.topic}' has no partition ${part.partition}`);
-      const records = recreated ? part.records
-        : t.fence === 'offsets' ? missingByOffset(pipeline, t.topic, part, end)
-          : await missingDeadLetters(log, pipeline, t.topic, part, end);
-      for (const r of records) missing.push(r.bytes === undefined ? r : { key: r.key, timestamp: r.timestamp, partition: r.partition, value: Buffer.from(r.bytes, 'base64') });
+      if (t.fence === 'offsets' && !recreated) {
+        appended += await appendByOffset(log, pipeline, t.topic, part, end);
+        continue;
+      }
+      const records = recreated ? part.records : await missingDeadLetters(log, pipeline, t.topic, part, end);
+      for (const r of records) missing.push(toAppend(r));
     }
     if (missing.length > 0) await log.append(t.topic, missing);
     appended += missing.length;
   }
   return appended;
+}
+
+function toAppend(r: PlacedRecord): AppendRecord {
+  return r.bytes === undefined ? r : { key: r.key, timestamp: r.timestamp, partition: r.partition, value: Buffer.from(r.bytes, 'base64') };
+}
+
+/**
+ * Appends what the partition lacks of a sealed part, at exactly the offset where it goes: another
+ * instance of this task (one that lost its lease but does not know it yet) can then never write the
+ * same results a second time. `end` is the partition's end as this process last saw it; where the log
+ * says otherwise, what is missing is judged again from the log's end.
+ */
+async function appendByOffset(log: Log, pipeline: string, topic: string, part: SealedTopicOutputs['partitions'][number], end: number): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const records = missingByOffset(pipeline, topic, part, end);
+    if (records.length === 0) return 0;
+    try {
+      await log.appendAt(topic, part.partition, end, records.map(toAppend));
+      return records.length;
+    } catch (err) {
+      if (!(err instanceof OffsetConflictError) || err.actual === undefined || attempt > 0) throw err;
+      end = err.actual;
+    }
+  }
 }
 
 function missingByOffset(pipeline: string, topic: string, part: SealedTopicOutputs['partitions'][number], end: number): PlacedRecord[] {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { CorruptDataError, InvalidArgumentError, RivuletError, storageError, UnknownTopicError } from '../../core/errors.js';
+import { CorruptDataError, InvalidArgumentError, OffsetConflictError, RivuletError, storageError, UnknownTopicError } from '../../core/errors.js';
 import type { AppendRecord, LogRecord, RecordPosition } from '../../core/record.js';
 import type { Log, TopicConfig, TopicInfo } from '../log.js';
 import { placeRecords } from '../placement.js';
@@ -359,6 +359,15 @@ export class EmbeddedLog implements Log {
       positions[i] = { partition: p, offset: next[p]!++ };
     }
     return positions;
+  }
+
+  async appendAt(topic: string, partition: number, offset: number, records: readonly AppendRecord[]): Promise<RecordPosition[]> {
+    const p = this.partition(topic, partition);
+    // Everything queued before is written first; the check and the append's enqueue then happen in this
+    // call, with no await between them.
+    p.flushQueue();
+    if (p.end !== offset) throw new OffsetConflictError(topic, partition, offset, p.end);
+    return this.append(topic, records.map((r) => ({ ...r, partition })));
   }
 
   async read(topic: string, partition: number, offset: number, max: number): Promise<LogRecord[]> {

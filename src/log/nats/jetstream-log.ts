@@ -1,7 +1,7 @@
 import { DiscardPolicy, jetstream, JetStreamApiError, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { connect, type NatsConnection, type NodeConnectionOptions, type Subscription } from '@nats-io/transport-node';
-import { InvalidArgumentError, RivuletError, ServerUnreachableError, UnknownTopicError } from '../../core/errors.js';
+import { InvalidArgumentError, OffsetConflictError, RivuletError, ServerUnreachableError, UnknownTopicError } from '../../core/errors.js';
 import type { AppendRecord, LogRecord, RecordPosition } from '../../core/record.js';
 import type { ResolvedTopicConfig, TopicInfo } from '../log.js';
 import { decodeRecord } from '../record-codec.js';
@@ -248,6 +248,36 @@ export class JetStreamLog extends RemoteLog {
         (stored > 0 ? ` (${stored} of the ${records.length} records were stored)` : ''), { cause: failure });
     }
     return positions;
+  }
+
+  /**
+   * Each message expects the stream's last sequence to be the one before it. The first goes alone: when
+   * it fails another writer moved the end and nothing is sent; when it succeeds, a competing writer's
+   * first message fails and that writer stops, so the rest (sent together) cannot interleave with it.
+   */
+  protected async appendEncodedAt(t: CachedTopic, partition: number, offset: number, records: readonly AppendRecord[], payloads: Buffer[]): Promise<RecordPosition[]> {
+    const topic = t.info.name;
+    const compacted = t.info.config.cleanupPolicy === 'compact';
+    const stream = this.names.stream(topic, partition);
+    const publish = (i: number) => this.js.publish(compacted ? this.names.keySubject(topic, partition, records[i]!.key!) : this.names.subject(topic, partition),
+      payloads[i]!, { expect: { streamName: stream, lastSequence: offset + i } });
+    try {
+      await publish(0);
+    } catch (cause) {
+      if (isApiError(cause, WRONG_LAST_SEQUENCE)) throw new OffsetConflictError(topic, partition, offset, (await this.bounds(topic, partition)).end);
+      throw new RivuletError('append_failed', `appending to '${topic}' partition ${partition} failed: ${(cause as Error).message}`, { cause });
+    }
+    const settled = await Promise.allSettled(payloads.slice(1).map((_, i) => publish(i + 1)));
+    const firstFailed = settled.findIndex((s) => s.status === 'rejected');
+    const end = offset + (firstFailed < 0 ? payloads.length : 1 + firstFailed);
+    this.topics.observe(t, partition, undefined, end);
+    this.nc.publish(this.names.notify(topic), JSON.stringify({ topic, createdAt: t.info.createdAt, ends: [[partition, end]] }));
+    const failure = settled.find((s) => s.status === 'rejected');
+    if (failure) {
+      const cause = failure.reason as Error;
+      throw new RivuletError('append_failed', `appending to '${topic}' partition ${partition} failed after ${end - offset} of ${payloads.length} records: ${cause.message}`, { cause });
+    }
+    return payloads.map((_, i) => ({ partition, offset: offset + i }));
   }
 
   protected async readStored(topic: string, partition: number, offset: number, max: number): Promise<LogRecord[]> {

@@ -1,5 +1,5 @@
 import { createClient, RESP_TYPES, type RedisClientOptions } from 'redis';
-import { InvalidArgumentError, RivuletError, ServerUnreachableError } from '../../core/errors.js';
+import { InvalidArgumentError, OffsetConflictError, RivuletError, ServerUnreachableError } from '../../core/errors.js';
 import type { AppendRecord, LogRecord, RecordPosition } from '../../core/record.js';
 import type { ResolvedTopicConfig, TopicInfo } from '../log.js';
 import { decodeRecord } from '../record-codec.js';
@@ -198,6 +198,18 @@ export class RedisStreamsLog extends RemoteLog {
     return positions;
   }
 
+  /** One script: compares the stream's last id with the offset and appends all records, or none. */
+  protected async appendEncodedAt(t: CachedTopic, partition: number, offset: number, _records: readonly AppendRecord[], payloads: Buffer[]): Promise<RecordPosition[]> {
+    const topic = t.info.name;
+    const reply = await this.client.sendCommand(['EVAL', APPEND_AT, '1', this.key(topic, partition), String(offset), ...payloads]) as unknown as [number, string];
+    const [ok, last] = reply;
+    if (ok !== 1) throw new OffsetConflictError(topic, partition, offset, sequence(String(last)));
+    const end = offset + payloads.length;
+    this.topics.observe(t, partition, undefined, end);
+    await this.announce({ topic, createdAt: t.info.createdAt, ends: [[partition, end]] });
+    return payloads.map((_, i) => ({ partition, offset: offset + i }));
+  }
+
   protected async readStored(topic: string, partition: number, offset: number, max: number): Promise<LogRecord[]> {
     if (max <= 0) return [];
     const reply = await this.client.sendCommand(['XRANGE', this.key(topic, partition), `0-${offset + 1}`, '+', 'COUNT', String(max)], BUFFERS) as Reply[];
@@ -248,6 +260,18 @@ export class RedisStreamsLog extends RemoteLog {
     await Promise.allSettled([this.subscriber.close(), this.client.close()]);
   }
 }
+
+/** KEYS[1]: the stream; ARGV[1]: the offset it must end at; ARGV[2…]: the records. Answers {1, last id} or {0, last id}. */
+const APPEND_AT = `
+local last = '0-0'
+local ok, info = pcall(redis.call, 'XINFO', 'STREAM', KEYS[1])
+if ok then
+  for i = 1, #info, 2 do if info[i] == 'last-generated-id' then last = info[i + 1] end end
+end
+if last ~= '0-' .. ARGV[1] then return {0, last} end
+for i = 2, #ARGV do last = redis.call('XADD', KEYS[1], '0-*', 'r', ARGV[i]) end
+return {1, last}
+`;
 
 /** The sequence part of an entry id `0-<seq>`. */
 function sequence(id: string): number {

@@ -50,6 +50,8 @@ export abstract class RemoteLog implements Log {
   protected abstract deleteStored(info: TopicInfo): Promise<void>;
   /** Stores encoded records at their partitions; the positions in the order given. */
   protected abstract appendEncoded(t: CachedTopic, records: readonly AppendRecord[], partitionOf: Int32Array, payloads: Buffer[]): Promise<RecordPosition[]>;
+  /** Stores encoded records at the end of one partition if it ends at `offset`, else fails with an {@link OffsetConflictError} and stores none. */
+  protected abstract appendEncodedAt(t: CachedTopic, partition: number, offset: number, records: readonly AppendRecord[], payloads: Buffer[]): Promise<RecordPosition[]>;
   /** Up to `max` records of a partition from `offset` on (the first stored at or after it). */
   protected abstract readStored(topic: string, partition: number, offset: number, max: number): Promise<LogRecord[]>;
   /** Removes a partition's records before `offset`. */
@@ -137,6 +139,18 @@ export abstract class RemoteLog implements Log {
     const payloads = records.map((r, i) => encodeRecord(r.key ?? null, r.timestamp ?? now, r.value, i));
     if (records.length === 0) return [];
     return this.appendEncoded(t, records, partitionOf, payloads);
+  }
+
+  async appendAt(topic: string, partition: number, offset: number, records: readonly AppendRecord[]): Promise<RecordPosition[]> {
+    const t = await this.topic(topic);
+    checkPartition(t, partition);
+    if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`offset must be a non-negative integer, got ${offset}`, 'invalid_offset');
+    const placed = records.map((r) => ({ ...r, partition }));
+    placeRecords(t.info, placed, () => 0);
+    const now = Date.now();
+    const payloads = placed.map((r, i) => encodeRecord(r.key ?? null, r.timestamp ?? now, r.value, i));
+    if (records.length === 0) return [];
+    return this.appendEncodedAt(t, partition, offset, records, payloads);
   }
 
   async read(topic: string, partition: number, offset: number, max: number): Promise<LogRecord[]> {
