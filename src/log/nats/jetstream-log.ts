@@ -7,7 +7,9 @@ import type { ResolvedTopicConfig, TopicInfo } from '../log.js';
 import { decodeRecord } from '../record-codec.js';
 import { RemoteLog, unsupported, type PartitionBounds, type RemoteLogSettings } from '../remote/remote-log.js';
 import type { CachedTopic } from '../remote/topic-cache.js';
+import type { Coordination, CoordinatedLog } from '../coordination.js';
 import { ConsumerReader } from './consumer-reader.js';
+import { JetStreamCoordination } from './jetstream-coordination.js';
 import { checkNamespace, escapeName as encodeKey, JetStreamNames, unescapeName as decodeKey } from './names.js';
 
 /** Options of {@link JetStreamLog.open}. */
@@ -55,7 +57,7 @@ const WRONG_LAST_SEQUENCE = 10071;
  * await log.append('orders', [{ key: 'o-1', value: { total: 42 } }]);
  * ```
  */
-export class JetStreamLog extends RemoteLog {
+export class JetStreamLog extends RemoteLog implements CoordinatedLog {
   private readonly subs: Subscription[] = [];
   private readonly watches: { stop(): void }[] = [];
   private readonly reader: ConsumerReader;
@@ -69,6 +71,7 @@ export class JetStreamLog extends RemoteLog {
     private readonly offsetsKv: KV,
     private readonly names: JetStreamNames,
     private readonly nats: Settings,
+    private readonly coordinator: JetStreamCoordination,
   ) {
     super(nats);
     this.reader = new ConsumerReader(nc, jsm, { maxIdleConsumers: 256, pullTimeoutMs: 10_000 });
@@ -101,8 +104,10 @@ export class JetStreamLog extends RemoteLog {
       const names = new JetStreamNames(settings.namespace);
       const kvm = new Kvm(js);
       const bucket = { history: 1, replicas: settings.replicas, storage: StorageType.File };
-      const [topicsKv, offsetsKv] = await Promise.all([kvm.create(names.topicsBucket, bucket), kvm.create(names.offsetsBucket, bucket)]);
-      const log = new JetStreamLog(nc, !options.connection, js, jsm, topicsKv, offsetsKv, names, settings);
+      const [topicsKv, offsetsKv, coordinator] = await Promise.all([
+        kvm.create(names.topicsBucket, bucket), kvm.create(names.offsetsBucket, bucket), JetStreamCoordination.open(js, jsm, settings.namespace, settings.replicas),
+      ]);
+      const log = new JetStreamLog(nc, !options.connection, js, jsm, topicsKv, offsetsKv, names, settings, coordinator);
       await log.start();
       return log;
     } catch (err) {
@@ -143,6 +148,11 @@ export class JetStreamLog extends RemoteLog {
       if (info) await this.loadTopic(info);
     }));
     this.startMaintenance();
+  }
+
+  /** Checkpoints and leases of the workers sharing this log, on the same NATS system. */
+  coordination(): Coordination {
+    return this.coordinator;
   }
 
   protected async fetchInfo(name: string): Promise<TopicInfo | undefined> {

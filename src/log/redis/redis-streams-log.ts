@@ -2,7 +2,9 @@ import { createClient, RESP_TYPES, type RedisClientOptions } from 'redis';
 import { InvalidArgumentError, OffsetConflictError, RivuletError, ServerUnreachableError } from '../../core/errors.js';
 import type { AppendRecord, LogRecord, RecordPosition } from '../../core/record.js';
 import type { ResolvedTopicConfig, TopicInfo } from '../log.js';
+import type { Coordination, CoordinatedLog } from '../coordination.js';
 import { decodeRecord } from '../record-codec.js';
+import { RedisCoordination } from './redis-coordination.js';
 import { RemoteLog, unsupported, type PartitionBounds, type RemoteLogSettings } from '../remote/remote-log.js';
 import type { CachedTopic } from '../remote/topic-cache.js';
 
@@ -47,13 +49,21 @@ interface GroupInfo { name: unknown; 'last-delivered-id': unknown }
  * await log.createTopic('readings', { partitions: 4, retentionMs: 86_400_000 });
  * ```
  */
-export class RedisStreamsLog extends RemoteLog {
+export class RedisStreamsLog extends RemoteLog implements CoordinatedLog {
+  private readonly coordinator: RedisCoordination;
+
   private constructor(
     private readonly client: Client,
     private readonly subscriber: Client,
     private readonly redis: Settings,
   ) {
     super(redis);
+    this.coordinator = new RedisCoordination(client, redis.namespace);
+  }
+
+  /** Checkpoints and leases of the workers sharing this log, on the same Redis. */
+  coordination(): Coordination {
+    return this.coordinator;
   }
 
   /** Connects, loads the topics and listens for other processes' changes. */

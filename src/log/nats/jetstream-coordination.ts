@@ -1,0 +1,154 @@
+import { JetStreamApiError, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { KV, KvEntry } from '@nats-io/kv';
+import { Kvm } from '@nats-io/kv';
+import { nuid } from '@nats-io/transport-node';
+import { RivuletError } from '../../core/errors.js';
+import { checkCoordinationName, VersionConflictError, type Coordination, type LeaseHolder, type VersionedDocument } from '../coordination.js';
+import { escapeName, unescapeName } from './names.js';
+
+/** Documents are cut into messages of at most this size (NATS's default max_payload is 1 MiB). */
+const CHUNK = 512 * 1024;
+/** The KV "wrong last sequence" error: someone wrote the key since it was read. */
+const WRONG_LAST_SEQUENCE = 10071;
+
+/** What the documents bucket holds per document: where its data is. */
+interface Pointer {
+  version: number;
+  /** The data's messages are `<ns>.doc.<id>.<i>` for i < chunks. */
+  id: string;
+  chunks: number;
+}
+
+interface Lease {
+  owner: string;
+  expiresAt: number;
+}
+
+/**
+ * {@link Coordination} on JetStream. A document's data goes into a stream as messages of at most
+ * 512 KiB under a fresh id; a key-value bucket then points at it, changed with compare-and-set on the
+ * key's revision, so a document of any size replaces the old one atomically. Leases are entries of a
+ * second bucket holding owner and expiry, taken and renewed with compare-and-set; their expiry is the
+ * taking process's wall clock, so the machines' clocks must agree to well within a lease's length.
+ */
+export class JetStreamCoordination implements Coordination {
+  private constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly docs: KV,
+    private readonly leasesKv: KV,
+    private readonly stream: string,
+    private readonly namespace: string,
+  ) {}
+
+  static async open(js: JetStreamClient, jsm: JetStreamManager, namespace: string, replicas: number): Promise<JetStreamCoordination> {
+    const kvm = new Kvm(js);
+    const bucket = { history: 1, replicas, storage: StorageType.File };
+    const stream = `${namespace}_docs`;
+    const [docs, leases] = await Promise.all([kvm.create(`${namespace}-docs`, bucket), kvm.create(`${namespace}-leases`, bucket)]);
+    try {
+      await jsm.streams.info(stream);
+    } catch {
+      await jsm.streams.add({ name: stream, subjects: [`${namespace}.doc.>`], storage: StorageType.File, num_replicas: replicas, description: 'Rivulet documents (checkpoints)' });
+    }
+    return new JetStreamCoordination(js, jsm, docs, leases, stream, namespace);
+  }
+
+  private subject(id: string, chunk: number): string {
+    return `${this.namespace}.doc.${id}.${chunk}`;
+  }
+
+  private static pointer(entry: KvEntry | null): Pointer | undefined {
+    return entry && entry.operation === 'PUT' ? (entry.json<Pointer>()) : undefined;
+  }
+
+  async getDocument(name: string): Promise<VersionedDocument | undefined> {
+    const key = escapeName(checkCoordinationName(name));
+    // A writer replacing the document removes the old data after switching the pointer: read again then.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const pointer = JetStreamCoordination.pointer(await this.docs.get(key));
+      if (!pointer) return undefined;
+      const parts: Uint8Array[] = [];
+      for (let i = 0; i < pointer.chunks; i++) {
+        const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(pointer.id, i) }).catch(() => null);
+        if (!m) break;
+        parts.push(m.data);
+      }
+      if (parts.length === pointer.chunks) return { version: pointer.version, data: Buffer.concat(parts) };
+    }
+    throw new RivuletError('document_unreadable', `document '${name}' keeps changing while being read`);
+  }
+
+  async putDocument(name: string, data: Uint8Array, expected: number): Promise<number> {
+    const key = escapeName(checkCoordinationName(name));
+    const entry = await this.docs.get(key);
+    const old = JetStreamCoordination.pointer(entry);
+    if ((old?.version ?? 0) !== expected) throw new VersionConflictError(name, expected, old?.version ?? 0);
+    const id = nuid.next();
+    const chunks = Math.max(1, Math.ceil(data.length / CHUNK));
+    await Promise.all(Array.from({ length: chunks }, (_, i) => this.js.publish(this.subject(id, i), data.subarray(i * CHUNK, (i + 1) * CHUNK), { expect: { streamName: this.stream } })));
+    const pointer: Pointer = { version: expected + 1, id, chunks };
+    try {
+      if (entry) await this.docs.update(key, JSON.stringify(pointer), entry.revision);
+      else await this.docs.create(key, JSON.stringify(pointer));
+    } catch (err) {
+      await this.purge(id);
+      if (!(err instanceof JetStreamApiError) || err.code !== WRONG_LAST_SEQUENCE) throw err;
+      const now = JetStreamCoordination.pointer(await this.docs.get(key));
+      throw new VersionConflictError(name, expected, now?.version ?? 0);
+    }
+    if (old) await this.purge(old.id);
+    return pointer.version;
+  }
+
+  async deleteDocument(name: string): Promise<void> {
+    const key = escapeName(checkCoordinationName(name));
+    const old = JetStreamCoordination.pointer(await this.docs.get(key));
+    await this.docs.purge(key);
+    if (old) await this.purge(old.id);
+  }
+
+  private async purge(id: string): Promise<void> {
+    await this.jsm.streams.purge(this.stream, { filter: `${this.namespace}.doc.${id}.>` }).catch(() => undefined);
+  }
+
+  async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    const key = escapeName(checkCoordinationName(name));
+    const entry = await this.leasesKv.get(key);
+    const now = Date.now();
+    const held = entry && entry.operation === 'PUT' ? entry.json<Lease>() : undefined;
+    if (held && held.owner !== owner && held.expiresAt > now) return false;
+    const lease = JSON.stringify({ owner, expiresAt: now + ttlMs } satisfies Lease);
+    try {
+      if (entry) await this.leasesKv.update(key, lease, entry.revision);
+      else await this.leasesKv.create(key, lease);
+      return true;
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) return false;
+      throw err;
+    }
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    const key = escapeName(checkCoordinationName(name));
+    const entry = await this.leasesKv.get(key);
+    if (!entry || entry.operation !== 'PUT' || entry.json<Lease>().owner !== owner) return;
+    await this.leasesKv.delete(key, { previousSeq: entry.revision }).catch(() => undefined);
+  }
+
+  async leases(prefix: string): Promise<LeaseHolder[]> {
+    const now = Date.now();
+    const out: LeaseHolder[] = [];
+    const keys: string[] = [];
+    for await (const k of await this.leasesKv.keys()) keys.push(k);
+    for (const k of keys) {
+      const name = unescapeName(k);
+      if (!name.startsWith(prefix)) continue;
+      const e = await this.leasesKv.get(k);
+      if (!e || e.operation !== 'PUT') continue;
+      const lease = e.json<Lease>();
+      if (lease.expiresAt > now) out.push({ name, owner: lease.owner, expiresAt: lease.expiresAt });
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+}
