@@ -104,6 +104,11 @@ export class Engine {
     return this.tasks.find((t) => t.pipeline === writer)?.publishedWatermark ?? null;
   }
 
+  /** The graph of an added pipeline. */
+  graphOf(pipeline: string): PipelineGraph | undefined {
+    return this.graphs.find((g) => g.name === pipeline);
+  }
+
   /** Starts every added pipeline. */
   start(): void {
     for (const graph of this.graphs) {

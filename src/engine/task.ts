@@ -2,15 +2,19 @@ import { RivuletError } from '../core/errors.js';
 import type { AppendRecord } from '../core/record.js';
 import { describeValue, toEpochMillis } from '../core/time.js';
 import type { Log } from '../log/log.js';
-import { checkpointPath, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint/checkpoint-file.js';
-import { EpochOutputs, publishSealed, type SealedTopicOutputs } from './checkpoint/epoch-outputs.js';
+import { serialize, deserialize } from 'node:v8';
+import { checkpointPath, type Checkpoint } from './checkpoint/checkpoint-file.js';
+import { FileCheckpointStore, type CheckpointStore } from './checkpoint/checkpoint-store.js';
+import { EpochOutputs, publishSealed, type PlacedRecord, type SealedTopicOutputs } from './checkpoint/epoch-outputs.js';
 import { writeSavepoint, type SavepointManifest } from './checkpoint/savepoint.js';
 import { checkSchemas, stateSchemas } from './checkpoint/state-schema.js';
-import { compileChildren } from './compile.js';
+import { compileChildren, type KeyByCompiler } from './compile.js';
+import { ExchangeOperator } from './parallel/exchange.js';
+import type { LinkPart } from './parallel/links.js';
 import { MemoryStateBackend } from '../state/memory-backend.js';
 import type { StateBackend } from '../state/state-backend.js';
 import { extract, type Extractor } from './graph.js';
-import type { Operator, OperatorMetrics } from './operators/operator.js';
+import { isEdgeTimed, type Operator, type OperatorMetrics } from './operators/operator.js';
 import { ProcessOperator } from './operators/process.js';
 import { SinkOperator } from './operators/sink.js';
 import { SourceEdges } from './source-edges.js';
@@ -40,7 +44,50 @@ export interface TaskOptions {
   onFailure?: (error: Error) => void;
   /** Where operators keep keyed state. Default: in memory. The task closes it when it stops. */
   state?: StateBackend;
+  /**
+   * Runs one share of the pipeline (workers, `src/engine/distributed/`): task `index` of `count` reads
+   * the source partitions `p` with `p % count === index`, and each `keyBy` sends every event to the
+   * task that owns its key through exchange topics. Default: the whole pipeline in this task.
+   */
+  split?: TaskSplit;
+  /** Where checkpoints are kept. Default: the file `<checkpointDir>/<pipeline>.json`. */
+  checkpoints?: CheckpointStore;
 }
+
+/** Which share of a pipeline a task runs. */
+export interface TaskSplit {
+  index: number;
+  count: number;
+}
+
+/**
+ * The topic through which task `from` of a split pipeline sends keyed events to the others: partition
+ * `p` holds what goes to task `p`. Each task is the only writer of its own, so its appends are fenced
+ * by offsets like any output.
+ */
+export function exchangeTopic(pipeline: string, from: number): string {
+  return `_x.${pipeline}.${from}`;
+}
+
+/** An exchange topic a split task reads: what task `from` sends it. */
+interface LinkRuntime {
+  id: string;
+  from: number;
+  topic: string;
+  /** Positions per partition; only this task's partition is read, the others stay at their end. */
+  positions: number[];
+}
+
+/** What one task of a split pipeline sends another in one record of its exchange topic. */
+interface LinkMessage {
+  /** Keyed events and watermarks, per exchange. */
+  p: LinkPart[];
+  /** Results for output partitions the receiver owns. */
+  o: { topic: string; records: PlacedRecord[] }[];
+}
+
+/** A position that no end offset reaches: what a task waits at on partitions it does not read. */
+const NEVER = Number.MAX_SAFE_INTEGER;
 
 /** What a running pipeline reports. */
 export interface TaskStatus {
@@ -74,6 +121,8 @@ interface SourceRuntime {
   outOfOrderness: number;
   idleTimeout: number | undefined;
   edges: SourceEdges;
+  /** The partitions this task reads (all, unless the pipeline is split over tasks). */
+  owned: boolean[];
   positions: number[];
   /** Largest event time seen per partition. */
   maxTs: number[];
@@ -100,9 +149,13 @@ export class PipelineTask {
   private readonly operators = new Map<string, Operator>();
   private readonly sinks: SinkOperator[] = [];
   private readonly processOperators: ProcessOperator[] = [];
+  /** Split tasks: the exchanges (one per keyBy) and the topics that feed them. */
+  private readonly exchanges: ExchangeOperator[] = [];
+  private readonly links: LinkRuntime[] = [];
   private readonly abort = new AbortController();
   private readonly readBatch: number;
   private readonly checkpointPath: string;
+  private readonly checkpoints: CheckpointStore;
   private readonly outputs: EpochOutputs;
   private readonly state: StateBackend;
   /** The shape of each stateful operator's state, checked against the checkpoint's at start. */
@@ -132,9 +185,28 @@ export class PipelineTask {
   constructor(private readonly options: TaskOptions) {
     this.readBatch = options.readBatch ?? 1000;
     this.checkpointPath = checkpointPath(options.checkpointDir, options.graph.name);
+    this.checkpoints = options.checkpoints ?? new FileCheckpointStore(this.checkpointPath);
     this.outputs = new EpochOutputs(options.log);
     this.state = options.state ?? new MemoryStateBackend();
     this.schemas = stateSchemas(options.graph.sources);
+    const split = options.split;
+    let keyBy: KeyByCompiler | undefined;
+    if (split) {
+      keyBy = (node, _all, children) => {
+        // Children first: the exchanges below a node take their numbers before it, the same in every task.
+        const out = children();
+        const x = new ExchangeOperator(node.id, this.exchanges.length, (e) => node.fn(e.value), out, { task: split.index, tasks: split.count });
+        this.exchanges.push(x);
+        return x;
+      };
+      for (let from = 0; from < split.count; from++) {
+        if (from === split.index) continue;
+        const topic = exchangeTopic(options.graph.name, from);
+        const partitions = options.log.describeTopic(topic)?.partitions;
+        if (partitions !== split.count) throw new RivuletError('unknown_topic', `pipeline '${options.graph.name}' task ${split.index}: exchange topic '${topic}' must exist with ${split.count} partitions`);
+        this.links.push({ id: `link:${from}`, from, topic, positions: Array.from({ length: partitions }, (_, p) => (p === split.index ? 0 : NEVER)) });
+      }
+    }
     for (const node of options.graph.sources) {
       const partitions = options.log.describeTopic(node.topic)?.partitions;
       if (partitions === undefined) throw new RivuletError('unknown_topic', `pipeline '${options.graph.name}' reads topic '${node.topic}', which does not exist`);
@@ -144,13 +216,16 @@ export class PipelineTask {
         time: node.time,
         outOfOrderness: node.outOfOrderness,
         idleTimeout: node.idleTimeout,
-        edges: new SourceEdges(compileChildren(node, this.operators, undefined, this.state)),
+        edges: new SourceEdges(compileChildren(node, this.operators, keyBy, this.state)),
+        owned: Array.from({ length: partitions }, (_, p) => !split || p % split.count === split.index),
         positions: new Array(partitions).fill(0),
         maxTs: new Array(partitions).fill(-Infinity),
         nonEmpty: new Array(partitions).fill(false),
         lastActive: new Array(partitions).fill(Date.now()),
       });
     }
+    // Across tasks an operator's watermark is what its input edges bring (the exchanges'), as in a parallel run.
+    if (split) for (const op of this.operators.values()) if (isEdgeTimed(op)) op.edgeTimed = true;
     for (const op of this.operators.values()) if (op instanceof SinkOperator) this.sinks.push(op);
     for (const op of this.operators.values()) if (op instanceof ProcessOperator) this.processOperators.push(op);
   }
@@ -165,9 +240,14 @@ export class PipelineTask {
     return this.publishedWm;
   }
 
-  /** Restores the last checkpoint, if any, and starts processing in the background. */
-  start(): void {
-    this.restore();
+  /**
+   * Restores the last checkpoint, if any, and starts processing in the background. A task whose
+   * checkpoints are not in a file is given what its store read (`restored`).
+   */
+  start(restored?: { checkpoint: Checkpoint | undefined }): void {
+    if (restored) this.restore(restored.checkpoint);
+    else if (this.checkpoints instanceof FileCheckpointStore) this.restore(this.checkpoints.readNow());
+    else throw new RivuletError('checkpoint_not_read', `pipeline '${this.options.graph.name}': read the checkpoint from its store and pass it to start()`);
     this.phase = 'running';
     this.lastCommit = Date.now();
     this.loop = this.run().catch((err: unknown) => {
@@ -188,6 +268,9 @@ export class PipelineTask {
    * Resolves with its manifest once it is complete.
    */
   savepoint(dir: string, name: string): Promise<SavepointManifest> {
+    if (!(this.checkpoints instanceof FileCheckpointStore)) {
+      return Promise.reject(new RivuletError('savepoint_unsupported', `pipeline '${this.options.graph.name}' keeps its checkpoints on the log's servers: savepoints are taken of pipelines run by one process`));
+    }
     if (this.phase !== 'running' || this.stopping) {
       return Promise.reject(new RivuletError('pipeline_not_running', `pipeline '${this.options.graph.name}' is ${this.stopping ? 'stopping' : this.phase}: a savepoint needs it running`));
     }
@@ -220,6 +303,22 @@ export class PipelineTask {
   /** Stops after the batch in progress and commits what was done; later calls wait for the first. */
   stop(): Promise<void> {
     this.stopping ??= this.stopOnce();
+    return this.stopping;
+  }
+
+  /**
+   * Stops at once without committing: for a task whose worker lost it to another (its lease expired).
+   * What it did since its last commit is left to the new owner, which redoes it from that commit.
+   */
+  async abandon(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.stopping = (async () => {
+      this.abort.abort();
+      this.wake?.();
+      await this.loop;
+      if (this.phase === 'running') this.phase = 'stopped';
+      await this.state.close();
+    })();
     return this.stopping;
   }
 
@@ -279,6 +378,7 @@ export class PipelineTask {
       const endsOf = this.sources.map((src) => {
         const ends = log.endOffsets(src.topic);
         for (let p = 0; p < ends.length; p++) {
+          if (!src.owned[p]) continue;
           src.nonEmpty[p] = ends[p]! > 0;
           // Records waiting: the partition is not idle, even before this round reaches it.
           if (ends[p]! > src.positions[p]!) src.lastActive[p] = now;
@@ -288,7 +388,7 @@ export class PipelineTask {
       for (const [i, src] of this.sources.entries()) {
         const ends = endsOf[i]!;
         for (let p = 0; p < src.positions.length; p++) {
-          if (ends[p]! <= src.positions[p]!) continue;
+          if (!src.owned[p] || ends[p]! <= src.positions[p]!) continue;
           const records = await log.read(src.topic, p, src.positions[p]!, this.readBatch);
           if (records.length === 0) continue;
           src.lastActive[p] = now;
@@ -317,6 +417,7 @@ export class PipelineTask {
           src.edges.flush();
         }
       }
+      const linked = await this.readLinks();
       const wmBefore = this.wm;
       if (idleCheckMs !== undefined) {
         // Partitions may have gone idle since the last records: that can move the watermark by itself.
@@ -325,7 +426,7 @@ export class PipelineTask {
       }
       const ticking = this.processOperators.some((op) => op.wantsTicks);
       if (ticking) for (const op of this.processOperators) op.tick(Date.now());
-      if (got > 0 || this.wm > wmBefore || (ticking && this.sinks.some((s) => s.pending.length > 0))) {
+      if (got > 0 || linked > 0 || this.wm > wmBefore || (ticking && this.sinks.some((s) => s.pending.length > 0))) {
         for (const src of this.sources) src.edges.watermark(this.wm);
         this.gatherOutputs();
         this.epochEvents += got;
@@ -347,7 +448,12 @@ export class PipelineTask {
       const wakeMs = [ticking ? TICK_MS : undefined, idleCheckMs, commitInMs].reduce<number | undefined>((a, b) => (b === undefined ? a : a === undefined ? b : Math.min(a, b)), undefined);
       const timer = wakeMs === undefined ? undefined : setTimeout(() => ac.abort(), wakeMs);
       this.wake = () => ac.abort();
-      if (this.savepoints.length === 0) await Promise.race(this.sources.map((s) => log.waitForRecords(s.topic, s.positions, ac.signal)));
+      if (this.savepoints.length === 0) {
+        await Promise.race([
+          ...this.sources.map((s) => log.waitForRecords(s.topic, s.owned.map((mine, p) => (mine ? s.positions[p]! : NEVER)), ac.signal)),
+          ...this.links.map((l) => log.waitForRecords(l.topic, l.positions, ac.signal)),
+        ]);
+      }
       this.wake = undefined;
       clearTimeout(timer);
       ac.abort();
@@ -355,12 +461,75 @@ export class PipelineTask {
     }
   }
 
-  /** Moves what the sinks gathered into the epoch's outputs. */
+  /**
+   * Reads what the other tasks sent this one through their exchange topics and hands it to the
+   * exchanges. Returns the records read.
+   */
+  private async readLinks(): Promise<number> {
+    const index = this.options.split?.index ?? 0;
+    let got = 0;
+    for (const link of this.links) {
+      const end = this.options.log.endOffsets(link.topic)[index]!;
+      if (end <= link.positions[index]!) continue;
+      const records = await this.options.log.read(link.topic, index, link.positions[index]!, this.readBatch);
+      for (const r of records) {
+        const message = deserialize(r.value as Uint8Array) as LinkMessage;
+        for (const part of message.p) {
+          const x = this.exchanges[part.x]!;
+          if ('wm' in part) x.receiveWatermark(link.from, part.wm);
+          else x.receiveRemote(part.v, part.t, part.w, part.k);
+        }
+        for (const { topic, records: results } of message.o) this.outputs.addPlaced(topic, results);
+      }
+      if (records.length > 0) link.positions[index] = records.at(-1)!.offset + 1;
+      got += records.length;
+    }
+    return got;
+  }
+
+  /**
+   * Moves what the sinks gathered, and what the exchanges send other tasks, into the epoch's outputs.
+   *
+   * A split task writes only the output partitions it owns (`p % count === index`), so that each
+   * partition keeps one writer and its appends stay fenced by offsets; results for the others go
+   * to their owners with the exchanged events.
+   */
   private gatherOutputs(): void {
+    const split = this.options.split;
+    if (!split) {
+      for (const sink of this.sinks) {
+        if (sink.pending.length === 0) continue;
+        this.outputs.add(sink.topic, sink.pending);
+        sink.pending = [];
+      }
+      return;
+    }
+    const forward: LinkMessage['o'][] = Array.from({ length: split.count }, () => []);
     for (const sink of this.sinks) {
       if (sink.pending.length === 0) continue;
-      this.outputs.add(sink.topic, sink.pending);
+      const mine: PlacedRecord[] = [];
+      const theirs = new Map<number, PlacedRecord[]>();
+      for (const r of this.outputs.place(sink.topic, sink.pending)) {
+        const owner = r.partition % split.count;
+        if (owner === split.index) mine.push(r);
+        else {
+          let list = theirs.get(owner);
+          if (!list) theirs.set(owner, (list = []));
+          list.push(r);
+        }
+      }
       sink.pending = [];
+      this.outputs.addPlaced(sink.topic, mine);
+      for (const [owner, records] of theirs) forward[owner]!.push({ topic: sink.topic, records });
+    }
+    const topic = exchangeTopic(this.options.graph.name, split.index);
+    const now = Date.now();
+    for (let peer = 0; peer < split.count; peer++) {
+      if (peer === split.index) continue;
+      const parts: LinkPart[] = [];
+      for (const x of this.exchanges) x.take(peer, parts, []);
+      const o = forward[peer]!;
+      if (parts.length > 0 || o.length > 0) this.outputs.add(topic, [{ key: null, partition: peer, timestamp: now, value: serialize({ p: parts, o } satisfies LinkMessage) }]);
     }
   }
 
@@ -410,14 +579,17 @@ export class PipelineTask {
       eventsIn: this.eventsIn + this.epochEvents,
       recordsOut: this.recordsOut + produced,
       watermark: Number.isFinite(this.wm) ? this.wm : null,
-      sources: Object.fromEntries(this.sources.map((s) => [s.id, { positions: [...s.positions], maxTs: s.maxTs.map((t) => (Number.isFinite(t) ? t : null)) }])),
+      sources: Object.fromEntries([
+        ...this.sources.map((s) => [s.id, { positions: [...s.positions], maxTs: s.maxTs.map((t) => (Number.isFinite(t) ? t : null)) }]),
+        ...this.links.map((l) => [l.id, { positions: l.positions.map((o) => (o === NEVER ? 0 : o)), maxTs: [] }]),
+      ]),
       placement: this.outputs.placement(),
       schemas: this.schemas,
       operators: Object.fromEntries([...this.operators].map(([id, op]) => [id, op.snapshot()]).filter(([, s]) => s !== undefined)),
       outputs: sealed,
       state: this.state.capture(),
     };
-    writeCheckpoint(this.checkpointPath, cp);
+    await this.checkpoints.write(cp);
     // Applied now; durable in the background until the next commit waits for it (above).
     const durable = this.state.committed(cp.epoch, cp.state!);
     durable.catch(() => undefined);
@@ -435,8 +607,7 @@ export class PipelineTask {
     this.commits++;
   }
 
-  private restore(): void {
-    const cp = readCheckpoint(this.checkpointPath);
+  private restore(cp: Checkpoint | undefined): void {
     if (cp) checkSchemas(this.options.graph.name, cp.schemas, this.schemas);
     this.state.recover(cp?.epoch ?? 0, cp?.state);
     if (!cp) return;
@@ -449,6 +620,11 @@ export class PipelineTask {
       if (!s) continue;
       s.positions.forEach((o, p) => { if (p < src.positions.length) src.positions[p] = o; });
       s.maxTs.forEach((t, p) => { if (p < src.maxTs.length) src.maxTs[p] = t ?? -Infinity; });
+    }
+    const index = this.options.split?.index ?? 0;
+    for (const link of this.links) {
+      const at = cp.sources[link.id]?.positions[index];
+      if (at !== undefined) link.positions[index] = at;
     }
     for (const [id, state] of Object.entries(cp.operators)) this.operators.get(id)?.restore(state);
     this.outputs.restorePlacement(cp.placement);

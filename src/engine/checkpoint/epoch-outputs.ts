@@ -63,17 +63,22 @@ export class EpochOutputs {
    * round robin per topic (counted from the task's start, so the order is the task's, not the log's).
    */
   add(topic: string, records: readonly AppendRecord[], fence: SealedTopicOutputs['fence'] = 'offsets'): void {
-    if (records.length === 0) return;
-    const partitions = this.log.describeTopic(topic)?.partitions;
-    if (partitions === undefined) throw new RivuletError('unknown_topic', `output topic '${topic}' does not exist`);
-    let entry = this.topics.get(topic);
-    if (!entry) {
-      entry = { fence, records: [] };
-      this.topics.set(topic, entry);
-    }
-    const compacted = this.log.describeTopic(topic)!.config.cleanupPolicy === 'compact';
+    this.addPlaced(topic, this.place(topic, records), fence);
+  }
+
+  /**
+   * Checks records for `topic` and decides each one's partition, without adding them: by an explicit
+   * `partition`, else by key as the log would, keyless ones round robin per topic.
+   */
+  place(topic: string, records: readonly AppendRecord[]): PlacedRecord[] {
+    const info = this.log.describeTopic(topic);
+    if (info === undefined) throw new RivuletError('unknown_topic', `output topic '${topic}' does not exist`);
+    const partitions = info.partitions;
+    const compacted = info.config.cleanupPolicy === 'compact';
     let rr = this.roundRobin.get(topic) ?? 0;
-    for (const r of records) {
+    const out: PlacedRecord[] = new Array(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
       const key = r.key ?? null;
       // What the log would refuse must fail here, before the commit: a checkpoint holding records the
       // log refuses would fail every restart.
@@ -82,15 +87,27 @@ export class EpochOutputs {
       if (typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint') {
         throw new InvalidArgumentError(`pipeline output to '${topic}': a record's value is a ${typeof v}, which cannot be stored`, 'unencodable_value');
       }
-      const partition = key !== null ? partitionForKey(key, partitions) : rr++ % partitions;
+      const partition = r.partition ?? (key !== null ? partitionForKey(key, partitions) : rr++ % partitions);
       const placed: PlacedRecord = { key, value: v, timestamp: r.timestamp ?? Date.now(), partition };
       if (v instanceof Uint8Array) {
         placed.value = null;
         placed.bytes = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
       }
-      entry.records.push(placed);
+      out[i] = placed;
     }
     this.roundRobin.set(topic, rr);
+    return out;
+  }
+
+  /** Adds records whose partitions are decided (here, or by the task of a split pipeline that sent them). */
+  addPlaced(topic: string, records: readonly PlacedRecord[], fence: SealedTopicOutputs['fence'] = 'offsets'): void {
+    if (records.length === 0) return;
+    let entry = this.topics.get(topic);
+    if (!entry) {
+      entry = { fence, records: [] };
+      this.topics.set(topic, entry);
+    }
+    for (const r of records) entry.records.push(r);
     this.count += records.length;
   }
 

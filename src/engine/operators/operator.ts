@@ -102,6 +102,11 @@ export class InputWatermarks {
     return this.current;
   }
 
+  /** Each input's watermark. */
+  values(): number[] {
+    return this.inputs.slice();
+  }
+
   /** Notes that an event with watermark `wm` arrived on `input`; returns the operator's watermark. */
   seen(input: number, wm: number): number {
     if (wm > this.inputs[input]!) {

@@ -153,11 +153,25 @@ export class ExchangeOperator implements Operator, PartSource {
     for (const o of this.out) o.op.tick?.(now);
   }
 
+  /**
+   * What a split task's checkpoint keeps of the exchange (see `task.ts`): the watermark it has and
+   * has sent each task, and the watermarks the tasks sent it — consistent with the positions in the
+   * exchange topics that the same checkpoint holds. Events waiting to be sent are in that
+   * checkpoint's outputs already (a commit takes them first).
+   */
   snapshot(): unknown {
-    return undefined;
+    const finite = (w: number) => (Number.isFinite(w) ? w : null);
+    return { wm: finite(this.wm), sent: this.wmSent.map(finite), received: this.wms.values().map(finite) };
   }
 
-  restore(): void {}
+  restore(state: unknown): void {
+    const s = state as { wm: number | null; sent: (number | null)[]; received: (number | null)[] } | undefined;
+    if (!s) return;
+    const num = (w: number | null) => w ?? -Infinity;
+    this.wm = num(s.wm);
+    s.sent.forEach((w, i) => { if (i < this.wmSent.length) this.wmSent[i] = num(w); });
+    s.received.forEach((w, i) => this.wms.seen(i, num(w)));
+  }
 
   private receive(batch: Element[]): void {
     if (batch.length === 0) return;
