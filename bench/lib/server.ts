@@ -12,6 +12,8 @@ export interface ServerProcess {
   output(): string;
   /** Stops it (SIGTERM, SIGKILL after 5 s) and removes its directory. Safe to call twice. */
   stop(): Promise<void>;
+  /** Kills it with SIGKILL, as a crash, and waits for it to exit; its directory stays until `stop()`. */
+  kill(): Promise<void>;
 }
 
 /** How to start a server: its binary and arguments for a given port and data directory. */
@@ -64,6 +66,10 @@ export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
     port,
     dir: tmp.dir,
     output: () => out,
+    async kill() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
     async stop() {
       if (!stopped) {
         stopped = true;

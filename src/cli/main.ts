@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
 import type { PipelineDefinition } from '../engine/pipeline.js';
 import { loadConfig, loadPipelines } from './config.js';
-import { describeLog, logFromUrl } from '../log/open-log.js';
+import { describeLog, logFromUrl, openLog } from '../log/open-log.js';
+import { WorkerNode } from '../engine/distributed/worker-node.js';
 import { startRivulet } from './node.js';
 import { savepointCommand } from './savepoint-command.js';
 import { topicsCommand } from './topics-command.js';
@@ -83,6 +84,46 @@ const count = (min: number) => (value: string) => {
   if (!Number.isInteger(n) || n < min) throw new CommanderArgumentError(`'${value}' is not an integer of at least ${min}`);
   return n;
 };
+
+program
+  .command('worker')
+  .description('run a share of the pipelines on a shared log (NATS JetStream or Redis Streams), with other workers on this or other machines')
+  .option('--log <url>', "the shared log: nats://host:port[,host:port] or redis://host:port, with ?namespace=… (default: $RIVULET_LOG, or the config's log)")
+  .option('--pipeline <file>', 'a pipeline module (.ts or .js) to run; repeatable', collect, [] as string[])
+  .option('--config <file>', 'configuration file (default: ./rivulet.config.ts or .js when present)')
+  .option('--id <name>', 'this worker\'s name among the workers (default: <host>-<pid>)')
+  .option('--lease <ms>', 'how long a task stays with a worker that stopped renewing it (default: 10000)', count(300))
+  .action(async (opts: { log?: string; pipeline: string[]; config?: string; id?: string; lease?: number }) => {
+    const configFile = opts.config ?? ['rivulet.config.ts', 'rivulet.config.js', 'rivulet.config.mjs'].find((f) => fs.existsSync(f));
+    const config = configFile ? await loadConfig(configFile) : undefined;
+    const pipelines: PipelineDefinition[] = [...(config?.pipelines ?? [])];
+    for (const file of opts.pipeline) pipelines.push(...(await loadPipelines(file)));
+    const logUrl = opts.log ?? process.env.RIVULET_LOG;
+    const logOptions = logUrl !== undefined ? logFromUrl(logUrl) : config?.log;
+    if (!logOptions || logOptions.backend === 'embedded') throw new CommanderArgumentError('--log: workers need a shared log, nats://… or redis://… (or log in the config)');
+    if (pipelines.length === 0) throw new CommanderArgumentError('--pipeline: give at least one pipeline to run (or pipelines in the config)');
+    const log = await openLog(logOptions, '.');
+    const worker = await WorkerNode.start({
+      log, pipelines, id: opts.id, leaseMs: opts.lease,
+      onEvent: (e) => console.log(`${e.kind} ${e.task}${e.kind === 'failed' ? `: ${e.error.message}` : ''}`),
+    }).catch(async (err: unknown) => {
+      await log.close();
+      throw err;
+    });
+    console.log(`worker ${worker.id} running ${pipelines.map((p) => p.name).join(', ')} on ${describeLog(logOptions)}`);
+    let stopping = false;
+    const shutdown = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      console.log(`${signal}: stopping`);
+      await worker.stop();
+      await log.close();
+      console.log('stopped');
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  });
 
 program
   .command('loadtest')

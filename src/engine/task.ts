@@ -445,6 +445,8 @@ export class PipelineTask {
       const ac = new AbortController();
       const onAbort = () => ac.abort();
       signal.addEventListener('abort', onAbort, { once: true });
+      // A stop that came while this round read or committed: its abort event has passed already.
+      if (signal.aborted) ac.abort();
       const wakeMs = [ticking ? TICK_MS : undefined, idleCheckMs, commitInMs].reduce<number | undefined>((a, b) => (b === undefined ? a : a === undefined ? b : Math.min(a, b)), undefined);
       const timer = wakeMs === undefined ? undefined : setTimeout(() => ac.abort(), wakeMs);
       this.wake = () => ac.abort();

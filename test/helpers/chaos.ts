@@ -22,7 +22,7 @@ export const OUTPUTS = ['paid', 'customer-totals', 'customer-sessions', '_deadle
 const VIEWS = ['customer-totals', 'customer-running'];
 
 /** Orders every 10 ms of event time, each paid 0–20 s later; a few orders with a broken time; per partition in time order. */
-function input(count: number): { orders: AppendRecord[]; payments: AppendRecord[] } {
+export function chaosInput(count: number): { orders: AppendRecord[]; payments: AppendRecord[] } {
   const rand = prng(42);
   const orders: AppendRecord[] = [];
   const payments: { ts: number; record: AppendRecord }[] = [];
@@ -54,7 +54,7 @@ function startArgs(logUrl: string | undefined): string[] {
 }
 
 export async function prepare(dir: string, count = ORDERS, logUrl?: string): Promise<number> {
-  const { orders, payments } = input(count);
+  const { orders, payments } = chaosInput(count);
   const log = await open(dir, logUrl);
   try {
     await log.createTopic('orders', { partitions: 4 });

@@ -52,3 +52,43 @@ export async function spawnRivulet(dataDir: string, args: string[] = [], options
     },
   };
 }
+
+/** A `rivulet worker` child process. */
+export interface WorkerProcess {
+  proc: ChildProcess;
+  output(): string;
+  /** The tasks it reported taking, in order. */
+  took(): string[];
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Runs `rivulet worker …` and waits until it reports running. */
+export async function spawnWorker(args: string[]): Promise<WorkerProcess> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'worker', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the worker did not start within 30 s:\n${out}`)), 30_000);
+    proc.stdout!.on('data', () => {
+      if (/^worker \S+ running/m.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the worker exited with ${code} before running:\n${out}`));
+    });
+  });
+  return {
+    proc,
+    output: () => out,
+    took: () => [...out.matchAll(/^took (\S+)/gm)].map((m) => m[1]!),
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}

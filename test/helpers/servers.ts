@@ -3,7 +3,10 @@
  * temporary directory, killed when the test process exits whatever happens.
  */
 import fs from 'node:fs';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { startServer, type ServerProcess } from '../../bench/lib/server.js';
+import { freePort } from './free-port.js';
 
 function binary(path: string, pkg: string): string {
   if (!fs.existsSync(path)) throw new Error(`${path} is needed: run 'apt-get install -y ${pkg}' (npm test does it as root)`);
@@ -28,4 +31,54 @@ export async function startRedisServer(): Promise<ServerProcess & { url: string 
     args: (port, dir) => ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', ''],
   });
   return Object.assign(server, { url: `redis://127.0.0.1:${server.port}` });
+}
+
+/** A NATS cluster of `size` JetStream servers on loopback, routed to each other, ready for replicated streams. */
+export interface NatsCluster {
+  servers: (ServerProcess & { url: string })[];
+  /** Every server's URL, comma-separated as `--log nats://…` takes them (without the scheme on all but the first). */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const routes = clusterPorts.map((p) => `nats://127.0.0.1:${p}`).join(',');
+  const servers = await Promise.all(clusterPorts.map(async (cport, i) => {
+    const server = await startServer({
+      name: `nats-${i}`,
+      command: binary('/usr/sbin/nats-server', 'nats-server'),
+      args: (port, dir) => ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir, '-n', `n${i}`,
+        '--cluster_name', 'rivulet-test', '--cluster', `nats://127.0.0.1:${cport}`, '--routes', routes],
+    });
+    return Object.assign(server, { url: `nats://127.0.0.1:${server.port}` });
+  }));
+  const cluster: NatsCluster = {
+    servers,
+    url: `nats://${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`,
+    stop: async () => {
+      await Promise.allSettled(servers.map((s) => s.stop()));
+    },
+  };
+  // JetStream answers once the servers have elected a meta leader.
+  const nc = await connect({ servers: servers.map((s) => s.url) });
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const jsm = await jetstreamManager(nc);
+        await jsm.getAccountInfo();
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`the NATS cluster did not elect a JetStream leader within 30 s: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  } finally {
+    await nc.close();
+  }
+  return cluster;
 }

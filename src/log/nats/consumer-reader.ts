@@ -24,6 +24,9 @@ interface IdleConsumer {
   nextSeq: number;
 }
 
+/** Tries of a consumer creation that timed out. */
+const CREATE_ATTEMPTS = 6;
+
 /** How long the server keeps a consumer nobody pulls from. */
 const INACTIVE_MS = 120_000;
 
@@ -84,16 +87,27 @@ export class ConsumerReader {
     this.failAll(new RivuletError('log_closed', 'the log is closed'));
   }
 
+  /**
+   * nats-server before 2.12 may place an ephemeral consumer of a replicated stream on a server that is
+   * offline (nats-server#7165), and the creation then never answers: `jsm` has a short timeout, and a
+   * creation that timed out is tried again, landing on a live server after a few tries.
+   */
   private async create(stream: string, seq: number): Promise<IdleConsumer> {
-    const info = await this.jsm.consumers.add(stream, {
-      ack_policy: AckPolicy.None,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: Math.max(1, seq),
-      inactive_threshold: nanos(INACTIVE_MS),
-      mem_storage: true,
-      num_replicas: 1,
-    });
-    return { stream, name: info.name, nextSeq: seq };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const info = await this.jsm.consumers.add(stream, {
+          ack_policy: AckPolicy.None,
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: Math.max(1, seq),
+          inactive_threshold: nanos(INACTIVE_MS),
+          mem_storage: true,
+          num_replicas: 1,
+        });
+        return { stream, name: info.name, nextSeq: seq };
+      } catch (err) {
+        if (attempt >= CREATE_ATTEMPTS || !(err instanceof Error) || err.name !== 'TimeoutError') throw err;
+      }
+    }
   }
 
   private forget(c: IdleConsumer): void {

@@ -72,10 +72,15 @@ export class JetStreamLog extends RemoteLog implements CoordinatedLog {
     private readonly names: JetStreamNames,
     private readonly nats: Settings,
     private readonly coordinator: JetStreamCoordination,
+    readerJsm: JetStreamManager,
   ) {
     super(nats);
-    this.reader = new ConsumerReader(nc, jsm, { maxIdleConsumers: 256, pullTimeoutMs: 10_000 });
+    this.reader = new ConsumerReader(nc, readerJsm, { maxIdleConsumers: 256, pullTimeoutMs: 3000 });
+    this.fastJsm = readerJsm;
   }
+
+  /** The JetStream API with a short timeout, for requests worth trying again at once (see `bounds`). */
+  private readonly fastJsm: JetStreamManager;
 
   /** Connects (or uses `connection`), creates the metadata buckets when missing and loads the topics. */
   static async open(options: JetStreamLogOptions): Promise<JetStreamLog> {
@@ -107,7 +112,9 @@ export class JetStreamLog extends RemoteLog implements CoordinatedLog {
       const [topicsKv, offsetsKv, coordinator] = await Promise.all([
         kvm.create(names.topicsBucket, bucket), kvm.create(names.offsetsBucket, bucket), JetStreamCoordination.open(js, jsm, settings.namespace, settings.replicas),
       ]);
-      const log = new JetStreamLog(nc, !options.connection, js, jsm, topicsKv, offsetsKv, names, settings, coordinator);
+      // Reads create consumers with a short timeout and try again (see ConsumerReader.create).
+      const readerJsm = await jetstreamManager(nc, { timeout: 1500 });
+      const log = new JetStreamLog(nc, !options.connection, js, jsm, topicsKv, offsetsKv, names, settings, coordinator, readerJsm);
       await log.start();
       return log;
     } catch (err) {
@@ -162,12 +169,15 @@ export class JetStreamLog extends RemoteLog implements CoordinatedLog {
   }
 
   protected async bounds(topic: string, partition: number): Promise<PartitionBounds> {
-    try {
-      const { state } = await this.jsm.streams.info(this.names.stream(topic, partition));
-      return { start: state.messages === 0 ? state.last_seq : state.first_seq - 1, end: state.last_seq };
-    } catch (err) {
-      if (isApiError(err, STREAM_NOT_FOUND)) throw new UnknownTopicError(topic);
-      throw err;
+    // While a server of a cluster is down, some requests go unanswered (nats-server 2.9): ask again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { state } = await this.fastJsm.streams.info(this.names.stream(topic, partition));
+        return { start: state.messages === 0 ? state.last_seq : state.first_seq - 1, end: state.last_seq };
+      } catch (err) {
+        if (isApiError(err, STREAM_NOT_FOUND)) throw new UnknownTopicError(topic);
+        if (attempt >= 4 || !(err instanceof Error) || err.name !== 'TimeoutError') throw err;
+      }
     }
   }
 
