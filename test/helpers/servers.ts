@@ -70,7 +70,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
         await jsm.getAccountInfo();
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`the NATS cluster did not elect a JetStream leader within 30 s: ${(err as Error).message}`);
+        if (Date.now() > deadline) throw new Error(`the NATS cluster did not elect a JetStream leader within 30 s: ${(err as Error).message}`, { cause: err });
         await new Promise((r) => setTimeout(r, 200));
       }
     }
