@@ -59,6 +59,8 @@ export interface WorkerProcess {
   output(): string;
   /** The tasks it reported taking, in order. */
   took(): string[];
+  /** The tasks it holds now, as far as it reported: taken and not since released, lost or failed. */
+  holding(): string[];
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -86,6 +88,14 @@ export async function spawnWorker(args: string[]): Promise<WorkerProcess> {
     proc,
     output: () => out,
     took: () => [...out.matchAll(/^took (\S+)/gm)].map((m) => m[1]!),
+    holding: () => {
+      const held = new Set<string>();
+      for (const [, kind, task] of out.matchAll(/^(took|released|lost|failed) ([^\s:]+)/gm)) {
+        if (kind === 'took') held.add(task!);
+        else held.delete(task!);
+      }
+      return [...held];
+    },
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode === null) proc.kill(signal);
       return exited;
