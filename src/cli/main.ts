@@ -25,6 +25,21 @@ function port(value: string): number {
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
+/** On SIGINT or SIGTERM (the first one): runs `stop`, says so, and exits. */
+function stopOnSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: stopping`);
+    await stop();
+    console.log('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
 const program = new Command()
   .name('rivulet')
   .description('Rivulet: a durable event log, event-time stream processing and live results in the browser.')
@@ -66,17 +81,7 @@ program
       `  pipelines  ${pipelines.map((p) => p.name).join(', ') || '(none)'}`,
       `Rivulet listening on ${rivulet.url}`,
     ].join('\n'));
-    let stopping = false;
-    const shutdown = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      console.log(`${signal}: stopping`);
-      await rivulet.stop();
-      console.log('stopped');
-      process.exit(0);
-    };
-    process.on('SIGINT', () => void shutdown('SIGINT'));
-    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    stopOnSignals(() => rivulet.stop());
   });
 
 const count = (min: number) => (value: string) => {
@@ -111,18 +116,10 @@ program
       throw err;
     });
     console.log(`worker ${worker.id} running ${pipelines.map((p) => p.name).join(', ')} on ${describeLog(logOptions)}`);
-    let stopping = false;
-    const shutdown = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      console.log(`${signal}: stopping`);
+    stopOnSignals(async () => {
       await worker.stop();
       await log.close();
-      console.log('stopped');
-      process.exit(0);
-    };
-    process.on('SIGINT', () => void shutdown('SIGINT'));
-    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    });
   });
 
 program

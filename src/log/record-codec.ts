@@ -20,11 +20,23 @@ const VALUE_BYTES = 1;
 const VALUE_NULL = 2;
 
 /** A record's value cannot be stored: `index` is its place in the records of the append. */
-export class RecordEncodingError extends InvalidArgumentError {
-  override name = 'RecordEncodingError';
+export class UnencodableValueError extends InvalidArgumentError {
+  override name = 'UnencodableValueError';
   constructor(readonly index: number, readonly reason: string, options?: { cause?: unknown }) {
     super(`record ${index}: its value cannot be stored as JSON: ${reason}`, 'invalid_value', options);
   }
+}
+
+/** A value's JSON text, or an {@link UnencodableValueError} naming record `index`. Every backend stores values so. */
+export function stringifyValue(value: unknown, index: number): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (cause) {
+    throw new UnencodableValueError(index, (cause as Error).message, { cause });
+  }
+  if (text === undefined) throw new UnencodableValueError(index, `a ${typeof value} has no JSON form`);
+  return text;
 }
 
 /** Encodes one record; `index` names it in the error when its value has no JSON form. */
@@ -35,15 +47,8 @@ export function encodeRecord(key: string | null, timestamp: number, value: unkno
     type = VALUE_BYTES;
     body = value;
   } else if (value !== null && value !== undefined) {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(value);
-    } catch (cause) {
-      throw new RecordEncodingError(index, (cause as Error).message, { cause });
-    }
-    if (text === undefined) throw new RecordEncodingError(index, `a ${typeof value} has no JSON form`);
     type = VALUE_JSON;
-    body = text;
+    body = stringifyValue(value, index);
   }
   const keyBytes = key === null ? 0 : Buffer.byteLength(key);
   const bodyBytes = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;

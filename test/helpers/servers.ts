@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { startServer, type ServerProcess } from '../../bench/lib/server.js';
+import { JetStreamLog } from '../../src/log/nats/jetstream-log.js';
+import { RedisStreamsLog } from '../../src/log/redis/redis-streams-log.js';
 import { freePort } from './free-port.js';
 
 function binary(path: string, pkg: string): string {
@@ -82,3 +84,16 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   }
   return cluster;
 }
+
+/** A log backend that processes share: a server of the test's own, and a log opened on it. */
+export interface SharedLogBackend {
+  name: string;
+  start(): Promise<ServerProcess & { url: string }>;
+  /** Opens a log on `url` in `namespace` (each test its own); readers poll every 5 s, so a prompt wake-up comes from a notification. */
+  open(url: string, namespace: string): Promise<JetStreamLog | RedisStreamsLog>;
+}
+
+export const SHARED_LOGS: SharedLogBackend[] = [
+  { name: 'nats-jetstream', start: startNatsServer, open: (url, namespace) => JetStreamLog.open({ servers: url, namespace, maintenanceIntervalMs: 0, pollIntervalMs: 5000 }) },
+  { name: 'redis-streams', start: startRedisServer, open: (url, namespace) => RedisStreamsLog.open({ url, namespace, maintenanceIntervalMs: 0, pollIntervalMs: 5000 }) },
+];

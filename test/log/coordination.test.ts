@@ -5,20 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { VersionConflictError, type Coordination } from '../../src/log/coordination.js';
-import type { Log } from '../../src/log/log.js';
-import { JetStreamLog } from '../../src/log/nats/jetstream-log.js';
-import { RedisStreamsLog } from '../../src/log/redis/redis-streams-log.js';
-import { startNatsServer, startRedisServer } from '../helpers/servers.js';
+import { SHARED_LOGS } from '../helpers/servers.js';
 
-type Server = Awaited<ReturnType<typeof startNatsServer>>;
-const backends: [string, () => Promise<Server>, (url: string, ns: string) => Promise<Log & { coordination(): Coordination }>][] = [
-  ['nats-jetstream', startNatsServer, (url, namespace) => JetStreamLog.open({ servers: url, namespace, maintenanceIntervalMs: 0 })],
-  ['redis-streams', startRedisServer, (url, namespace) => RedisStreamsLog.open({ url, namespace, maintenanceIntervalMs: 0 })],
-];
-
-for (const [name, start, open] of backends) {
+for (const { name, start, open } of SHARED_LOGS) {
   describe(`coordination: ${name}`, () => {
-    let server: Server;
+    let server: Awaited<ReturnType<typeof start>>;
     let run = 0;
     before(async () => {
       server = await start();
@@ -30,7 +21,8 @@ for (const [name, start, open] of backends) {
       const ns = `c${run++}`;
       const a = await open(server.url, ns);
       const b = await open(server.url, ns);
-      return { a: a.coordination(), b: b.coordination(), close: async () => { await a.close(); await b.close(); } };
+      const coordination = (log: typeof a): Coordination => log.coordination();
+      return { a: coordination(a), b: coordination(b), close: async () => { await a.close(); await b.close(); } };
     };
 
     test('documents: written with compare-and-set, read back whole by another process, of any size', async () => {

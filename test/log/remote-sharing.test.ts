@@ -7,20 +7,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { UnknownTopicError } from '../../src/core/errors.js';
 import type { Log } from '../../src/log/log.js';
-import { JetStreamLog } from '../../src/log/nats/jetstream-log.js';
-import { RedisStreamsLog } from '../../src/log/redis/redis-streams-log.js';
-import { startNatsServer, startRedisServer } from '../helpers/servers.js';
+import { SHARED_LOGS } from '../helpers/servers.js';
 import { waitFor } from '../helpers/tmp.js';
 
-type Server = Awaited<ReturnType<typeof startNatsServer>>;
-const backends: [string, () => Promise<Server>, (url: string, namespace: string) => Promise<Log>][] = [
-  ['nats-jetstream', startNatsServer, (url, namespace) => JetStreamLog.open({ servers: url, namespace, maintenanceIntervalMs: 0, pollIntervalMs: 5000 })],
-  ['redis-streams', startRedisServer, (url, namespace) => RedisStreamsLog.open({ url, namespace, maintenanceIntervalMs: 0, pollIntervalMs: 5000 })],
-];
-
-for (const [name, start, open] of backends) {
+for (const { name, start, open } of SHARED_LOGS) {
   describe(`two processes on one ${name} log`, () => {
-    let server: Server;
+    let server: Awaited<ReturnType<typeof start>>;
     let a: Log;
     let b: Log;
     let run = 0;

@@ -1,5 +1,6 @@
 import { crc32c } from '@node-rs/crc32';
-import { CorruptDataError, InvalidArgumentError } from '../../core/errors.js';
+import { CorruptDataError } from '../../core/errors.js';
+import { stringifyValue } from '../record-codec.js';
 import type { LogRecord } from '../../core/record.js';
 
 /**
@@ -76,7 +77,7 @@ export function encodeBatch(records: readonly EncodableRecord[], baseOffset: num
     let valueBound = 0;
     if (v instanceof Uint8Array) valueBound = v.length;
     else if (v !== null && v !== undefined) {
-      const text = stringify(v, i);
+      const text = stringifyValue(v, i);
       json[i] = text;
       valueBound = text.length * MAX_UTF8_PER_UNIT;
     }
@@ -136,24 +137,7 @@ export function encodeBatch(records: readonly EncodableRecord[], baseOffset: num
   return batch;
 }
 
-/** A record's value cannot be stored: `index` is its place in the records given to {@link encodeBatch}. */
-export class UnencodableValueError extends InvalidArgumentError {
-  override name = 'UnencodableValueError';
-  constructor(readonly index: number, readonly reason: string, options?: { cause?: unknown }) {
-    super(`record ${index}: its value cannot be stored as JSON: ${reason}`, 'invalid_value', options);
-  }
-}
-
-function stringify(value: unknown, index: number): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (cause) {
-    throw new UnencodableValueError(index, (cause as Error).message, { cause });
-  }
-  if (text === undefined) throw new UnencodableValueError(index, `a ${typeof value} has no JSON form`);
-  return text;
-}
+export { UnencodableValueError } from '../record-codec.js';
 
 /** Reads the header of the batch at `at`; `undefined` when fewer than a header's bytes remain. */
 export function readHeader(buf: Buffer, at: number): BatchHeader | undefined {
