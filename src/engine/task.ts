@@ -361,6 +361,12 @@ export class PipelineTask {
   private async run(): Promise<void> {
     const { log } = this.options;
     const signal = this.abort.signal;
+    // Another process may have run this task before (a worker that died): what this process knows of
+    // the topics' ends may be behind them. Outputs are placed by end offset, so it must not be.
+    const split = this.options.split;
+    const touched = new Set([...this.sources.map((s) => s.topic), ...this.links.map((l) => l.topic), ...this.sinks.map((s) => s.topic), DEAD_LETTER_TOPIC,
+      ...(split ? [exchangeTopic(this.options.graph.name, split.index)] : [])]);
+    await Promise.all([...touched].filter((t) => log.describeTopic(t) !== undefined).map((t) => log.refresh(t)));
     if (this.recovered) {
       await publishSealed(log, this.options.graph.name, this.recovered.outputs, this.recovered.committedAt);
       this.appendedTopics = new Set(this.recovered.outputs.map((t) => t.topic));
@@ -390,7 +396,11 @@ export class PipelineTask {
         for (let p = 0; p < src.positions.length; p++) {
           if (!src.owned[p] || ends[p]! <= src.positions[p]!) continue;
           const records = await log.read(src.topic, p, src.positions[p]!, this.readBatch);
-          if (records.length === 0) continue;
+          if (records.length === 0) {
+            // The records before the end were removed (retention, compaction): none is still coming.
+            src.positions[p] = ends[p]!;
+            continue;
+          }
           src.lastActive[p] = now;
           for (const r of records) {
             let ts = r.timestamp;
@@ -474,6 +484,7 @@ export class PipelineTask {
       const end = this.options.log.endOffsets(link.topic)[index]!;
       if (end <= link.positions[index]!) continue;
       const records = await this.options.log.read(link.topic, index, link.positions[index]!, this.readBatch);
+      if (records.length === 0) link.positions[index] = end;
       for (const r of records) {
         const message = deserialize(r.value as Uint8Array) as LinkMessage;
         for (const part of message.p) {

@@ -94,6 +94,12 @@ export interface Log {
   startOffsets(topic: string): number[];
   /** The offset the next appended record of each partition will get (the "high watermark"). */
   endOffsets(topic: string): number[];
+  /**
+   * Brings what `startOffsets` and `endOffsets` answer for `topic` up to date with the storage. The
+   * embedded log always is; a log on servers answers them from what this process last saw, and a
+   * writer that takes over from another process refreshes before it trusts them.
+   */
+  refresh(topic: string): Promise<void>;
   /** The offset of the first record with timestamp ≥ `timestamp`, or the end offset when there is none. */
   offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number>;
   /**

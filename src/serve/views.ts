@@ -159,8 +159,14 @@ export class View {
     while (!this.signal.aborted) {
       let got = 0;
       for (let p = 0; p < this.positions.length; p++) {
+        // Noted before the read: a read gives what is stored now, so an empty one means that the
+        // records before this end are gone (retention, compaction) and none is still coming.
+        const end = this.log.endOffsets(this.name)[p]!;
         const records = await this.log.read(this.name, p, this.positions[p]!, 1000);
-        if (records.length === 0) continue;
+        if (records.length === 0) {
+          if (end > this.positions[p]!) this.positions[p] = end;
+          continue;
+        }
         got += records.length;
         this.positions[p] = records.at(-1)!.offset + 1;
         this.applyAll(records);

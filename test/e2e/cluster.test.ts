@@ -20,7 +20,7 @@ import { tempDir, waitFor } from '../helpers/tmp.js';
 
 const ORDERS = 12_000;
 const PARTS = 10;
-const LEASE_MS = 2000;
+const LEASE_MS = 3000;
 const ALL_OUTPUTS = [...OUTPUTS, 'milestones'];
 
 /**

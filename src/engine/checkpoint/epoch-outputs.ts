@@ -1,5 +1,5 @@
 import { CorruptDataError, InvalidArgumentError, OffsetConflictError, RivuletError } from '../../core/errors.js';
-import type { AppendRecord } from '../../core/record.js';
+import type { AppendRecord, LogRecord } from '../../core/record.js';
 import type { Log } from '../../log/log.js';
 import { partitionForKey } from '../../log/partitioner.js';
 
@@ -189,7 +189,29 @@ async function appendByOffset(log: Log, pipeline: string, topic: string, part: S
       return records.length;
     } catch (err) {
       if (!(err instanceof OffsetConflictError) || err.actual === undefined || attempt > 0) throw err;
+      // The partition holds more than this process knew: count those records as written only if they
+      // are these ones (another instance of this task wrote them), never on the strength of offsets alone.
+      await checkWrittenByUs(log, pipeline, topic, part, end, err.actual);
       end = err.actual;
+    }
+  }
+}
+
+/** Fails unless the partition's records from `from` to `to` are the sealed part's records at those offsets. */
+async function checkWrittenByUs(log: Log, pipeline: string, topic: string, part: SealedTopicOutputs['partitions'][number], from: number, to: number): Promise<void> {
+  const lo = Math.max(from, part.base);
+  const hi = Math.min(to, part.base + part.records.length);
+  const same = (r: LogRecord, p: PlacedRecord) => r.key === p.key && r.timestamp === p.timestamp
+    && (p.bytes !== undefined ? r.value instanceof Uint8Array && Buffer.from(r.value).toString('base64') === p.bytes : JSON.stringify(r.value) === JSON.stringify(p.value));
+  for (let offset = lo; offset < hi;) {
+    const page = await log.read(topic, part.partition, offset, Math.min(1000, hi - offset));
+    if (page.length === 0) break;
+    for (const r of page) {
+      if (r.offset >= hi) break;
+      if (r.offset !== offset || !same(r, part.records[offset - part.base]!)) {
+        throw new OutputFenceError(`pipeline '${pipeline}': partition ${part.partition} of '${topic}' holds at offset ${r.offset} a record this pipeline did not commit there: something else writes to a topic that only this pipeline may write`);
+      }
+      offset++;
     }
   }
 }

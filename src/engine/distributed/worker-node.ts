@@ -44,6 +44,8 @@ interface TaskSlot {
 interface Running {
   slot: TaskSlot;
   task: PipelineTask;
+  /** When its lease was last taken or renewed (this process's clock). */
+  renewedAt: number;
 }
 
 /**
@@ -118,7 +120,7 @@ export class WorkerNode {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.ticking = this.tick().catch((err: unknown) => console.error(`worker ${this.id}:`, err)).finally(() => this.schedule());
+      this.ticking = this.tick().catch((err: unknown) => console.error(`worker ${this.id}: ${(err as Error).message}`)).finally(() => this.schedule());
     }, Math.floor(this.leaseMs / 3));
   }
 
@@ -131,23 +133,34 @@ export class WorkerNode {
   private async tick(): Promise<void> {
     if (this.stopped) return;
     const c = this.coordination;
-    await c.acquireLease(`worker/${this.id}`, this.id, this.leaseMs);
-    for (const [name, r] of [...this.running]) {
+    // Renewing what it has comes first and does not wait for the rest: a request without an answer
+    // (a server of the cluster just died) must not cost the other leases their renewal.
+    await c.acquireLease(`worker/${this.id}`, this.id, this.leaseMs).catch(() => undefined);
+    await Promise.all([...this.running].map(async ([name, r]) => {
       const state = r.task.status().state;
       if (state === 'failed') {
         this.running.delete(name);
         await r.task.abandon();
-        await c.releaseLease(`task/${name}`, this.id);
+        await c.releaseLease(`task/${name}`, this.id).catch(() => undefined);
         this.backoff.set(name, Date.now() + this.leaseMs);
         this.onEvent({ kind: 'failed', task: name, error: new RivuletError('task_failed', r.task.status().error ?? 'failed') });
-        continue;
+        return;
       }
-      if (!(await c.acquireLease(`task/${name}`, this.id, this.leaseMs))) {
+      const asked = Date.now();
+      let held: boolean | undefined;
+      try {
+        held = await c.acquireLease(`task/${name}`, this.id, this.leaseMs);
+      } catch {
+        // No answer: the lease may or may not have been renewed. The task runs on until the lease
+        // would have run out by this process's clock, and stops then (below) unless a renewal got through.
+      }
+      if (held) r.renewedAt = asked;
+      if (held === false || (held === undefined && Date.now() - r.renewedAt >= this.leaseMs * 0.9)) {
         this.running.delete(name);
         await r.task.abandon();
         this.onEvent({ kind: 'lost', task: name });
       }
-    }
+    }));
     const workers = Math.max(1, (await c.leases('worker/')).length);
     const fair = Math.ceil(this.slots.length / workers);
     if (this.running.size > fair) {
@@ -165,9 +178,10 @@ export class WorkerNode {
     for (let k = 0; k < this.slots.length && this.running.size < fair && !this.stopped; k++) {
       const slot = this.slots[(start + k) % this.slots.length]!;
       if (this.running.has(slot.name) || (this.backoff.get(slot.name) ?? 0) > Date.now()) continue;
+      const asked = Date.now();
       if (!(await c.acquireLease(`task/${slot.name}`, this.id, this.leaseMs))) continue;
       try {
-        await this.run(slot);
+        await this.run(slot, asked);
       } catch (err) {
         await c.releaseLease(`task/${slot.name}`, this.id);
         this.backoff.set(slot.name, Date.now() + this.leaseMs);
@@ -176,7 +190,7 @@ export class WorkerNode {
     }
   }
 
-  private async run(slot: TaskSlot): Promise<void> {
+  private async run(slot: TaskSlot, leasedAt: number): Promise<void> {
     const checkpoints = new DocumentCheckpointStore(this.coordination, `checkpoint/${slot.name}`);
     const checkpoint = await checkpoints.read();
     const task = new PipelineTask({
@@ -188,7 +202,7 @@ export class WorkerNode {
       checkpoints,
     });
     task.start({ checkpoint });
-    this.running.set(slot.name, { slot, task });
+    this.running.set(slot.name, { slot, task, renewedAt: leasedAt });
     this.onEvent({ kind: 'took', task: slot.name });
   }
 

@@ -383,6 +383,11 @@ export class EmbeddedLog implements Log {
     return this.get(topic).partitions.map((p) => p.end);
   }
 
+  /** Nothing to do: this process is the log's only writer, so its offsets are always current. */
+  async refresh(topic: string): Promise<void> {
+    this.get(topic);
+  }
+
   async offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number> {
     if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) throw new InvalidArgumentError(`timestamp must be epoch milliseconds, got ${timestamp}`);
     return this.partition(topic, partition).offsetForTimestamp(timestamp);

@@ -20,6 +20,8 @@ interface Pull {
 interface IdleConsumer {
   stream: string;
   name: string;
+  /** When it was last pulled from: the server removes it after `INACTIVE_MS` without one. */
+  usedAt: number;
   /** The sequence the consumer delivers next (or the first after it, where messages were removed). */
   nextSeq: number;
 }
@@ -59,15 +61,27 @@ export class ConsumerReader {
   /** Up to `max` messages of `stream` from sequence `seq` on (the first stored at or after it). */
   async read(stream: string, seq: number, max: number): Promise<StreamMessage[]> {
     if (max <= 0) return [];
+    // Consumers idle for half the time the server keeps them are not trusted to be there any more.
+    const now = Date.now();
+    for (let i = this.idle.length - 1; i >= 0; i--) if (now - this.idle[i]!.usedAt > INACTIVE_MS / 2) this.forget(this.idle.splice(i, 1)[0]!);
     const at = this.idle.findIndex((c) => c.stream === stream && c.nextSeq === seq);
-    const consumer = at >= 0 ? this.idle.splice(at, 1)[0]! : await this.create(stream, seq);
+    let consumer = at >= 0 ? this.idle.splice(at, 1)[0]! : await this.create(stream, seq);
     let messages: StreamMessage[];
     try {
       messages = await this.pull(consumer, max);
     } catch (err) {
       this.forget(consumer);
-      throw err;
+      if (at < 0) throw err;
+      // A consumer kept from an earlier read may have gone with a server: once more with a new one.
+      consumer = await this.create(stream, seq);
+      try {
+        messages = await this.pull(consumer, max);
+      } catch (again) {
+        this.forget(consumer);
+        throw again;
+      }
     }
+    consumer.usedAt = Date.now();
     if (messages.length > 0) consumer.nextSeq = messages.at(-1)!.seq + 1;
     this.idle.push(consumer);
     while (this.idle.length > this.options.maxIdleConsumers) this.forget(this.idle.shift()!);
@@ -103,7 +117,7 @@ export class ConsumerReader {
           mem_storage: true,
           num_replicas: 1,
         });
-        return { stream, name: info.name, nextSeq: seq };
+        return { stream, name: info.name, nextSeq: seq, usedAt: Date.now() };
       } catch (err) {
         if (attempt >= CREATE_ATTEMPTS || !(err instanceof Error) || err.name !== 'TimeoutError') throw err;
       }

@@ -1,13 +1,14 @@
-import { JetStreamApiError, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, JetStreamApiError, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV, KvEntry } from '@nats-io/kv';
 import { Kvm } from '@nats-io/kv';
-import { nuid } from '@nats-io/transport-node';
+import { nuid, type NatsConnection } from '@nats-io/transport-node';
 import { RivuletError } from '../../core/errors.js';
 import { checkCoordinationName, VersionConflictError, type Coordination, type LeaseHolder, type VersionedDocument } from '../coordination.js';
 import { escapeName, unescapeName } from './names.js';
 
 /** Documents are cut into messages of at most this size (NATS's default max_payload is 1 MiB). */
 const CHUNK = 512 * 1024;
+const REQUEST_TIMEOUT_MS = 2000;
 /** The KV "wrong last sequence" error: someone wrote the key since it was read. */
 const WRONG_LAST_SEQUENCE = 10071;
 
@@ -41,7 +42,14 @@ export class JetStreamCoordination implements Coordination {
     private readonly namespace: string,
   ) {}
 
-  static async open(js: JetStreamClient, jsm: JetStreamManager, namespace: string, replicas: number): Promise<JetStreamCoordination> {
+  /**
+   * Requests time out after 2 s rather than the client's 5: a lease is renewed a few times per lease
+   * length, and a request that gets no answer (a server of the cluster just died) is better given up
+   * and asked again than waited for.
+   */
+  static async open(nc: NatsConnection, namespace: string, replicas: number): Promise<JetStreamCoordination> {
+    const js = jetstream(nc, { timeout: REQUEST_TIMEOUT_MS });
+    const jsm = await jetstreamManager(nc, { timeout: REQUEST_TIMEOUT_MS });
     const kvm = new Kvm(js);
     const bucket = { history: 1, replicas, storage: StorageType.File };
     const stream = `${namespace}_docs`;
@@ -92,10 +100,18 @@ export class JetStreamCoordination implements Coordination {
       if (entry) await this.docs.update(key, JSON.stringify(pointer), entry.revision);
       else await this.docs.create(key, JSON.stringify(pointer));
     } catch (err) {
-      await this.purge(id);
-      if (!(err instanceof JetStreamApiError) || err.code !== WRONG_LAST_SEQUENCE) throw err;
-      const now = JetStreamCoordination.pointer(await this.docs.get(key));
-      throw new VersionConflictError(name, expected, now?.version ?? 0);
+      if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
+        await this.purge(id);
+        const now = JetStreamCoordination.pointer(await this.docs.get(key));
+        throw new VersionConflictError(name, expected, now?.version ?? 0);
+      }
+      // No answer (a timeout): the switch may have happened. The new data stays unless the pointer
+      // shows it did not; a pointer must never name purged data.
+      const now = await this.docs.get(key).then(JetStreamCoordination.pointer, () => undefined);
+      if (now?.id !== id) {
+        if (now !== undefined) await this.purge(id);
+        throw err;
+      }
     }
     if (old) await this.purge(old.id);
     return pointer.version;
@@ -136,12 +152,18 @@ export class JetStreamCoordination implements Coordination {
     await this.leasesKv.delete(key, { previousSeq: entry.revision }).catch(() => undefined);
   }
 
+  /**
+   * The bucket's keys come from its stream's subjects (a stream info request), not from a consumer:
+   * nats-server before 2.12 may place a new consumer on a server that is down, and listing the
+   * workers must go on while one is.
+   */
   async leases(prefix: string): Promise<LeaseHolder[]> {
     const now = Date.now();
     const out: LeaseHolder[] = [];
-    const keys: string[] = [];
-    for await (const k of await this.leasesKv.keys()) keys.push(k);
-    for (const k of keys) {
+    const base = `$KV.${this.namespace}-leases.`;
+    const info = await this.jsm.streams.info(`KV_${this.namespace}-leases`, { subjects_filter: `${base}>` });
+    for (const subject of Object.keys(info.state.subjects ?? {})) {
+      const k = subject.slice(base.length);
       const name = unescapeName(k);
       if (!name.startsWith(prefix)) continue;
       const e = await this.leasesKv.get(k);

@@ -110,7 +110,7 @@ export class JetStreamLog extends RemoteLog implements CoordinatedLog {
       const kvm = new Kvm(js);
       const bucket = { history: 1, replicas: settings.replicas, storage: StorageType.File };
       const [topicsKv, offsetsKv, coordinator] = await Promise.all([
-        kvm.create(names.topicsBucket, bucket), kvm.create(names.offsetsBucket, bucket), JetStreamCoordination.open(js, jsm, settings.namespace, settings.replicas),
+        kvm.create(names.topicsBucket, bucket), kvm.create(names.offsetsBucket, bucket), JetStreamCoordination.open(nc, settings.namespace, settings.replicas),
       ]);
       // Reads create consumers with a short timeout and try again (see ConsumerReader.create).
       const readerJsm = await jetstreamManager(nc, { timeout: 1500 });
