@@ -89,8 +89,14 @@ export class Engine {
     }
   }
 
-  /** The pipeline that writes `topic`, if one does: nothing else may append to it. */
+  /**
+   * The pipeline that writes `topic`, if one does: nothing else may append to it. An exchange topic
+   * (`_x.<pipeline>.…`, written by a pipeline's tasks on workers) belongs to its pipeline even where
+   * this engine does not run it.
+   */
   writerOf(topic: string): string | undefined {
+    const exchange = /^_x\.(.+)\.\d+of\d+$/.exec(topic);
+    if (exchange) return exchange[1];
     return this.graphs.find((g) => g.outputs.includes(topic))?.name;
   }
 

@@ -65,8 +65,9 @@ export interface TaskSplit {
  * `p` holds what goes to task `p`. Each task is the only writer of its own, so its appends are fenced
  * by offsets like any output.
  */
-export function exchangeTopic(pipeline: string, from: number): string {
-  return `_x.${pipeline}.${from}`;
+export function exchangeTopic(pipeline: string, from: number, count: number): string {
+  // The count is in the name: tasks of another split (more partitions) start with exchanges of their own.
+  return `_x.${pipeline}.${from}of${count}`;
 }
 
 /** An exchange topic a split task reads: what task `from` sends it. */
@@ -85,6 +86,9 @@ interface LinkMessage {
   /** Results for output partitions the receiver owns. */
   o: { topic: string; records: PlacedRecord[] }[];
 }
+
+/** The largest record of an exchange topic; larger messages go in pieces. */
+const LINK_RECORD_BYTES = 512 * 1024;
 
 /** A position that no end offset reaches: what a task waits at on partitions it does not read. */
 const NEVER = Number.MAX_SAFE_INTEGER;
@@ -201,7 +205,7 @@ export class PipelineTask {
       };
       for (let from = 0; from < split.count; from++) {
         if (from === split.index) continue;
-        const topic = exchangeTopic(options.graph.name, from);
+        const topic = exchangeTopic(options.graph.name, from, split.count);
         const partitions = options.log.describeTopic(topic)?.partitions;
         if (partitions !== split.count) throw new RivuletError('unknown_topic', `pipeline '${options.graph.name}' task ${split.index}: exchange topic '${topic}' must exist with ${split.count} partitions`);
         this.links.push({ id: `link:${from}`, from, topic, positions: Array.from({ length: partitions }, (_, p) => (p === split.index ? 0 : NEVER)) });
@@ -365,7 +369,7 @@ export class PipelineTask {
     // the topics' ends may be behind them. Outputs are placed by end offset, so it must not be.
     const split = this.options.split;
     const touched = new Set([...this.sources.map((s) => s.topic), ...this.links.map((l) => l.topic), ...this.sinks.map((s) => s.topic), DEAD_LETTER_TOPIC,
-      ...(split ? [exchangeTopic(this.options.graph.name, split.index)] : [])]);
+      ...(split ? [exchangeTopic(this.options.graph.name, split.index, split.count)] : [])]);
     await Promise.all([...touched].filter((t) => log.describeTopic(t) !== undefined).map((t) => log.refresh(t)));
     if (this.recovered) {
       await publishSealed(log, this.options.graph.name, this.recovered.outputs, this.recovered.committedAt);
@@ -485,8 +489,22 @@ export class PipelineTask {
       if (end <= link.positions[index]!) continue;
       const records = await this.options.log.read(link.topic, index, link.positions[index]!, this.readBatch);
       if (records.length === 0) link.positions[index] = end;
+      let pieces: Uint8Array[] = [];
+      let next = link.positions[index]!;
       for (const r of records) {
-        const message = deserialize(r.value as Uint8Array) as LinkMessage;
+        let bytes = r.value as Uint8Array;
+        if (r.key !== null) {
+          // A message in pieces: whole once its last piece is read; a read that ends before it goes
+          // on from its first piece next time.
+          const [i, n] = r.key.split('/').map(Number) as [number, number];
+          if (i === 0) pieces = [];
+          pieces.push(bytes);
+          if (i < n - 1) continue;
+          bytes = Buffer.concat(pieces);
+          pieces = [];
+        }
+        next = r.offset + 1;
+        const message = deserialize(bytes) as LinkMessage;
         for (const part of message.p) {
           const x = this.exchanges[part.x]!;
           if ('wm' in part) x.receiveWatermark(link.from, part.wm);
@@ -494,7 +512,7 @@ export class PipelineTask {
         }
         for (const { topic, records: results } of message.o) this.outputs.addPlaced(topic, results);
       }
-      if (records.length > 0) link.positions[index] = records.at(-1)!.offset + 1;
+      link.positions[index] = Math.max(link.positions[index]!, next);
       got += records.length;
     }
     return got;
@@ -535,14 +553,24 @@ export class PipelineTask {
       this.outputs.addPlaced(sink.topic, mine);
       for (const [owner, records] of theirs) forward[owner]!.push({ topic: sink.topic, records });
     }
-    const topic = exchangeTopic(this.options.graph.name, split.index);
+    const topic = exchangeTopic(this.options.graph.name, split.index, split.count);
     const now = Date.now();
     for (let peer = 0; peer < split.count; peer++) {
       if (peer === split.index) continue;
       const parts: LinkPart[] = [];
       for (const x of this.exchanges) x.take(peer, parts, []);
       const o = forward[peer]!;
-      if (parts.length > 0 || o.length > 0) this.outputs.add(topic, [{ key: null, partition: peer, timestamp: now, value: serialize({ p: parts, o } satisfies LinkMessage) }]);
+      if (parts.length === 0 && o.length === 0) continue;
+      const bytes = serialize({ p: parts, o } satisfies LinkMessage);
+      if (bytes.length <= LINK_RECORD_BYTES) {
+        this.outputs.add(topic, [{ key: null, partition: peer, timestamp: now, value: bytes }]);
+        continue;
+      }
+      // Larger than a record may be on every backend (NATS: 1 MiB): in pieces, keyed `<i>/<n>`, in one epoch.
+      const n = Math.ceil(bytes.length / LINK_RECORD_BYTES);
+      this.outputs.add(topic, Array.from({ length: n }, (_, i) => ({
+        key: `${i}/${n}`, partition: peer, timestamp: now, value: bytes.subarray(i * LINK_RECORD_BYTES, (i + 1) * LINK_RECORD_BYTES),
+      })));
     }
   }
 

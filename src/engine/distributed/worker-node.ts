@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { durationMs } from '../../core/duration.js';
 import { InvalidArgumentError, PipelineDefinitionError, RivuletError } from '../../core/errors.js';
@@ -74,6 +75,11 @@ export class WorkerNode {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
   private stopped = false;
+  /**
+   * What this process holds leases as: its id and a random part, so that two workers given the same
+   * id (a copied command line) never take each other's leases for their own.
+   */
+  private readonly owner: string;
   /** Tasks that failed here, and when they may be taken again. */
   private readonly backoff = new Map<string, number>();
 
@@ -83,7 +89,9 @@ export class WorkerNode {
     readonly id: string,
     private readonly leaseMs: number,
     private readonly onEvent: (event: WorkerEvent) => void,
-  ) {}
+  ) {
+    this.owner = `${id}#${randomBytes(6).toString('hex')}`;
+  }
 
   /** Declares the pipelines' topics (and exchange topics), then starts taking tasks. */
   static async start(options: WorkerOptions): Promise<WorkerNode> {
@@ -106,7 +114,7 @@ export class WorkerNode {
       const graph = engine.graphOf(def.name)!;
       if (graph.sources.length === 0) continue;
       const count = Math.max(...graph.sources.map((s) => log.describeTopic(s.topic)!.partitions));
-      for (let i = 0; i < count; i++) await log.createTopic(exchangeTopic(def.name, i), { partitions: count });
+      for (let i = 0; i < count; i++) await log.createTopic(exchangeTopic(def.name, i, count), { partitions: count });
       const checkpointIntervalMs = durationMs(def.checkpointInterval ?? '1s', `checkpointInterval of pipeline '${def.name}'`);
       for (let index = 0; index < count; index++) {
         node.slots.push({ name: `${def.name}/${index}of${count}`, pipeline: def.name, graph, index, count, checkpointIntervalMs });
@@ -135,13 +143,13 @@ export class WorkerNode {
     const c = this.coordination;
     // Renewing what it has comes first and does not wait for the rest: a request without an answer
     // (a server of the cluster just died) must not cost the other leases their renewal.
-    await c.acquireLease(`worker/${this.id}`, this.id, this.leaseMs).catch(() => undefined);
+    await c.acquireLease(`worker/${this.id}`, this.owner, this.leaseMs).catch(() => undefined);
     await Promise.all([...this.running].map(async ([name, r]) => {
       const state = r.task.status().state;
       if (state === 'failed') {
         this.running.delete(name);
         await r.task.abandon();
-        await c.releaseLease(`task/${name}`, this.id).catch(() => undefined);
+        await c.releaseLease(`task/${name}`, this.owner).catch(() => undefined);
         this.backoff.set(name, Date.now() + this.leaseMs);
         this.onEvent({ kind: 'failed', task: name, error: new RivuletError('task_failed', r.task.status().error ?? 'failed') });
         return;
@@ -149,7 +157,7 @@ export class WorkerNode {
       const asked = Date.now();
       let held: boolean | undefined;
       try {
-        held = await c.acquireLease(`task/${name}`, this.id, this.leaseMs);
+        held = await c.acquireLease(`task/${name}`, this.owner, this.leaseMs);
       } catch {
         // No answer: the lease may or may not have been renewed. The task runs on until the lease
         // would have run out by this process's clock, and stops then (below) unless a renewal got through.
@@ -169,7 +177,7 @@ export class WorkerNode {
       const [name, r] = [...this.running].at(-1)!;
       this.running.delete(name);
       await r.task.stop();
-      await c.releaseLease(`task/${name}`, this.id);
+      await c.releaseLease(`task/${name}`, this.owner);
       this.onEvent({ kind: 'released', task: name });
       return;
     }
@@ -179,11 +187,11 @@ export class WorkerNode {
       const slot = this.slots[(start + k) % this.slots.length]!;
       if (this.running.has(slot.name) || (this.backoff.get(slot.name) ?? 0) > Date.now()) continue;
       const asked = Date.now();
-      if (!(await c.acquireLease(`task/${slot.name}`, this.id, this.leaseMs))) continue;
+      if (!(await c.acquireLease(`task/${slot.name}`, this.owner, this.leaseMs))) continue;
       try {
         await this.run(slot, asked);
       } catch (err) {
-        await c.releaseLease(`task/${slot.name}`, this.id);
+        await c.releaseLease(`task/${slot.name}`, this.owner);
         this.backoff.set(slot.name, Date.now() + this.leaseMs);
         this.onEvent({ kind: 'failed', task: slot.name, error: err as Error });
       }
@@ -215,10 +223,10 @@ export class WorkerNode {
     const c = this.coordination;
     await Promise.all([...this.running].map(async ([name, r]) => {
       await r.task.stop().catch(() => undefined);
-      await c.releaseLease(`task/${name}`, this.id);
+      await c.releaseLease(`task/${name}`, this.owner);
       this.onEvent({ kind: 'released', task: name });
     }));
     this.running.clear();
-    await c.releaseLease(`worker/${this.id}`, this.id);
+    await c.releaseLease(`worker/${this.id}`, this.owner);
   }
 }

@@ -161,9 +161,11 @@ export class RedisStreamsLog extends RemoteLog implements CoordinatedLog {
   }
 
   protected async createStored(info: TopicInfo): Promise<TopicInfo> {
-    // Streams left by an earlier topic of this name would continue its offsets.
-    await this.client.del(Array.from({ length: info.partitions }, (_, p) => this.key(info.name, p)));
-    if (!(await this.client.hSetNX(this.topicsKey, info.name, JSON.stringify(info)))) {
+    // One script: the topic is recorded, and streams left by an earlier topic of this name (which would
+    // continue its offsets) are removed, only by the process whose record wins.
+    const keys = Array.from({ length: info.partitions }, (_, p) => this.key(info.name, p));
+    const won = Number(await this.client.sendCommand(['EVAL', CREATE_TOPIC, String(1 + keys.length), this.topicsKey, ...keys, info.name, JSON.stringify(info)]));
+    if (won !== 1) {
       const winner = await this.fetchInfo(info.name);
       if (!winner) throw new RivuletError('topic_conflict', `topic '${info.name}' was deleted while being created; try again`);
       return winner;
@@ -270,6 +272,13 @@ export class RedisStreamsLog extends RemoteLog implements CoordinatedLog {
     await Promise.allSettled([this.subscriber.close(), this.client.close()]);
   }
 }
+
+/** KEYS[1]: the topics hash; KEYS[2…]: the partitions' streams; ARGV[1]: the topic; ARGV[2]: its info. */
+const CREATE_TOPIC = `
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
+return 1
+`;
 
 /** KEYS[1]: the stream; ARGV[1]: the offset it must end at; ARGV[2…]: the records. Answers {1, last id} or {0, last id}. */
 const APPEND_AT = `
