@@ -80,6 +80,8 @@ export class WorkerNode {
    * id (a copied command line) never take each other's leases for their own.
    */
   private readonly owner: string;
+  /** Tasks being given back (their final commit under way), by name. */
+  private readonly releasing = new Map<string, Promise<void>>();
   /** Tasks that failed here, and when they may be taken again. */
   private readonly backoff = new Map<string, number>();
 
@@ -174,18 +176,24 @@ export class WorkerNode {
     if (this.running.size > fair) {
       // Give one back (with a final commit) for a worker that joined; one per round, so that the
       // workers converge without all letting go at once.
+      // The final commit may take a while: it goes on beside the next rounds, so that the other
+      // leases' renewals never wait for it; the lease is given back once it is done.
       const [name, r] = [...this.running].at(-1)!;
       this.running.delete(name);
-      await r.task.stop();
-      await c.releaseLease(`task/${name}`, this.owner);
-      this.onEvent({ kind: 'released', task: name });
+      const release = (async () => {
+        await r.task.stop().catch(() => undefined);
+        await c.releaseLease(`task/${name}`, this.owner).catch(() => undefined);
+        this.onEvent({ kind: 'released', task: name });
+      })();
+      this.releasing.set(name, release);
+      void release.finally(() => this.releasing.delete(name));
       return;
     }
     // Start looking at a place of this worker's own, so that workers starting together try different tasks first.
     const start = [...this.id].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7) % Math.max(1, this.slots.length);
     for (let k = 0; k < this.slots.length && this.running.size < fair && !this.stopped; k++) {
       const slot = this.slots[(start + k) % this.slots.length]!;
-      if (this.running.has(slot.name) || (this.backoff.get(slot.name) ?? 0) > Date.now()) continue;
+      if (this.running.has(slot.name) || this.releasing.has(slot.name) || (this.backoff.get(slot.name) ?? 0) > Date.now()) continue;
       const asked = Date.now();
       if (!(await c.acquireLease(`task/${slot.name}`, this.owner, this.leaseMs))) continue;
       try {
@@ -220,6 +228,7 @@ export class WorkerNode {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.ticking;
+    await Promise.all(this.releasing.values());
     const c = this.coordination;
     await Promise.all([...this.running].map(async ([name, r]) => {
       await r.task.stop().catch(() => undefined);
