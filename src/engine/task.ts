@@ -1,6 +1,7 @@
 import { RivuletError } from '../core/errors.js';
 import type { AppendRecord } from '../core/record.js';
 import { describeValue, toEpochMillis } from '../core/time.js';
+import { EmptyReads } from '../log/empty-reads.js';
 import type { Log } from '../log/log.js';
 import { serialize, deserialize } from 'node:v8';
 import { checkpointPath, type Checkpoint } from './checkpoint/checkpoint-file.js';
@@ -156,6 +157,7 @@ export class PipelineTask {
   /** Split tasks: the exchanges (one per keyBy) and the topics that feed them. */
   private readonly exchanges: ExchangeOperator[] = [];
   private readonly links: LinkRuntime[] = [];
+  private readonly emptyReads = new EmptyReads();
   private readonly abort = new AbortController();
   private readonly readBatch: number;
   private readonly checkpointPath: string;
@@ -398,11 +400,10 @@ export class PipelineTask {
       for (const [i, src] of this.sources.entries()) {
         const ends = endsOf[i]!;
         for (let p = 0; p < src.positions.length; p++) {
-          if (!src.owned[p] || ends[p]! <= src.positions[p]!) continue;
+          if (!src.owned[p] || ends[p]! <= src.positions[p]! || this.emptyReads.pointless(`${src.topic}/${p}`, ends[p]!)) continue;
           const records = await log.read(src.topic, p, src.positions[p]!, this.readBatch);
           if (records.length === 0) {
-            // The records before the end were removed (retention, compaction): none is still coming.
-            src.positions[p] = ends[p]!;
+            this.emptyReads.note(`${src.topic}/${p}`, ends[p]!);
             continue;
           }
           src.lastActive[p] = now;
@@ -461,13 +462,14 @@ export class PipelineTask {
       signal.addEventListener('abort', onAbort, { once: true });
       // A stop that came while this round read or committed: its abort event has passed already.
       if (signal.aborted) ac.abort();
-      const wakeMs = [ticking ? TICK_MS : undefined, idleCheckMs, commitInMs].reduce<number | undefined>((a, b) => (b === undefined ? a : a === undefined ? b : Math.min(a, b)), undefined);
+      const retryMs = this.emptyReads.pending ? this.emptyReads.retryAfterMs : undefined;
+      const wakeMs = [ticking ? TICK_MS : undefined, idleCheckMs, commitInMs, retryMs].reduce<number | undefined>((a, b) => (b === undefined ? a : a === undefined ? b : Math.min(a, b)), undefined);
       const timer = wakeMs === undefined ? undefined : setTimeout(() => ac.abort(), wakeMs);
       this.wake = () => ac.abort();
       if (this.savepoints.length === 0) {
         await Promise.race([
-          ...this.sources.map((s) => log.waitForRecords(s.topic, s.owned.map((mine, p) => (mine ? s.positions[p]! : NEVER)), ac.signal)),
-          ...this.links.map((l) => log.waitForRecords(l.topic, l.positions, ac.signal)),
+          ...this.sources.map((s) => log.waitForRecords(s.topic, s.owned.map((mine, p) => (mine ? this.emptyReads.waitFrom(`${s.topic}/${p}`, s.positions[p]!) : NEVER)), ac.signal)),
+          ...this.links.map((l) => log.waitForRecords(l.topic, l.positions.map((o, p) => this.emptyReads.waitFrom(`${l.topic}/${p}`, o)), ac.signal)),
         ]);
       }
       this.wake = undefined;
@@ -486,9 +488,9 @@ export class PipelineTask {
     let got = 0;
     for (const link of this.links) {
       const end = this.options.log.endOffsets(link.topic)[index]!;
-      if (end <= link.positions[index]!) continue;
+      if (end <= link.positions[index]! || this.emptyReads.pointless(`${link.topic}/${index}`, end)) continue;
       const records = await this.options.log.read(link.topic, index, link.positions[index]!, this.readBatch);
-      if (records.length === 0) link.positions[index] = end;
+      if (records.length === 0) this.emptyReads.note(`${link.topic}/${index}`, end);
       let pieces: Uint8Array[] = [];
       let next = link.positions[index]!;
       for (const r of records) {

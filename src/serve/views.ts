@@ -3,6 +3,7 @@ import type { LogRecord } from '../core/record.js';
 import type { Log } from '../log/log.js';
 import { MemoryStateBackend } from '../state/memory-backend.js';
 import type { StateTable } from '../state/state-backend.js';
+import { EmptyReads } from '../log/empty-reads.js';
 
 /** One row of a view: the latest value of a key, and where in the topic it came from. */
 export interface ViewRow {
@@ -45,6 +46,21 @@ export type WatermarkSource = (topic: string) => number | null | undefined;
 /** A change to a view: an upsert (`value` set) or a delete (`deleted: true`, from a null value). */
 export type ViewChange = (ViewRow & { deleted?: false }) | { key: string; deleted: true; partition: number; offset: number; timestamp: number };
 
+/** Runs `wait` with a signal that aborts after `ms` or with `outer`. */
+async function waitAtMost(ms: number, wait: (signal: AbortSignal) => Promise<void>, outer: AbortSignal): Promise<void> {
+  const ac = new AbortController();
+  const onAbort = () => ac.abort();
+  outer.addEventListener('abort', onAbort, { once: true });
+  if (outer.aborted) ac.abort();
+  const timer = setTimeout(() => ac.abort(), ms);
+  try {
+    await wait(ac.signal);
+  } finally {
+    clearTimeout(timer);
+    outer.removeEventListener('abort', onAbort);
+  }
+}
+
 /**
  * A table materialized from a keyed topic: the latest value per key; a record with a `null` value
  * deletes its key. It follows the topic as records are appended and tells its listeners.
@@ -54,6 +70,7 @@ export class View {
   private readonly store: StateTable<ViewRow> = new MemoryStateBackend().table('rows');
   private readonly listeners = new Set<(changes: ViewChange[]) => void>();
   private positions: number[] = [];
+  private readonly emptyReads = new EmptyReads();
   private wm: number | null = null;
   private loop: Promise<void> | undefined;
   /**
@@ -159,19 +176,22 @@ export class View {
     while (!this.signal.aborted) {
       let got = 0;
       for (let p = 0; p < this.positions.length; p++) {
-        // Noted before the read: a read gives what is stored now, so an empty one means that the
-        // records before this end are gone (retention, compaction) and none is still coming.
         const end = this.log.endOffsets(this.name)[p]!;
+        if (end <= this.positions[p]! || this.emptyReads.pointless(String(p), end)) continue;
         const records = await this.log.read(this.name, p, this.positions[p]!, 1000);
         if (records.length === 0) {
-          if (end > this.positions[p]!) this.positions[p] = end;
+          this.emptyReads.note(String(p), end);
           continue;
         }
         got += records.length;
         this.positions[p] = records.at(-1)!.offset + 1;
         this.applyAll(records);
       }
-      if (got === 0) await this.log.waitForRecords(this.name, this.positions, this.signal);
+      if (got === 0) {
+        const positions = this.positions.map((o, p) => this.emptyReads.waitFrom(String(p), o));
+        if (!this.emptyReads.pending) await this.log.waitForRecords(this.name, positions, this.signal);
+        else await waitAtMost(this.emptyReads.retryAfterMs, (signal) => this.log.waitForRecords(this.name, positions, signal), this.signal);
+      }
     }
   }
 
