@@ -96,8 +96,8 @@ program
   .option('--log <url>', "the shared log: nats://host:port[,host:port] or redis://host:port, with ?namespace=… (default: $RIVULET_LOG, or the config's log)")
   .option('--pipeline <file>', 'a pipeline module (.ts or .js) to run; repeatable', collect, [] as string[])
   .option('--config <file>', 'configuration file (default: ./rivulet.config.ts or .js when present)')
-  .option('--id <name>', 'this worker\'s name among the workers (default: <host>-<pid>)')
-  .option('--lease <ms>', 'how long a task stays with a worker that stopped renewing it (default: 10000)', count(300))
+  .option('--id <name>', 'this worker\'s name among the workers (default: $RIVULET_WORKER_ID, else <host>-<pid>)')
+  .option('--lease <ms>', 'how long a task stays with a worker that stopped renewing it (default: $RIVULET_LEASE_MS, else 10000)', count(300))
   .action(async (opts: { log?: string; pipeline: string[]; config?: string; id?: string; lease?: number }) => {
     const configFile = opts.config ?? ['rivulet.config.ts', 'rivulet.config.js', 'rivulet.config.mjs'].find((f) => fs.existsSync(f));
     const config = configFile ? await loadConfig(configFile) : undefined;
@@ -108,8 +108,9 @@ program
     if (!logOptions || logOptions.backend === 'embedded') throw new CommanderArgumentError('--log: workers need a shared log, nats://… or redis://… (or log in the config)');
     if (pipelines.length === 0) throw new CommanderArgumentError('--pipeline: give at least one pipeline to run (or pipelines in the config)');
     const log = await openLog(logOptions, '.');
+    const envLease = process.env.RIVULET_LEASE_MS;
     const worker = await WorkerNode.start({
-      log, pipelines, id: opts.id, leaseMs: opts.lease,
+      log, pipelines, id: opts.id ?? process.env.RIVULET_WORKER_ID, leaseMs: opts.lease ?? (envLease === undefined ? undefined : count(300)(envLease)),
       onEvent: (e) => console.log(`${e.kind} ${e.task}${e.kind === 'failed' ? `: ${e.error.message}` : ''}`),
     }).catch(async (err: unknown) => {
       await log.close();

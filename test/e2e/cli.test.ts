@@ -61,3 +61,25 @@ describe('rivulet start', () => {
     }
   });
 });
+
+describe('rivulet worker', () => {
+  test('refuses to run without a shared log, without pipelines, or on an unreachable server, saying why', () => {
+    const env = { ...process.env };
+    delete env.RIVULET_LOG;
+    const noLog = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--pipeline', 'test/fixtures/chaos-pipeline.ts'], { cwd: root, encoding: 'utf8', timeout: 60_000, env });
+    assert.notEqual(noLog.status, 0);
+    assert.match(noLog.stderr, /workers need a shared log/);
+    const embedded = cli(['worker', '--log', 'embedded', '--pipeline', 'test/fixtures/chaos-pipeline.ts']);
+    assert.notEqual(embedded.status, 0);
+    assert.match(embedded.stderr, /workers need a shared log/);
+    const noPipeline = cli(['worker', '--log', 'redis://127.0.0.1:1']);
+    assert.notEqual(noPipeline.status, 0);
+    assert.match(noPipeline.stderr, /give at least one pipeline/);
+    const badScheme = cli(['worker', '--log', 'kafka://127.0.0.1:9092', '--pipeline', 'test/fixtures/chaos-pipeline.ts']);
+    assert.notEqual(badScheme.status, 0);
+    assert.match(badScheme.stderr, /log URL must be 'embedded', nats:\/\/… or redis:\/\/…, got 'kafka:\/\/127\.0\.0\.1:9092'/);
+    const unreachable = cli(['worker', '--log', 'nats://127.0.0.1:1', '--pipeline', 'test/fixtures/chaos-pipeline.ts']);
+    assert.equal(unreachable.status, 1);
+    assert.match(unreachable.stderr, /cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
+  });
+});
