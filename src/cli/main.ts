@@ -107,19 +107,34 @@ program
     const logOptions = logUrl !== undefined ? logFromUrl(logUrl) : config?.log;
     if (!logOptions || logOptions.backend === 'embedded') throw new CommanderArgumentError('--log: workers need a shared log, nats://… or redis://… (or log in the config)');
     if (pipelines.length === 0) throw new CommanderArgumentError('--pipeline: give at least one pipeline to run (or pipelines in the config)');
-    const log = await openLog(logOptions, '.');
     const envLease = process.env.RIVULET_LEASE_MS;
-    const worker = await WorkerNode.start({
-      log, pipelines, id: opts.id ?? process.env.RIVULET_WORKER_ID, leaseMs: opts.lease ?? (envLease === undefined ? undefined : count(300)(envLease)),
-      onEvent: (e) => console.log(`${e.kind} ${e.task}${e.kind === 'failed' ? `: ${e.error.message}` : ''}`),
-    }).catch(async (err: unknown) => {
-      await log.close();
-      throw err;
-    });
+    const leaseMs = opts.lease ?? (envLease === undefined ? undefined : count(300)(envLease));
+    // A cluster that is still electing its leaders (all machines starting together) leaves requests
+    // unanswered for a while: starting is tried again for up to a minute.
+    const started = Date.now();
+    let log: Awaited<ReturnType<typeof openLog>> | undefined;
+    let worker: WorkerNode;
+    for (;;) {
+      try {
+        log = undefined;
+        log = await openLog(logOptions, '.');
+        worker = await WorkerNode.start({
+          log, pipelines, id: opts.id ?? process.env.RIVULET_WORKER_ID, leaseMs,
+          onEvent: (e) => console.log(`${e.kind} ${e.task}${e.kind === 'failed' ? `: ${e.error.message}` : ''}`),
+        });
+        break;
+      } catch (err) {
+        await log?.close().catch(() => undefined);
+        if ((err as Error).name !== 'TimeoutError' || Date.now() - started > 60_000) throw err;
+        console.error(`starting: ${(err as Error).message}; trying again`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
     console.log(`worker ${worker.id} running ${pipelines.map((p) => p.name).join(', ')} on ${describeLog(logOptions)}`);
+    const running = log!;
     stopOnSignals(async () => {
       await worker.stop();
-      await log.close();
+      await running.close();
     });
   });
 
