@@ -3,6 +3,7 @@
  * temporary directory, killed when the test process exits whatever happens.
  */
 import fs from 'node:fs';
+import { after, before } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { startServer, type ServerProcess } from '../../bench/lib/server.js';
@@ -97,3 +98,24 @@ export const SHARED_LOGS: SharedLogBackend[] = [
   { name: 'nats-jetstream', start: startNatsServer, open: (url, namespace) => JetStreamLog.open({ servers: url, namespace, maintenanceIntervalMs: 0, pollIntervalMs: 5000 }) },
   { name: 'redis-streams', start: startRedisServer, open: (url, namespace) => RedisStreamsLog.open({ url, namespace, maintenanceIntervalMs: 0, pollIntervalMs: 5000 }) },
 ];
+
+/**
+ * Starts the backend's server for the enclosing suite (its `before`/`after`) and returns a way to open
+ * two logs on it — two processes — in a namespace of their own.
+ */
+export function twoProcesses(backend: SharedLogBackend): () => Promise<{ a: JetStreamLog | RedisStreamsLog; b: JetStreamLog | RedisStreamsLog; close(): Promise<void> }> {
+  let server: ServerProcess & { url: string };
+  let run = 0;
+  before(async () => {
+    server = await backend.start();
+  });
+  after(async () => {
+    await server.stop();
+  });
+  return async () => {
+    const namespace = `p${run++}`;
+    const a = await backend.open(server.url, namespace);
+    const b = await backend.open(server.url, namespace);
+    return { a, b, close: async () => { await a.close(); await b.close(); } };
+  };
+}

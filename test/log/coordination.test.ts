@@ -3,26 +3,16 @@
  * backend keeps them for its workers, against real servers the test starts.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { VersionConflictError, type Coordination } from '../../src/log/coordination.js';
-import { SHARED_LOGS } from '../helpers/servers.js';
+import { SHARED_LOGS, twoProcesses } from '../helpers/servers.js';
 
-for (const { name, start, open } of SHARED_LOGS) {
-  describe(`coordination: ${name}`, () => {
-    let server: Awaited<ReturnType<typeof start>>;
-    let run = 0;
-    before(async () => {
-      server = await start();
-    });
-    after(async () => {
-      await server.stop();
-    });
+for (const backend of SHARED_LOGS) {
+  describe(`coordination: ${backend.name}`, () => {
+    const logs = twoProcesses(backend);
     const pair = async () => {
-      const ns = `c${run++}`;
-      const a = await open(server.url, ns);
-      const b = await open(server.url, ns);
-      const coordination = (log: typeof a): Coordination => log.coordination();
-      return { a: coordination(a), b: coordination(b), close: async () => { await a.close(); await b.close(); } };
+      const { a, b, close } = await logs();
+      return { a: a.coordination() as Coordination, b: b.coordination() as Coordination, close };
     };
 
     test('documents: written with compare-and-set, read back whole by another process, of any size', async () => {

@@ -4,32 +4,22 @@
  * processes (each has its own connections and cache).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { UnknownTopicError } from '../../src/core/errors.js';
 import type { Log } from '../../src/log/log.js';
-import { SHARED_LOGS } from '../helpers/servers.js';
+import { SHARED_LOGS, twoProcesses } from '../helpers/servers.js';
 import { waitFor } from '../helpers/tmp.js';
 
-for (const { name, start, open } of SHARED_LOGS) {
-  describe(`two processes on one ${name} log`, () => {
-    let server: Awaited<ReturnType<typeof start>>;
+for (const backend of SHARED_LOGS) {
+  describe(`two processes on one ${backend.name} log`, () => {
+    const logs = twoProcesses(backend);
     let a: Log;
     let b: Log;
-    let run = 0;
-    before(async () => {
-      server = await start();
-    });
-    after(async () => {
-      await server.stop();
-    });
     const pair = async () => {
-      const ns = `s${run++}`;
-      a = await open(server.url, ns);
-      b = await open(server.url, ns);
-      return async () => {
-        await a.close();
-        await b.close();
-      };
+      const opened = await logs();
+      a = opened.a;
+      b = opened.b;
+      return opened.close;
     };
 
     test('a topic one creates, the other sees; records one appends, the other reads; a waiting reader is woken at once', async () => {
