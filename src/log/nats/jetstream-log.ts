@@ -9,6 +9,7 @@ import { RemoteLog, unsupported, type PartitionBounds, type RemoteLogSettings } 
 import type { CachedTopic } from '../remote/topic-cache.js';
 import type { Coordination, CoordinatedLog } from '../coordination.js';
 import { ConsumerReader } from './consumer-reader.js';
+import { Publisher } from './publisher.js';
 import { JetStreamCoordination } from './jetstream-coordination.js';
 import { checkNamespace, escapeName as encodeKey, JetStreamNames, unescapeName as decodeKey } from './names.js';
 
@@ -77,7 +78,11 @@ export class JetStreamLog extends RemoteLog implements CoordinatedLog {
     super(nats);
     this.reader = new ConsumerReader(nc, readerJsm, { maxIdleConsumers: 256, pullTimeoutMs: 3000 });
     this.fastJsm = readerJsm;
+    this.publisher = new Publisher(nc, 5000);
   }
+
+  /** Appends' publishes and their acknowledgements. */
+  private readonly publisher: Publisher;
 
   /** The JetStream API with a short timeout, for requests worth trying again at once (see `bounds`). */
   private readonly fastJsm: JetStreamManager;
@@ -244,7 +249,7 @@ export class JetStreamLog extends RemoteLog implements CoordinatedLog {
     const settled = await Promise.allSettled(records.map((r, i) => {
       const p = partitionOf[i]!;
       const subject = compacted ? this.names.keySubject(topic, p, r.key!) : this.names.subject(topic, p);
-      return this.js.publish(subject, payloads[i]!, { expect: { streamName: this.names.stream(topic, p) } });
+      return this.publisher.publish(subject, payloads[i]!);
     }));
     const positions: RecordPosition[] = new Array(records.length);
     const ends = new Map<number, number>();
@@ -258,8 +263,8 @@ export class JetStreamLog extends RemoteLog implements CoordinatedLog {
       }
       stored++;
       const p = partitionOf[i]!;
-      positions[i] = { partition: p, offset: s.value.seq - 1 };
-      if (s.value.seq > (ends.get(p) ?? 0)) ends.set(p, s.value.seq);
+      positions[i] = { partition: p, offset: s.value - 1 };
+      if (s.value > (ends.get(p) ?? 0)) ends.set(p, s.value);
     }
     for (const [p, end] of ends) this.topics.observe(t, p, undefined, end);
     if (ends.size > 0) this.nc.publish(this.names.notify(topic), JSON.stringify({ topic, createdAt: t.info.createdAt, ends: [...ends] }));
@@ -347,6 +352,7 @@ export class JetStreamLog extends RemoteLog implements CoordinatedLog {
     for (const w of this.watches) w.stop();
     for (const s of this.subs) s.unsubscribe();
     await this.reader.close();
+    this.publisher.close();
     if (this.ownsConnection) await this.nc.close();
   }
 }
