@@ -10,7 +10,8 @@ import { EpochOutputs, publishSealed, type PlacedRecord, type SealedTopicOutputs
 import { writeSavepoint, type SavepointManifest } from './checkpoint/savepoint.js';
 import { checkSchemas, stateSchemas } from './checkpoint/state-schema.js';
 import { compileChildren, type KeyByCompiler } from './compile.js';
-import { ExchangeOperator } from './parallel/exchange.js';
+import type { ExchangeOperator } from './parallel/exchange.js';
+import { taskKeyByCompiler } from './parallel/task-compiler.js';
 import type { LinkPart } from './parallel/links.js';
 import { MemoryStateBackend } from '../state/memory-backend.js';
 import type { StateBackend } from '../state/state-backend.js';
@@ -198,13 +199,8 @@ export class PipelineTask {
     const split = options.split;
     let keyBy: KeyByCompiler | undefined;
     if (split) {
-      keyBy = (node, _all, children) => {
-        // Children first: the exchanges below a node take their numbers before it, the same in every task.
-        const out = children();
-        const x = new ExchangeOperator(node.id, this.exchanges.length, (e) => node.fn(e.value), out, { task: split.index, tasks: split.count });
-        this.exchanges.push(x);
-        return x;
-      };
+      // Every event crosses: no two-phase aggregation across workers (docs/semantics.md, "Workers").
+      keyBy = taskKeyByCompiler({ task: split.index, tasks: split.count }, false, this.exchanges);
       for (let from = 0; from < split.count; from++) {
         if (from === split.index) continue;
         const topic = exchangeTopic(options.graph.name, from, split.count);

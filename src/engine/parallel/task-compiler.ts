@@ -3,15 +3,14 @@ import { KeyedAggregateOperator } from '../operators/keyed-aggregate.js';
 import { TimeWindowOperator } from '../operators/time-window.js';
 import { AggregateCombineOperator, combinableAggregate, combinableWindow, WindowCombineOperator } from './combine.js';
 import { ExchangeOperator } from './exchange.js';
-import type { TaskLinks } from './links.js';
 
 /**
- * How one task of a parallel run compiles a `keyBy`: to an exchange, and where the aggregation after
+ * How one task of a parallel run (or of a pipeline split over workers) compiles a `keyBy`: to an exchange, and where the aggregation after
  * it can be split (`combine`), to a combiner that sends partials through the exchange to the owner's
  * merging operator. `exchanges` receives each exchange in the order it is built — the ones below a
  * node first — which is the same in every task, so that an exchange's number names it across tasks.
  */
-export function taskKeyByCompiler(links: TaskLinks, combine: boolean, exchanges: ExchangeOperator[]): KeyByCompiler {
+export function taskKeyByCompiler(links: { task: number; tasks: number }, combine: boolean, exchanges: ExchangeOperator[]): KeyByCompiler {
   const keyBy: KeyByCompiler = (node, all, children) => {
     const aggregate = combine ? combinableAggregate(node) : undefined;
     if (aggregate !== undefined) {

@@ -243,12 +243,16 @@ export class JetStreamLog extends RemoteLog implements CoordinatedLog {
     for await (const k of keys) await this.offsetsKv.purge(k);
   }
 
+  /** Where a record is published: its partition's subject, or for compacted topics its key's. */
+  private recordSubject(t: CachedTopic, partition: number, r: AppendRecord): string {
+    return t.info.config.cleanupPolicy === 'compact' ? this.names.keySubject(t.info.name, partition, r.key!) : this.names.subject(t.info.name, partition);
+  }
+
   protected async appendEncoded(t: CachedTopic, records: readonly AppendRecord[], partitionOf: Int32Array, payloads: Buffer[]): Promise<RecordPosition[]> {
     const topic = t.info.name;
-    const compacted = t.info.config.cleanupPolicy === 'compact';
     const settled = await Promise.allSettled(records.map((r, i) => {
       const p = partitionOf[i]!;
-      const subject = compacted ? this.names.keySubject(topic, p, r.key!) : this.names.subject(topic, p);
+      const subject = this.recordSubject(t, p, r);
       return this.publisher.publish(subject, payloads[i]!);
     }));
     const positions: RecordPosition[] = new Array(records.length);
@@ -282,9 +286,8 @@ export class JetStreamLog extends RemoteLog implements CoordinatedLog {
    */
   protected async appendEncodedAt(t: CachedTopic, partition: number, offset: number, records: readonly AppendRecord[], payloads: Buffer[]): Promise<RecordPosition[]> {
     const topic = t.info.name;
-    const compacted = t.info.config.cleanupPolicy === 'compact';
     const stream = this.names.stream(topic, partition);
-    const publish = (i: number) => this.js.publish(compacted ? this.names.keySubject(topic, partition, records[i]!.key!) : this.names.subject(topic, partition),
+    const publish = (i: number) => this.js.publish(this.recordSubject(t, partition, records[i]!),
       payloads[i]!, { expect: { streamName: stream, lastSequence: offset + i } });
     try {
       await publish(0);

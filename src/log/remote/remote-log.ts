@@ -134,9 +134,7 @@ export abstract class RemoteLog implements Log {
   async append(topic: string, records: readonly AppendRecord[]): Promise<RecordPosition[]> {
     const t = await this.topic(topic);
     const partitionOf = placeRecords(t.info, records, () => t.roundRobin++);
-    // Every record is encoded before any is sent: a value that cannot be stored refuses the whole append.
-    const now = Date.now();
-    const payloads = records.map((r, i) => encodeRecord(r.key ?? null, r.timestamp ?? now, r.value, i));
+    const payloads = encodeAll(records);
     if (records.length === 0) return [];
     return this.appendEncoded(t, records, partitionOf, payloads);
   }
@@ -147,8 +145,7 @@ export abstract class RemoteLog implements Log {
     if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`offset must be a non-negative integer, got ${offset}`, 'invalid_offset');
     const placed = records.map((r) => ({ ...r, partition }));
     placeRecords(t.info, placed, () => 0);
-    const now = Date.now();
-    const payloads = placed.map((r, i) => encodeRecord(r.key ?? null, r.timestamp ?? now, r.value, i));
+    const payloads = encodeAll(placed);
     if (records.length === 0) return [];
     return this.appendEncodedAt(t, partition, offset, records, payloads);
   }
@@ -271,6 +268,12 @@ export abstract class RemoteLog implements Log {
     for (const name of this.topics.names()) this.topics.remove(name);
     await this.closeBackend();
   }
+}
+
+/** Encodes every record before any is sent: a value that cannot be stored refuses the whole append. */
+function encodeAll(records: readonly AppendRecord[]): Buffer[] {
+  const now = Date.now();
+  return records.map((r, i) => encodeRecord(r.key ?? null, r.timestamp ?? now, r.value, i));
 }
 
 function checkPartition(t: CachedTopic, partition: number): void {
