@@ -1,36 +1,58 @@
+import { compileFunction } from './codegen.js';
 import type { Element, Outputs } from './operators/operator.js';
-import { FilterOperator } from './operators/stateless.js';
+import { FilterOperator, KeyByOperator, MapOperator } from './operators/stateless.js';
+
+/** A one-to-one step that runs as events are read: keep or drop, replace the value, or set the key. */
+type Step =
+  | { kind: 'filter'; fn: (v: unknown) => boolean }
+  | { kind: 'map'; fn: (v: unknown) => unknown }
+  | { kind: 'keyBy'; fn: (v: unknown) => unknown };
+
+interface Edge {
+  /** The steps in order, and whether any of them changes the event (then the edge builds its own element). */
+  steps: Step[];
+  changes: boolean;
+  /** The first filters alone (they come before any change, so they test the source's value). */
+  out: Outputs;
+  batch: Element[];
+}
 
 /**
- * The edges out of a source, each with the filters that come first on it applied as events are read:
- * an event a filter drops never becomes an element, and one element per event is shared by the edges
- * that keep it (operators never change an element). For streams that keep a small part of their
- * source — one kind of event of several — this halves the work per event.
+ * The edges out of a source, each with the one-to-one operators that come first on it — filters,
+ * maps and keyBys — applied as events are read (Flink chains operators the same way): an event a
+ * filter drops never becomes an element, and an event that passes becomes one element, not one per
+ * operator. Edges that only filter share one element per event (operators never change an element).
+ * For streams that keep a small part of their source — one kind of event of several — and for keyed
+ * pipelines, this halves the work per event.
  */
 export class SourceEdges {
-  private readonly edges: { filters: ((v: unknown) => boolean)[]; out: Outputs; batch: Element[] }[];
+  private readonly edges: Edge[];
 
   constructor(outputs: Outputs) {
     this.edges = outputs.map((edge) => {
       let out: Outputs = [edge];
-      const filters: ((v: unknown) => boolean)[] = [];
-      while (out.length === 1 && out[0]!.op instanceof FilterOperator) {
-        filters.push(out[0]!.op.predicate);
-        out = out[0]!.op.outputs;
+      const steps: Step[] = [];
+      for (;;) {
+        if (out.length !== 1) break;
+        const op = out[0]!.op;
+        if (op instanceof FilterOperator) steps.push({ kind: 'filter', fn: op.predicate });
+        else if (op instanceof MapOperator) steps.push({ kind: 'map', fn: op.fn });
+        else if (op instanceof KeyByOperator) steps.push({ kind: 'keyBy', fn: op.fn });
+        else break;
+        out = (op as FilterOperator | MapOperator | KeyByOperator).outputs;
       }
-      return { filters, out, batch: [] };
+      return { steps, changes: steps.some((s) => s.kind !== 'filter'), out, batch: [] };
     });
+    this.offer = compileOffer(this.edges);
   }
 
-  /** Adds an event read under watermark `wm` to the batch of every edge whose filters keep it. */
-  offer(value: unknown, ts: number, wm: number): void {
-    let e: Element | undefined;
-    for (const edge of this.edges) {
-      if (passes(edge.filters, value)) edge.batch.push(e ??= { value, ts, key: undefined, wm });
-    }
-  }
+  /**
+   * Adds an event read under watermark `wm` to the batch of every edge whose filters keep it. Built
+   * for this source's edges (see {@link compileOffer}).
+   */
+  readonly offer: (value: unknown, ts: number, wm: number) => void;
 
-  /** Hands each edge's batch to the operators past its filters. */
+  /** Hands each edge's batch to the operators past its chained steps. */
   flush(): void {
     for (const edge of this.edges) {
       if (edge.batch.length === 0) continue;
@@ -40,13 +62,43 @@ export class SourceEdges {
     }
   }
 
-  /** Sends the watermark along every edge (past the filters, which only pass it on). */
+  /** Sends the watermark along every edge (past the chained steps, which only pass it on). */
   watermark(wm: number): void {
     for (const edge of this.edges) for (const o of edge.out) o.op.watermark(wm, o.input);
   }
 }
 
-function passes(filters: readonly ((v: unknown) => boolean)[], value: unknown): boolean {
-  for (let i = 0; i < filters.length; i++) if (!filters[i]!(value)) return false;
-  return true;
+/**
+ * The function that offers one event to every edge, written out for these edges and compiled (see
+ * `codegen.ts`): each user function is called from a call site of its own.
+ */
+function compileOffer(edges: readonly Edge[]): (value: unknown, ts: number, wm: number) => void {
+  const bindings: Record<string, unknown> = {};
+  let n = 0;
+  const bind = (x: unknown) => {
+    const name = `b${n++}`;
+    bindings[name] = x;
+    return name;
+  };
+  let body = 'let shared;\n';
+  edges.forEach((edge, i) => {
+    const target = bind(edge);
+    if (!edge.changes) {
+      const tests = edge.steps.map((s) => `${bind(s.fn)}(value)`);
+      const push = `${target}.batch.push(shared ??= { value, ts, key: undefined, wm });`;
+      body += tests.length === 0 ? `${push}\n` : `if (${tests.join(' && ')}) ${push}\n`;
+      return;
+    }
+    let code = `${target}.batch.push({ value: v${i}, ts, key: k${i}, wm });`;
+    // Built from the last step back, so that each filter guards what follows it.
+    for (let j = edge.steps.length - 1; j >= 0; j--) {
+      const s = edge.steps[j]!;
+      const f = bind(s.fn);
+      if (s.kind === 'filter') code = `if (${f}(v${i})) { ${code} }`;
+      else if (s.kind === 'map') code = `v${i} = ${f}(v${i}); ${code}`;
+      else code = `k${i} = ${f}(v${i}); ${code}`;
+    }
+    body += `{ let v${i} = value, k${i}; ${code} }\n`;
+  });
+  return compileFunction(bindings, `function offer(value, ts, wm) {\n${body}}`);
 }

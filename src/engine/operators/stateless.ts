@@ -18,8 +18,12 @@ export class FilterOperator extends Chained {
 
 /** Replaces each event's value; time and key stay. */
 export class MapOperator extends Chained {
-  constructor(id: string, out: Outputs, private readonly fn: (v: unknown) => unknown) {
+  constructor(id: string, out: Outputs, readonly fn: (v: unknown) => unknown) {
     super(id, out);
+  }
+  /** Where the mapped events go. */
+  get outputs(): Outputs {
+    return this.out;
   }
   process(batch: Element[]): void {
     const mapped: Element[] = new Array(batch.length);
@@ -45,8 +49,12 @@ export class FlatMapOperator extends Chained {
 
 /** Sets each event's group key. */
 export class KeyByOperator extends Chained {
-  constructor(id: string, out: Outputs, private readonly fn: (v: unknown) => unknown) {
+  constructor(id: string, out: Outputs, readonly fn: (v: unknown) => unknown) {
     super(id, out);
+  }
+  /** Where the keyed events go. */
+  get outputs(): Outputs {
+    return this.out;
   }
   process(batch: Element[]): void {
     const keyed: Element[] = new Array(batch.length);

@@ -34,79 +34,119 @@ function before(a: [number, string], b: [number, string]): boolean {
   return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
 }
 
+/** A timer in the heap; `live` turns false when it is cancelled (it leaves the heap when it reaches the top). */
+interface HeapTimer extends Timer {
+  live: boolean;
+}
+
+/** Heap order: by time, then by key string (compared only on equal times). */
+function earlier(a: HeapTimer, b: HeapTimer): boolean {
+  return a.time < b.time || (a.time === b.time && a.keyString < b.keyString);
+}
+
 /**
- * Timers in the heap: a binary min-heap with lazy deletion, `pending` being the source of truth; a
- * checkpoint holds them all. For the memory state backend.
+ * Timers in the heap: a binary min-heap with lazy deletion, and per key string its live timers (a key
+ * has few: the lookups that keep one timer per (time, key) and cancel one are a map lookup and a short
+ * scan, with no string built per timer). A checkpoint holds them all. For the memory state backend.
  */
 export class TimerQueue implements TimerIndex {
-  private heap: [time: number, keyString: string][] = [];
-  /** Timer id → the key. */
-  private readonly pending = new Map<string, unknown>();
+  private heap: HeapTimer[] = [];
+  /** Key string → its live timers (one, or an array of several). */
+  private readonly byKey = new Map<string, HeapTimer | HeapTimer[]>();
+  private count = 0;
 
   get size(): number {
-    return this.pending.size;
+    return this.count;
   }
 
   get empty(): boolean {
-    return this.pending.size === 0;
+    return this.count === 0;
+  }
+
+  private find(time: number, keyString: string): HeapTimer | undefined {
+    const t = this.byKey.get(keyString);
+    if (t === undefined) return undefined;
+    if (!Array.isArray(t)) return t.time === time ? t : undefined;
+    for (let i = 0; i < t.length; i++) if (t[i]!.time === time) return t[i];
+    return undefined;
+  }
+
+  private unlist(timer: HeapTimer): void {
+    timer.live = false;
+    this.count--;
+    const t = this.byKey.get(timer.keyString)!;
+    if (!Array.isArray(t)) {
+      this.byKey.delete(timer.keyString);
+      return;
+    }
+    t.splice(t.indexOf(timer), 1);
+    if (t.length === 1) this.byKey.set(timer.keyString, t[0]!);
   }
 
   add(time: number, keyString: string, key: unknown): boolean {
-    const id = timerId(time, keyString);
-    if (this.pending.has(id)) return false;
-    this.pending.set(id, key);
+    const listed = this.byKey.get(keyString);
+    if (listed !== undefined && this.find(time, keyString) !== undefined) return false;
+    const timer: HeapTimer = { time, keyString, key, live: true };
+    if (listed === undefined) this.byKey.set(keyString, timer);
+    else if (Array.isArray(listed)) listed.push(timer);
+    else this.byKey.set(keyString, [listed, timer]);
+    this.count++;
     const h = this.heap;
-    const timer: [number, string] = [time, keyString];
+    let i = h.length;
     h.push(timer);
-    let i = h.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(timer, h[parent]!)) break;
-      [h[parent], h[i]] = [h[i]!, h[parent]!];
+      const p = h[parent]!;
+      if (!earlier(timer, p)) break;
+      h[i] = p;
       i = parent;
     }
+    h[i] = timer;
     return true;
   }
 
   cancel(time: number, keyString: string): boolean {
-    return this.pending.delete(timerId(time, keyString));
+    const timer = this.find(time, keyString);
+    if (timer === undefined) return false;
+    this.unlist(timer);
+    return true;
   }
 
   pop(upTo: number): Timer | undefined {
-    while (this.heap.length > 0 && this.heap[0]![0] <= upTo) {
-      const [time, keyString] = this.removeTop();
-      const id = timerId(time, keyString);
-      if (!this.pending.has(id)) continue;
-      const key = this.pending.get(id);
-      this.pending.delete(id);
-      return { time, keyString, key };
+    const h = this.heap;
+    while (h.length > 0 && h[0]!.time <= upTo) {
+      const top = this.removeTop();
+      if (!top.live) continue;
+      this.unlist(top);
+      return { time: top.time, keyString: top.keyString, key: top.key };
     }
     return undefined;
   }
 
   /** The earliest pending timer, left in place. */
   peek(): [time: number, keyString: string] | undefined {
-    while (this.heap.length > 0 && !this.pending.has(timerId(this.heap[0]![0], this.heap[0]![1]))) this.removeTop();
-    return this.heap[0];
+    while (this.heap.length > 0 && !this.heap[0]!.live) this.removeTop();
+    const top = this.heap[0];
+    return top === undefined ? undefined : [top.time, top.keyString];
   }
 
-  private removeTop(): [number, string] {
+  private removeTop(): HeapTimer {
     const h = this.heap;
     const top = h[0]!;
     const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
+    const n = h.length;
+    if (n > 0) {
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= n) break;
         const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
+        const m = r < n && earlier(h[r]!, h[l]!) ? r : l;
+        if (!earlier(h[m]!, last)) break;
+        h[i] = h[m]!;
         i = m;
       }
+      h[i] = last;
     }
     return top;
   }
@@ -114,10 +154,10 @@ export class TimerQueue implements TimerIndex {
   /** Pending timers as `[time, keyString, key]` (`[time, keyString]` when the key is `undefined`). */
   snapshot(): JsonValue {
     const out: unknown[][] = [];
-    for (const [id, key] of this.pending) {
-      const at = id.indexOf('\u0000');
-      const timer: unknown[] = [Number(id.slice(0, at)), id.slice(at + 1)];
-      if (key !== undefined) timer.push(key);
+    for (const t of this.heap) {
+      if (!t.live) continue;
+      const timer: unknown[] = [t.time, t.keyString];
+      if (t.key !== undefined) timer.push(t.key);
       out.push(timer);
     }
     return out as JsonValue;
@@ -125,7 +165,8 @@ export class TimerQueue implements TimerIndex {
 
   restore(snapshot: JsonValue): void {
     this.heap = [];
-    this.pending.clear();
+    this.byKey.clear();
+    this.count = 0;
     for (const [t, k, key] of snapshot as [number, string, unknown][]) this.add(t, k, key);
   }
 }

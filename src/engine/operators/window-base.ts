@@ -1,31 +1,32 @@
 import type { Aggregate } from '../aggregates.js';
+import { compileFunction } from '../codegen.js';
 import type { WindowOptionsResolved } from '../windows.js';
 import { Chained, type EdgeTimed, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
-/** The aggregates of a window, applied field by field to an array of accumulators. */
+/**
+ * The aggregates of a window, applied field by field to an array of accumulators. Its per-event
+ * methods are compiled for these aggregates (see `codegen.ts`), so each aggregate's `add` is called
+ * from a site of its own.
+ */
 export class AggregateSet {
   private readonly names: string[];
   private readonly aggs: Aggregate<unknown, unknown, unknown>[];
+  /** A new array of accumulators. */
+  readonly create: () => unknown[];
+  /** Adds an event to each accumulator (in place). */
+  readonly add: (accs: unknown[], value: unknown) => void;
+  /** Two arrays of accumulators merged into a new one; both stay as they were. */
+  readonly merge: (a: unknown[], b: unknown[]) => unknown[];
 
   constructor(aggregates: Record<string, Aggregate<unknown, unknown, unknown>>) {
     this.names = Object.keys(aggregates);
     this.aggs = Object.values(aggregates);
-  }
-
-  create(): unknown[] {
-    const accs = new Array<unknown>(this.aggs.length);
-    for (let i = 0; i < accs.length; i++) accs[i] = this.aggs[i]!.create();
-    return accs;
-  }
-
-  add(accs: unknown[], value: unknown): void {
-    for (let i = 0; i < accs.length; i++) accs[i] = this.aggs[i]!.add(accs[i], value);
-  }
-
-  merge(a: unknown[], b: unknown[]): unknown[] {
-    const out = new Array<unknown>(a.length);
-    for (let i = 0; i < a.length; i++) out[i] = this.aggs[i]!.merge(a[i], b[i]);
-    return out;
+    const bindings: Record<string, unknown> = {};
+    this.aggs.forEach((a, i) => { bindings[`a${i}`] = a; });
+    const each = (f: (i: number) => string, sep: string) => this.aggs.map((_, i) => f(i)).join(sep);
+    this.create = compileFunction(bindings, `function create() { return [${each((i) => `a${i}.create()`, ', ')}]; }`);
+    this.add = compileFunction(bindings, `function add(accs, value) { ${each((i) => `accs[${i}] = a${i}.add(accs[${i}], value);`, ' ')} }`);
+    this.merge = compileFunction(bindings, `function merge(a, b) { return [${each((i) => `a${i}.merge(a[${i}], b[${i}])`, ', ')}]; }`);
   }
 
   /** The result record of a window: `{ key, start, end, …aggregates }`. */

@@ -33,18 +33,34 @@ type HeapSnapshot = [start: number, cells: [string, JsonValue][]][];
 /** Cells in the heap: a map per window; checkpoints hold them all (the memory state backend). */
 class HeapWindowCells<T> implements WindowCells<T> {
   private windows = new Map<number, Map<string, T>>();
+  /** The window looked at last, and its cells: consecutive events mostly fall into the same window. */
+  private lastStart = NaN;
+  private lastCells: Map<string, T> | undefined;
   constructor(private readonly codec: StateCodec<T>) {}
+  private window(start: number): Map<string, T> | undefined {
+    if (start === this.lastStart) return this.lastCells;
+    const byKey = this.windows.get(start);
+    if (byKey !== undefined) {
+      this.lastStart = start;
+      this.lastCells = byKey;
+    }
+    return byKey;
+  }
   get(start: number, k: string): T | undefined {
-    return this.windows.get(start)?.get(k);
+    return this.window(start)?.get(k);
   }
   add(start: number, k: string, cell: T): void {
-    let byKey = this.windows.get(start);
-    if (!byKey) this.windows.set(start, (byKey = new Map()));
+    let byKey = this.window(start);
+    if (!byKey) {
+      this.windows.set(start, (byKey = new Map()));
+      this.lastStart = start;
+      this.lastCells = byKey;
+    }
     byKey.set(k, cell);
   }
   touch(): void {}
   has(start: number): boolean {
-    return this.windows.has(start);
+    return this.window(start) !== undefined;
   }
   starts(): Iterable<number> {
     return this.windows.keys();
@@ -54,6 +70,11 @@ class HeapWindowCells<T> implements WindowCells<T> {
   }
   drop(start: number): void {
     this.windows.delete(start);
+    if (start === this.lastStart) this.forget();
+  }
+  private forget(): void {
+    this.lastStart = NaN;
+    this.lastCells = undefined;
   }
   snapshot(): JsonValue {
     return [...this.windows].map(([start, byKey]) => [start, [...byKey].map(([k, c]) => [k, this.codec.encode(c)])]) as JsonValue;
@@ -63,6 +84,7 @@ class HeapWindowCells<T> implements WindowCells<T> {
     if (windows.some((w) => typeof w === 'number')) {
       throw new StateMismatchError('the checkpoint keeps this window operator\'s state in LMDB: run the pipeline with state \'lmdb\'');
     }
+    this.forget();
     this.windows = new Map((windows as HeapSnapshot).map(([start, cells]) => [start, new Map(cells.map(([k, json]) => [k, this.codec.decode(json)]))]));
   }
 }
