@@ -150,6 +150,9 @@ export class KeyedStateStore {
   private readonly descriptors: StateDescriptor[];
   private current: KeyEntry | undefined;
   private currentKeyString = '';
+  /** The current entry was in the table when selected (and the table holds it: no put needed unless it empties). */
+  private currentStored = false;
+  private readonly holdsObjects: boolean;
   /** Event time of the call in progress: what writes are stamped with. */
   private now = -Infinity;
   /** Entries expire at or below this watermark. */
@@ -167,6 +170,7 @@ export class KeyedStateStore {
       this.accessors[name] = this.accessor(i);
     });
     this.hasTtl = this.descriptors.some((d) => d.ttl !== undefined);
+    this.holdsObjects = entries.holdsObjects === true;
   }
 
   get keyCount(): number {
@@ -177,6 +181,7 @@ export class KeyedStateStore {
   select(keyString: string, key: unknown, time: number): void {
     this.currentKeyString = keyString;
     this.current = this.entries.get(keyString);
+    this.currentStored = this.current !== undefined;
     if (!this.current) this.current = { key, slots: this.descriptors.map((d) => (d.kind === 'map' ? new Map() : undefined)) };
     // Stamps must survive JSON (checkpoints): no infinities.
     this.now = Number.isFinite(time) ? time : -8.64e15;
@@ -187,6 +192,9 @@ export class KeyedStateStore {
     const e = this.current;
     if (!e) return;
     this.current = undefined;
+    // A stored entry changed in place in a table that holds objects is stored already, unless it emptied
+    // or needs a cleanup timer (a TTL state written for the first time).
+    if (this.currentStored && this.holdsObjects && (!this.hasTtl || e.cleanupAt !== undefined) && !isEmpty(e)) return;
     this.store(this.currentKeyString, e);
   }
 
@@ -214,15 +222,16 @@ export class KeyedStateStore {
   /** When the entry's first TTL state expires (Infinity: it has none). */
   private earliestExpiry(e: KeyEntry): number {
     let at = Infinity;
-    this.descriptors.forEach((d, i) => {
-      if (d.ttl === undefined) return;
+    for (let i = 0; i < this.descriptors.length; i++) {
+      const { ttl } = this.descriptors[i]!;
+      if (ttl === undefined) continue;
       const s = e.slots[i];
       if (s instanceof Map) {
-        for (const m of s.values()) at = Math.min(at, m.t + d.ttl);
+        for (const m of s.values()) at = Math.min(at, m.t + ttl);
       } else if (s !== undefined) {
-        at = Math.min(at, s.t + d.ttl);
+        at = Math.min(at, s.t + ttl);
       }
-    });
+    }
     return at;
   }
 
@@ -311,5 +320,10 @@ export class KeyedStateStore {
 }
 
 function isEmpty(e: KeyEntry): boolean {
-  return e.slots.every((s) => s === undefined || (s instanceof Map && s.size === 0));
+  const { slots } = e;
+  for (let i = 0; i < slots.length; i++) {
+    const s = slots[i];
+    if (s !== undefined && !(s instanceof Map && s.size === 0)) return false;
+  }
+  return true;
 }

@@ -5,6 +5,7 @@ const identity: StateCodec<unknown> = { encode: (v) => v as JsonValue, decode: (
 
 class MemoryTable<V> implements StateTable<V> {
   readonly map = new Map<string, V>();
+  readonly holdsObjects = true;
   constructor(readonly codec: StateCodec<V>) {}
   get(key: string): V | undefined {
     return this.map.get(key);

@@ -41,6 +41,11 @@ export interface StateTable<V> {
   scan(prefix: string): Iterable<[string, V]>;
   /** Number of keys. */
   readonly size: number;
+  /**
+   * True when `get` returns the stored object itself, so that a change made to it in place is in the
+   * table without a `put` (the memory backend). Operators then put only new keys.
+   */
+  readonly holdsObjects?: boolean;
 }
 
 /** What a checkpoint holds of a backend's tables: all of them, or the changes of one epoch (`null`: deleted). */

@@ -87,6 +87,12 @@ export class SessionWindowOperator extends WindowOperatorBase {
     let last = first;
     if (st) while (last < st.sessions.length && st.sessions[last]!.start <= end) last++;
     if (last === first && end - 1 + allowedLateness <= this.lateWm) return false;
+    if (last === first + 1 && st!.sessions[first]!.start <= start) {
+      // The common case: the event falls into one session (or extends its end) and keeps its start. The
+      // session grows in place — no new session, no merge, and its result keeps its start.
+      this.grow(st!, st!.sessions[first]!, end, e.value);
+      return true;
+    }
     st ??= { key: e.key, k, sessions: [], scheduledAt: Infinity };
     const merged: Session = { start, end, accs: this.aggs.create(), emitted: false, current: false, dirty: false };
     this.aggs.add(merged.accs, e.value);
@@ -112,6 +118,22 @@ export class SessionWindowOperator extends WindowOperatorBase {
     }
     this.keys.put(k, st);
     return true;
+  }
+
+  /** Adds an event to session `s` of `st`, which it belongs to without moving its start. */
+  private grow(st: KeyState, s: Session, end: number, value: unknown): void {
+    this.aggs.add(s.accs, value);
+    if (end > s.end) s.end = end;
+    s.current = false;
+    if (this.options.emit === 'update' || s.end - 1 <= this.wm) {
+      if (!s.dirty) {
+        s.dirty = true;
+        this.dirty.push([st, s]);
+      }
+    } else {
+      this.scheduleAt(st, s.end - 1);
+    }
+    if (!this.keys.holdsObjects) this.keys.put(st.k, st);
   }
 
   protected flushUpdates(): void {
