@@ -1,5 +1,5 @@
 import { compileFunction } from './codegen.js';
-import type { Element, Outputs } from './operators/operator.js';
+import { takesPushes, type Element, type Operator, type Outputs, type PushInput } from './operators/operator.js';
 import { FilterOperator, KeyByOperator, MapOperator } from './operators/stateless.js';
 
 /** A one-to-one step that runs as events are read: keep or drop, replace the value, or set the key. */
@@ -15,13 +15,19 @@ interface Edge {
   /** The first filters alone (they come before any change, so they test the source's value). */
   out: Outputs;
   batch: Element[];
+  /** The one operator past the steps when it takes events one at a time: no element, no batch. */
+  target: (Operator & PushInput) | undefined;
+  /** Events were pushed to `target` since the last flush. */
+  pushed: boolean;
 }
 
 /**
  * The edges out of a source, each with the one-to-one operators that come first on it — filters,
  * maps and keyBys — applied as events are read (Flink chains operators the same way): an event a
  * filter drops never becomes an element, and an event that passes becomes one element, not one per
- * operator. Edges that only filter share one element per event (operators never change an element).
+ * operator. Edges that only filter share one element per event (operators never change an element);
+ * an edge that ends in one operator that takes events one at a time ({@link PushInput}: windows,
+ * `process`, sinks) builds no element at all.
  * For streams that keep a small part of their source — one kind of event of several — and for keyed
  * pipelines, this halves the work per event.
  */
@@ -41,7 +47,9 @@ export class SourceEdges {
         else break;
         out = (op as FilterOperator | MapOperator | KeyByOperator).outputs;
       }
-      return { steps, changes: steps.some((s) => s.kind !== 'filter'), out, batch: [] };
+      const only = out.length === 1 && out[0]!.input === 0 ? out[0]!.op : undefined;
+      const target = only !== undefined && takesPushes(only) ? only : undefined;
+      return { steps, changes: steps.some((s) => s.kind !== 'filter'), out, batch: [], target, pushed: false };
     });
     this.offer = compileOffer(this.edges);
   }
@@ -55,6 +63,13 @@ export class SourceEdges {
   /** Hands each edge's batch to the operators past its chained steps. */
   flush(): void {
     for (const edge of this.edges) {
+      if (edge.target !== undefined) {
+        if (edge.pushed) {
+          edge.pushed = false;
+          edge.target.endBatch();
+        }
+        continue;
+      }
       if (edge.batch.length === 0) continue;
       const batch = edge.batch;
       edge.batch = [];
@@ -82,14 +97,17 @@ function compileOffer(edges: readonly Edge[]): (value: unknown, ts: number, wm: 
   };
   let body = 'let shared;\n';
   edges.forEach((edge, i) => {
-    const target = bind(edge);
+    const e = bind(edge);
+    const push = (value: string, key: string) => (edge.target === undefined
+      ? `${e}.batch.push({ value: ${value}, ts, key: ${key}, wm });`
+      : `${e}.pushed = true; ${bind(edge.target)}.push(${value}, ts, ${key}, wm);`);
     if (!edge.changes) {
       const tests = edge.steps.map((s) => `${bind(s.fn)}(value)`);
-      const push = `${target}.batch.push(shared ??= { value, ts, key: undefined, wm });`;
-      body += tests.length === 0 ? `${push}\n` : `if (${tests.join(' && ')}) ${push}\n`;
+      const code = edge.target === undefined ? `${e}.batch.push(shared ??= { value, ts, key: undefined, wm });` : push('value', 'undefined');
+      body += tests.length === 0 ? `${code}\n` : `if (${tests.join(' && ')}) { ${code} }\n`;
       return;
     }
-    let code = `${target}.batch.push({ value: v${i}, ts, key: k${i}, wm });`;
+    let code = push(`v${i}`, `k${i}`);
     // Built from the last step back, so that each filter guards what follows it.
     for (let j = edge.steps.length - 1; j >= 0; j--) {
       const s = edge.steps[j]!;

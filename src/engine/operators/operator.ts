@@ -27,6 +27,24 @@ export interface Operator {
 }
 
 /**
+ * An operator that can take events one at a time, as a source reads them: no element and no batch per
+ * event. A source's compiled read loop calls `push` for each event its one-to-one steps keep and
+ * `endBatch` where it would have handed over a batch (see `source-edges.ts`); `process(batch)` must
+ * give the same result as `push` per element followed by `endBatch`. Single-input operators that hold
+ * their output until the end of a batch — windows, `process`, sinks — take pushes (Flink's operator
+ * chaining passes records by a method call the same way).
+ */
+export interface PushInput {
+  push(value: unknown, ts: number, key: unknown, wm: number): void;
+  endBatch(): void;
+}
+
+/** Whether an operator takes events one at a time. */
+export function takesPushes(op: Operator): op is Operator & PushInput {
+  return typeof (op as Partial<PushInput>).push === 'function' && typeof (op as Partial<PushInput>).endBatch === 'function';
+}
+
+/**
  * An operator that keeps event time can take it from two places: the watermark each event carries
  * (the one it was read under; the default, so that one thread's results do not depend on batch cuts),
  * or only the watermarks sent along its input edges. A task of a parallel run sets `edgeTimed`: its

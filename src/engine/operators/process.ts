@@ -4,7 +4,7 @@ import type { KeyedStateSnapshot, StateAccessors, StateDescriptor } from '../key
 import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend } from '../../state/state-backend.js';
 import { KeyedStateStore, keyEntryCodec } from '../keyed-state.js';
-import { Chained, keyString, type EdgeTimed, type Element, type Outputs } from './operator.js';
+import { Chained, keyString, type EdgeTimed, type Element, type Outputs, type PushInput } from './operator.js';
 import { timerIndex, type Timer, type TimerIndex } from './timer-queue.js';
 
 /** Registers timers for the current key. Event-time timers fire when the watermark reaches their time. */
@@ -92,7 +92,7 @@ function timerTime(t: number, method: string): number {
 }
 
 /** Runs a {@link ProcessFunction} per key: state, event-time and processing-time timers. */
-export class ProcessOperator extends Chained implements EdgeTimed {
+export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
   edgeTimed = false;
   /**
    * Edge-timed only: each key's pending event-time timers, so that an event read under a later
@@ -153,17 +153,25 @@ export class ProcessOperator extends Chained implements EdgeTimed {
   }
 
   process(batch: Element[], _input = 0): void {
-    for (const e of batch) {
-      const ks = keyString(e.key);
-      if (e.wm > this.wm) {
-        // An event is handled after every timer its read watermark passed. Keeping time by the input
-        // edges, the operator cannot advance to it (another task's events may still come before it),
-        // but the timers that matter are the event's own key's: those fire first.
-        if (this.edgeTimed) this.fireKeyTimers(ks, e.key, e.wm);
-        else this.advance(e.wm);
-      }
-      this.handle(e, ks);
+    for (const e of batch) this.push(e.value, e.ts, e.key, e.wm);
+    this.flush();
+  }
+
+  /** One event, as a source reads it (see {@link PushInput}). */
+  push(value: unknown, ts: number, key: unknown, wm: number): void {
+    const ks = keyString(key);
+    if (wm > this.wm) {
+      // An event is handled after every timer its read watermark passed. Keeping time by the input
+      // edges, the operator cannot advance to it (another task's events may still come before it),
+      // but the timers that matter are the event's own key's: those fire first.
+      if (this.edgeTimed) this.fireKeyTimers(ks, key, wm);
+      else this.advance(wm);
     }
+    this.handle(value, ts, key, wm, ks);
+  }
+
+  /** Emits the results of the events since the last call. */
+  endBatch(): void {
     this.flush();
   }
 
@@ -203,11 +211,11 @@ export class ProcessOperator extends Chained implements EdgeTimed {
     if (times.length === 0) this.keyEventTimers.delete(ks);
   }
 
-  private handle(e: Element, ks: string): void {
-    this.enter(ks, e.key, e.ts);
-    if (e.wm > this.ctx.watermark) this.ctx.watermark = e.wm;
+  private handle(value: unknown, ts: number, key: unknown, wm: number, ks: string): void {
+    this.enter(ks, key, ts);
+    if (wm > this.ctx.watermark) this.ctx.watermark = wm;
     try {
-      this.fn.onEvent(e.value, this.ctx as never);
+      this.fn.onEvent(value, this.ctx as never);
     } finally {
       this.store.release();
     }

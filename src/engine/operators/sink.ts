@@ -1,5 +1,5 @@
 import type { AppendRecord } from '../../core/record.js';
-import type { Element, Operator } from './operator.js';
+import type { Element, Operator, PushInput } from './operator.js';
 
 /** An output record as a sink buffers it: key, value and event time always set. */
 export interface SinkRecord extends AppendRecord {
@@ -8,14 +8,16 @@ export interface SinkRecord extends AppendRecord {
 }
 
 /** Buffers a pipeline's output records for one topic until the task appends them in one batch. */
-export class SinkOperator implements Operator {
+export class SinkOperator implements Operator, PushInput {
   pending: SinkRecord[] = [];
   constructor(readonly id: string, readonly topic: string) {}
   process(batch: Element[]): void {
-    for (const e of batch) {
-      this.pending.push({ key: e.key === undefined || e.key === null ? null : String(e.key), value: e.value, timestamp: e.ts });
-    }
+    for (const e of batch) this.push(e.value, e.ts, e.key);
   }
+  push(value: unknown, ts: number, key: unknown): void {
+    this.pending.push({ key: key === undefined || key === null ? null : String(key), value, timestamp: ts });
+  }
+  endBatch(): void {}
   watermark(): void {}
   snapshot(): unknown {
     return undefined;

@@ -1,7 +1,7 @@
 import type { Aggregate } from '../aggregates.js';
 import { compileFunction } from '../codegen.js';
 import type { WindowOptionsResolved } from '../windows.js';
-import { Chained, type EdgeTimed, type Element, type OperatorMetrics, type Outputs } from './operator.js';
+import { Chained, type EdgeTimed, type Element, type OperatorMetrics, type Outputs, type PushInput } from './operator.js';
 
 /**
  * The aggregates of a window, applied field by field to an array of accumulators. Its per-event
@@ -50,7 +50,7 @@ export class AggregateSet {
  * its metric, and the batch of results being built. Subclasses assign events to windows and decide
  * when windows fire and close.
  */
-export abstract class WindowOperatorBase extends Chained implements EdgeTimed {
+export abstract class WindowOperatorBase extends Chained implements EdgeTimed, PushInput {
   protected wm = -Infinity;
   /** The watermark the event being accepted is judged late by: its own, or the operator's if later. */
   protected lateWm = -Infinity;
@@ -59,6 +59,10 @@ export abstract class WindowOperatorBase extends Chained implements EdgeTimed {
   readonly metrics: OperatorMetrics = { lateEvents: 0 };
   /** Results waiting to be emitted at the end of the current batch or watermark step. */
   protected results: Element[] = [];
+  /** Late events of the current batch, sent to the late output after its results. */
+  private lateBatch: Element[] = [];
+  /** The element `push` hands to `accept` (which reads its fields and never keeps it). */
+  private readonly pushed: Element = { value: undefined, ts: 0, key: undefined, wm: -Infinity };
 
   constructor(
     id: string,
@@ -73,18 +77,39 @@ export abstract class WindowOperatorBase extends Chained implements EdgeTimed {
   }
 
   process(batch: Element[], _input = 0): void {
-    let lateBatch: Element[] | undefined;
-    for (const e of batch) {
-      if (!this.edgeTimed && e.wm > this.wm) this.advanceTo(e.wm);
-      this.lateWm = e.wm > this.wm ? e.wm : this.wm;
-      if (!this.accept(e)) {
-        this.metrics.lateEvents++;
-        if (this.late.length > 0) (lateBatch ??= []).push(e);
-      }
-    }
+    for (const e of batch) this.take(e);
+    this.endBatch();
+  }
+
+  /** One event, as a source reads it (see {@link PushInput}): given to `accept` in a reused element. */
+  push(value: unknown, ts: number, key: unknown, wm: number): void {
+    const e = this.pushed;
+    e.value = value;
+    e.ts = ts;
+    e.key = key;
+    e.wm = wm;
+    this.take(e);
+  }
+
+  /** Emits what the events since the last call produced, then the late ones among them. */
+  endBatch(): void {
     this.flushUpdates();
     this.emitResults();
-    if (lateBatch) for (const o of this.late) o.op.process(lateBatch, o.input);
+    if (this.lateBatch.length > 0) {
+      const late = this.lateBatch;
+      this.lateBatch = [];
+      for (const o of this.late) o.op.process(late, o.input);
+    }
+  }
+
+  private take(e: Element): void {
+    if (!this.edgeTimed && e.wm > this.wm) this.advanceTo(e.wm);
+    this.lateWm = e.wm > this.wm ? e.wm : this.wm;
+    if (!this.accept(e)) {
+      this.metrics.lateEvents++;
+      // A copy: `e` may be the reused element of `push`.
+      if (this.late.length > 0) this.lateBatch.push({ value: e.value, ts: e.ts, key: e.key, wm: e.wm });
+    }
   }
 
   override watermark(wm: number): void {
@@ -114,7 +139,7 @@ export abstract class WindowOperatorBase extends Chained implements EdgeTimed {
     this.emit(r);
   }
 
-  /** Adds an event to its windows; false when it is late for all of them (nothing was changed). */
+  /** Adds an event to its windows; false when it is late for all of them (nothing was changed). `e` must not be kept. */
   protected abstract accept(e: Element): boolean;
   /** Emits the results of windows changed since the last call (replacements, and every change in `update` mode). */
   protected abstract flushUpdates(): void;
