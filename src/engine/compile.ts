@@ -1,6 +1,7 @@
 import type { Aggregate } from './aggregates.js';
 import type { GraphNode } from './graph.js';
 import { CountWindowOperator } from './operators/count-window.js';
+import { HoppingWindowOperator } from './operators/hopping-window.js';
 import { IntervalJoinOperator } from './operators/interval-join.js';
 import { KeyedAggregateOperator } from './operators/keyed-aggregate.js';
 import { ProcessOperator } from './operators/process.js';
@@ -21,8 +22,11 @@ import type { StateBackend } from '../state/state-backend.js';
 export function createWindowOperator(id: string, out: Outputs, late: Outputs, spec: WindowSpec, options: WindowOptionsResolved,
   aggregates: Record<string, Aggregate<unknown, unknown, unknown>>, state?: StateBackend): WindowOperatorBase {
   switch (spec.kind) {
-    case 'tumbling':
     case 'hopping':
+      // Final results only: in `update` mode every event changes each of its windows' results anyway.
+      if (options.emit === 'final') return new HoppingWindowOperator(id, out, late, spec, options, aggregates, state);
+      return new TimeWindowOperator(id, out, late, spec, options, aggregates, 'events', state);
+    case 'tumbling':
       return new TimeWindowOperator(id, out, late, spec, options, aggregates, 'events', state);
     case 'sliding':
       return new SlidingWindowOperator(id, out, late, spec, options, aggregates, state);

@@ -1,0 +1,203 @@
+import type { JsonValue } from '../../core/record.js';
+import type { StateBackend, StateCodec } from '../../state/state-backend.js';
+import type { Aggregate } from '../aggregates.js';
+import { lastWindowStart, type HoppingWindow, type WindowOptionsResolved } from '../windows.js';
+import { keyString, type Element, type Outputs } from './operator.js';
+import { WindowOperatorBase } from './window-base.js';
+import { windowCells, type WindowCells } from './window-cells.js';
+
+/** The accumulators of one key over one pane, or (see `extra`) over one whole window. */
+interface Cell {
+  key: unknown;
+  /** `keyString(key)`; not stored. */
+  k: string;
+  accs: unknown[];
+}
+
+const cellCodec: StateCodec<Cell> = {
+  encode: (c) => ({ key: c.key, accs: c.accs }) as unknown as JsonValue,
+  decode: (j) => {
+    const o = j as unknown as Cell;
+    return { key: o.key, k: keyString(o.key), accs: o.accs };
+  },
+};
+
+/** A checkpoint's window cells before hopping windows kept panes: `{ key, start, accs, fired }`. */
+const legacyCodec: StateCodec<Cell> = {
+  encode: (c) => ({ key: c.key, accs: c.accs, fired: true }) as unknown as JsonValue,
+  decode: (j) => {
+    const o = j as unknown as Cell;
+    return { key: o.key, k: keyString(o.key), accs: o.accs };
+  },
+};
+
+interface Snapshot {
+  wm: number;
+  lateEvents: number;
+  panes?: JsonValue;
+  /** Whole-window cells: from checkpoints before panes, and events judged by a later watermark than the operator's. */
+  windows?: JsonValue;
+}
+
+/**
+ * Hopping windows that emit final results, kept as panes (Flink's window slicing): an event is added
+ * to the one pane of `slide` ms it falls into, not to each of the `size / slide` windows that contain
+ * it, and a window's result merges its panes' accumulators when it fires. A window of an hour sliding
+ * every minute then costs one accumulator update per event instead of sixty.
+ *
+ * A window `[start, start + size)` fires when the watermark reaches `end − 1` and is dropped when it
+ * passes `end − 1 + allowedLateness`; an event within the allowed lateness of a fired window emits
+ * that window's result again. A pane is dropped with the last window that contains it.
+ *
+ * Whole-window cells (`extra`) hold what panes cannot: windows restored from checkpoints taken before
+ * panes, and an event whose own watermark has closed some of its windows while the operator's has not
+ * (a task of a split pipeline keeps time by its input edges) — added to its open windows only.
+ * A window's result merges both.
+ */
+export class HoppingWindowOperator extends WindowOperatorBase {
+  private readonly panes: WindowCells<Cell>;
+  private readonly extra: WindowCells<Cell>;
+  private readonly size: number;
+  private readonly slide: number;
+  /** (window start, key string) pairs changed after their window fired: a replacement result is due. */
+  private dirty = new Map<string, [start: number, k: string, key: unknown]>();
+  /** The watermark at which a window fires or closes next. */
+  private nextEvent = Infinity;
+
+  constructor(id: string, out: Outputs, late: Outputs, spec: HoppingWindow, options: WindowOptionsResolved,
+    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>, state?: StateBackend) {
+    super(id, out, late, options, aggregates);
+    this.size = spec.size;
+    this.slide = spec.slide;
+    this.panes = windowCells(state, `${id}/panes`, cellCodec);
+    this.extra = windowCells(state, `${id}/windows`, legacyCodec);
+  }
+
+  protected accept(e: Element): boolean {
+    const { size, slide } = this;
+    const lateness = this.options.allowedLateness;
+    const pane = lastWindowStart(e.ts, slide);
+    // Late: even the last window containing the event (it starts at the pane) has closed.
+    if (pane + size - 1 + lateness <= this.lateWm) return false;
+    const k = keyString(e.key);
+    let whole = true;
+    if (this.lateWm > this.wm) {
+      for (let s = pane - size + slide; s < pane; s += slide) {
+        const closeAt = s + size - 1 + lateness;
+        if (closeAt <= this.lateWm && closeAt > this.wm) whole = false;
+      }
+    }
+    if (whole) this.addTo(this.panes, pane, k, e);
+    for (let s = pane - size + slide; s <= pane; s += slide) {
+      const lastTs = s + size - 1;
+      if (lastTs + lateness <= this.lateWm) continue;
+      if (!whole) this.addTo(this.extra, s, k, e);
+      // A window that fired already emits its result again.
+      if (lastTs <= this.wm) this.dirty.set(`${s}\u0000${k}`, [s, k, e.key]);
+      const at = lastTs > this.wm ? lastTs : lastTs + lateness;
+      if (at < this.nextEvent) this.nextEvent = at;
+    }
+    return true;
+  }
+
+  private addTo(cells: WindowCells<Cell>, start: number, k: string, e: Element): void {
+    const cell = cells.get(start, k);
+    if (cell === undefined) {
+      const accs = this.aggs.create();
+      this.aggs.add(accs, e.value);
+      cells.add(start, k, { key: e.key, k, accs });
+    } else {
+      this.aggs.add(cell.accs, e.value);
+      cells.touch(start, k, cell);
+    }
+  }
+
+  protected flushUpdates(): void {
+    if (this.dirty.size === 0) return;
+    for (const [start, k, key] of this.dirty.values()) {
+      const accs = this.merged(start, k);
+      if (accs !== undefined) this.pushResult(this.aggs.result(key, start, start + this.size, accs), start + this.size - 1, key, this.wm);
+    }
+    this.dirty = new Map();
+  }
+
+  /** One key's accumulators over the window starting at `start`: its panes and whole-window cell merged. */
+  private merged(start: number, k: string): unknown[] | undefined {
+    let accs = this.extra.get(start, k)?.accs;
+    for (let p = start; p < start + this.size; p += this.slide) {
+      const cell = this.panes.get(p, k);
+      if (cell !== undefined) accs = accs === undefined ? cell.accs : this.aggs.merge(accs, cell.accs);
+    }
+    return accs;
+  }
+
+  /** Window starts that hold events: every window of every pane, and the whole-window cells'. */
+  private windowStarts(): number[] {
+    const starts = new Set<number>(this.extra.starts());
+    for (const p of this.panes.starts()) for (let s = p - this.size + this.slide; s <= p; s += this.slide) starts.add(s);
+    return [...starts].sort((a, b) => a - b);
+  }
+
+  protected fire(before: number): void {
+    const wm = this.wm;
+    if (wm < this.nextEvent) return;
+    const { size } = this;
+    const lateness = this.options.allowedLateness;
+    for (const start of this.windowStarts()) {
+      const lastTs = start + size - 1;
+      if (lastTs > wm) break;
+      // Results carry the watermark from before this step: downstream sees them before the new time.
+      if (lastTs > before) this.fireWindow(start, lastTs, before);
+      if (lastTs + lateness <= wm) this.extra.drop(start);
+    }
+    // A pane goes with the last window that contains it: the one starting at the pane.
+    for (const p of [...this.panes.starts()]) if (p + size - 1 + lateness <= wm) this.panes.drop(p);
+    this.nextEvent = Infinity;
+    for (const s of this.windowStarts()) {
+      const lastTs = s + size - 1;
+      const at = lastTs > wm ? lastTs : lastTs + lateness;
+      // Windows of a kept pane that closed already (the pane stays for the later windows) are no event.
+      if (at > wm && at < this.nextEvent) this.nextEvent = at;
+    }
+  }
+
+  /** Every key's result for one window: its panes merged, in order of first appearance. */
+  private fireWindow(start: number, lastTs: number, before: number): void {
+    const byKey = new Map<string, Cell>();
+    const gather = (cells: Iterable<Cell>) => {
+      for (const c of cells) {
+        const seen = byKey.get(c.k);
+        if (seen === undefined) byKey.set(c.k, { key: c.key, k: c.k, accs: c.accs });
+        else seen.accs = this.aggs.merge(seen.accs, c.accs);
+      }
+    };
+    gather(this.extra.cells(start));
+    for (let p = start; p <= lastTs; p += this.slide) gather(this.panes.cells(p));
+    for (const c of byKey.values()) this.pushResult(this.aggs.result(c.key, start, start + this.size, c.accs), lastTs, c.key, before);
+  }
+
+  override snapshot(): Snapshot {
+    const s: Snapshot = { wm: this.wm, lateEvents: this.metrics.lateEvents, panes: this.panes.snapshot() };
+    const windows = this.extra.snapshot();
+    if ((windows as unknown[]).length > 0) s.windows = windows;
+    return s;
+  }
+
+  override restore(state: unknown): void {
+    const s = state as Snapshot;
+    this.wm = s.wm ?? -Infinity;
+    this.metrics.lateEvents = s.lateEvents ?? 0;
+    this.panes.restore(s.panes ?? []);
+    this.extra.restore(legacyLayout(s.windows ?? []));
+    this.nextEvent = -Infinity; // recomputed on the next watermark step
+  }
+}
+
+/** Window cells of a checkpoint in the heap layout of any version: `[start, [[keyString, cell], …]]` (old: `[k, key, accs, fired]`). */
+function legacyLayout(windows: JsonValue): JsonValue {
+  return (windows as unknown[]).map((w) => {
+    if (typeof w === 'number') return w;
+    const [start, rows] = w as [number, unknown[][]];
+    return [start, rows.map((r) => (r.length === 2 ? r : [r[0], { key: r[1], accs: r[2] }]))];
+  }) as JsonValue;
+}
