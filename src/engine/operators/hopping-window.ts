@@ -1,7 +1,7 @@
 import type { JsonValue } from '../../core/record.js';
 import type { StateBackend, StateCodec } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
-import { lastWindowStart, type HoppingWindow, type WindowOptionsResolved } from '../windows.js';
+import { SlideAligner, type HoppingWindow, type WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
 import { WindowOperatorBase } from './window-base.js';
 import { windowCells, type WindowCells } from './window-cells.js';
@@ -59,6 +59,7 @@ export class HoppingWindowOperator extends WindowOperatorBase {
   private readonly extra: WindowCells<Cell>;
   private readonly size: number;
   private readonly slide: number;
+  private readonly aligner: SlideAligner;
   /** (window start, key string) pairs changed after their window fired: a replacement result is due. */
   private dirty = new Map<string, [start: number, k: string, key: unknown]>();
   /** The watermark at which a window fires or closes next. */
@@ -69,6 +70,7 @@ export class HoppingWindowOperator extends WindowOperatorBase {
     super(id, out, late, options, aggregates);
     this.size = spec.size;
     this.slide = spec.slide;
+    this.aligner = new SlideAligner(spec.slide);
     this.panes = windowCells(state, `${id}/panes`, cellCodec);
     this.extra = windowCells(state, `${id}/windows`, legacyCodec);
   }
@@ -76,7 +78,7 @@ export class HoppingWindowOperator extends WindowOperatorBase {
   protected accept(e: Element): boolean {
     const { size, slide } = this;
     const lateness = this.options.allowedLateness;
-    const pane = lastWindowStart(e.ts, slide);
+    const pane = this.aligner.startOf(e.ts);
     // Late: even the last window containing the event (it starts at the pane) has closed.
     if (pane + size - 1 + lateness <= this.lateWm) return false;
     const k = keyString(e.key);

@@ -1,7 +1,7 @@
 import type { JsonValue } from '../../core/record.js';
 import type { StateBackend, StateCodec } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
-import { lastWindowStart, windowSlide, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
+import { SlideAligner, windowSlide, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
 import { WindowOperatorBase } from './window-base.js';
 import { windowCells, type WindowCells } from './window-cells.js';
@@ -54,6 +54,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
   private dirty: Entry[] = [];
   /** The watermark at which something fires or closes next. */
   private nextEvent = Infinity;
+  private readonly aligner: SlideAligner;
 
   constructor(id: string, out: Outputs, late: Outputs, private readonly spec: TumblingWindow | HoppingWindow, options: WindowOptionsResolved,
     aggregates: Record<string, Aggregate<unknown, unknown, unknown>>,
@@ -66,6 +67,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
     state?: StateBackend) {
     super(id, out, late, options, aggregates);
     this.windows = windowCells(state, `${id}/windows`, entryCodec);
+    this.aligner = new SlideAligner(windowSlide(spec));
   }
 
   protected accept(e: Element): boolean {
@@ -74,8 +76,8 @@ export class TimeWindowOperator extends WindowOperatorBase {
     const { allowedLateness } = this.options;
     let accepted = false;
     // The windows containing e.ts without an array, and the key's string once: this runs per event and window.
-    const slide = windowSlide(this.spec);
-    const last = lastWindowStart(e.ts, slide);
+    const slide = this.aligner.slide;
+    const last = this.aligner.startOf(e.ts);
     let k: string | undefined;
     for (let start = last - size + slide; start <= last; start += slide) {
       const lastTs = start + size - 1;

@@ -1,7 +1,7 @@
 import type { JsonValue } from '../../core/record.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend, StateCodec } from '../../state/state-backend.js';
-import { windowStarts, type HoppingWindow, type TumblingWindow } from '../windows.js';
+import { SlideAligner, windowSlide, type HoppingWindow, type TumblingWindow } from '../windows.js';
 import { windowCells, type WindowCells } from './window-cells.js';
 import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
@@ -31,6 +31,7 @@ export class WindowJoinOperator extends Chained {
   /** Each window's events per key: in the heap, or with LMDB in a table (on disk). */
   private readonly cells: WindowCells<Cell>;
   private nextFire = Infinity;
+  private readonly aligner: SlideAligner;
   readonly metrics: OperatorMetrics = { lateEvents: 0 };
 
   constructor(id: string, out: Outputs, private readonly late: Outputs, private readonly spec: TumblingWindow | HoppingWindow,
@@ -38,6 +39,7 @@ export class WindowJoinOperator extends Chained {
     state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
     this.cells = windowCells(state, `${id}/cells`, cellCodec);
+    this.aligner = new SlideAligner(windowSlide(spec));
   }
 
   process(batch: Element[], input: number): void {
@@ -46,12 +48,16 @@ export class WindowJoinOperator extends Chained {
       // Late by the watermark the event arrived under (the operator's own may lag behind it).
       const closed = e.wm > this.wm ? e.wm : this.wm;
       let accepted = false;
-      for (const start of windowStarts(this.spec, e.ts)) {
-        const lastTs = start + this.spec.size - 1;
+      const { size } = this.spec;
+      const slide = this.aligner.slide;
+      const last = this.aligner.startOf(e.ts);
+      let k: string | undefined;
+      for (let start = last - size + slide; start <= last; start += slide) {
+        const lastTs = start + size - 1;
         if (lastTs <= closed) continue;
         accepted = true;
         if (!this.cells.has(start) && lastTs < this.nextFire) this.nextFire = lastTs;
-        const k = keyString(e.key);
+        k ??= keyString(e.key);
         const cell = this.cells.get(start, k);
         if (cell) {
           (input === 0 ? cell.left : cell.right).push(e.value);

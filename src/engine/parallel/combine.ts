@@ -4,7 +4,7 @@ import type { Element, Operator, OperatorMetrics, Outputs } from '../operators/o
 import { keyString } from '../operators/operator.js';
 import type { WindowPartial } from '../operators/time-window.js';
 import { AggregateSet } from '../operators/window-base.js';
-import { lastWindowStart, windowSlide, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
+import { SlideAligner, windowSlide, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
 
 /** A `window` node of the graph. */
 export type WindowNode = Extract<GraphNode, { kind: 'window' }>;
@@ -55,6 +55,7 @@ export class WindowCombineOperator implements Operator {
   private windows = new Map<number, Map<string, Gathered>>();
   private wm = -Infinity;
   private readonly slide: number;
+  private readonly aligner: SlideAligner;
 
   constructor(
     readonly id: string,
@@ -69,6 +70,7 @@ export class WindowCombineOperator implements Operator {
   ) {
     this.aggs = new AggregateSet(aggregates);
     this.slide = windowSlide(spec);
+    this.aligner = new SlideAligner(this.slide);
   }
 
   process(batch: Element[]): void {
@@ -80,7 +82,7 @@ export class WindowCombineOperator implements Operator {
       // Judged by its own read watermark (or this task's, if later): after an earlier exchange, the
       // events of a task that reads ahead carry higher watermarks than this task's own events.
       const wm = e.wm > this.wm ? e.wm : this.wm;
-      const last = lastWindowStart(e.ts, slide);
+      const last = this.aligner.startOf(e.ts);
       let key: unknown;
       let k: string | undefined;
       for (let start = last - size + slide; start <= last; start += slide) {
