@@ -198,30 +198,43 @@ type ArrayReader = (src: Input, batchSize: number, wm: number, now: number, pipe
  */
 function compileArrayReader(time: Extractor<never, unknown> | undefined, offer: SourceEdges['offer'],
   advanced: (src: Input) => number): ArrayReader {
-  // A field name is written into the code as a JSON string literal (data, escaped); a function is a binding.
-  const raw = time === undefined ? 'now' : typeof time === 'function' ? 'timeOf(value)'
-    : `(value !== null && typeof value === 'object' ? value[${JSON.stringify(time)}] : undefined)`;
-  return compileFunction({ offer, advanced, timeOf: time, toEpochMillis, invalid: invalidTime }, `function read(src, batchSize, wm, now, pipeline) {
+  // Every path gives `ts` as a number (the slow one converts or throws), so V8 keeps it an unboxed
+  // double: a path that could leave it undefined would box every event's time. A field name is written
+  // into the code as a JSON string literal (data, escaped); a function is a binding.
+  const time$ = time === undefined ? 'const ts = now;'
+    : typeof time === 'function' ? 'const r = timeOf(value); const ts = typeof r === \'number\' && r - r === 0 ? r : +slow(r, value, pipeline);'
+      : `let ts;
+        if (typeof value === 'object' && value !== null) {
+          const r = value[${JSON.stringify(time)}];
+          ts = typeof r === 'number' && r - r === 0 ? r : +slow(r, value, pipeline);
+        } else ts = +slow(undefined, value, pipeline);`;
+  return compileFunction({ offer, advanced, timeOf: time, slow: slowTime }, `function read(src, batchSize, wm, now, pipeline) {
     const array = src.array;
     const end = array.length;
-    let next = src.next;
-    let read = 0;
+    const start = src.next;
+    let next = start;
+    const stop = Math.min(end, next + batchSize);
+    let maxTs = src.maxTs;
     try {
-      while (read < batchSize) {
-        if (next >= end) { src.done = true; break; }
+      while (next < stop) {
         const value = array[next++];
-        const r = ${raw};
-        const ts = typeof r === 'number' && r - r === 0 ? r : toEpochMillis(r);
-        if (ts === undefined) invalid(pipeline, value);
-        read++;
+        ${time$}
         offer(value, ts, wm);
-        if (ts > src.maxTs) { src.maxTs = ts; wm = advanced(src); }
+        if (ts > maxTs) { maxTs = src.maxTs = ts; wm = advanced(src); }
       }
     } finally {
       src.next = next;
+      if (next >= end) src.done = true;
     }
-    return read;
+    return next - start;
   }`);
+}
+
+/** An event time that is not a finite number: converted (a Date, an ISO-8601 string), or the run stops. */
+function slowTime(raw: unknown, value: unknown, pipeline: string): number {
+  const t = toEpochMillis(raw);
+  if (t === undefined) invalidTime(pipeline, value);
+  return t;
 }
 
 function invalidTime(pipeline: string, value: unknown): never {
