@@ -13,10 +13,41 @@
  */
 
 /**
- * Compiles `source` — the text of one function expression — with `bindings` in scope by name, and
- * returns that function. Binding names must be identifiers the caller chose (never user input).
+ * Compiles `source` — the text of one function expression, `function name(…) { … }` — with `bindings`
+ * in scope by name, and returns that function. Binding names must be identifiers the caller chose
+ * (never user input).
+ *
+ * V8 caches the code of `new Function` by its text, and functions of one text share what V8 learned
+ * about their call sites. Two pipelines whose generated code reads alike would then share it, and a
+ * call site that has seen both pipelines' functions is not inlined. So the text carries a fingerprint
+ * of what is bound — the bound functions' own text, the classes of bound objects — in a comment: the
+ * same pipeline compiled again shares code and what was learned, another pipeline does not.
  */
 export function compileFunction<F>(bindings: Record<string, unknown>, source: string): F {
   const names = Object.keys(bindings);
-  return new Function(...names, `'use strict'; return (${source});`)(...names.map((n) => bindings[n])) as F;
+  const tagged = source.replace('{', `{ /* ${fingerprint(names.map((n) => describe(bindings[n])).join('\n'))} */`);
+  return new Function(...names, `'use strict'; return (${tagged});`)(...names.map((n) => bindings[n])) as F;
+}
+
+/** What decides a binding's call targets: a function's text, or an object's class and its own functions' text. */
+function describe(value: unknown): string {
+  if (typeof value === 'function') return value.toString();
+  if (typeof value !== 'object' || value === null) return typeof value;
+  let text = (value as object).constructor?.name ?? 'null';
+  for (const v of Object.values(value)) if (typeof v === 'function') text += `|${(v as () => void).toString()}`;
+  return text;
+}
+
+/** A 53-bit hash of a text (cyrb53), as base 36. */
+function fingerprint(text: string): string {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
 }
