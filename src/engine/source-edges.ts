@@ -47,7 +47,7 @@ export class SourceEdges {
         else break;
         out = (op as FilterOperator | MapOperator | KeyByOperator).outputs;
       }
-      const only = out.length === 1 && out[0]!.input === 0 ? out[0]!.op : undefined;
+      const only = out.length === 1 ? out[0]!.op : undefined;
       const target = only !== undefined && takesPushes(only) ? only : undefined;
       return { steps, changes: steps.some((s) => s.kind !== 'filter'), out, batch: [], target, pushed: false };
     });
@@ -100,7 +100,7 @@ function compileOffer(edges: readonly Edge[]): (value: unknown, ts: number, wm: 
     const e = bind(edge);
     const push = (value: string, key: string) => (edge.target === undefined
       ? `${e}.batch.push({ value: ${value}, ts, key: ${key}, wm });`
-      : `${e}.pushed = true; ${bind(edge.target)}.push(${value}, ts, ${key}, wm);`);
+      : `${e}.pushed = true; ${bind(edge.target)}.push(${value}, ts, ${key}, wm, ${edge.out[0]!.input});`);
     if (!edge.changes) {
       const tests = edge.steps.map((s) => `${bind(s.fn)}(value)`);
       const code = edge.target === undefined ? `${e}.batch.push(shared ??= { value, ts, key: undefined, wm });` : push('value', 'undefined');

@@ -30,12 +30,14 @@ export interface Operator {
  * An operator that can take events one at a time, as a source reads them: no element and no batch per
  * event. A source's compiled read loop calls `push` for each event its one-to-one steps keep and
  * `endBatch` where it would have handed over a batch (see `source-edges.ts`); `process(batch)` must
- * give the same result as `push` per element followed by `endBatch`. Single-input operators that hold
- * their output until the end of a batch — windows, `process`, sinks — take pushes (Flink's operator
- * chaining passes records by a method call the same way).
+ * give the same result as `push` per element followed by `endBatch`. Operators that hold their output
+ * until the end of a batch and do not depend on how two inputs' events interleave — windows, `process`,
+ * window joins, sinks — take pushes (Flink's operator chaining passes records by a method call the
+ * same way).
  */
 export interface PushInput {
-  push(value: unknown, ts: number, key: unknown, wm: number): void;
+  /** One event arriving on input `input` (0 unless the operator has several, like a join). */
+  push(value: unknown, ts: number, key: unknown, wm: number, input: number): void;
   endBatch(): void;
 }
 

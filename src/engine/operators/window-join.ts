@@ -3,7 +3,7 @@ import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend, StateCodec } from '../../state/state-backend.js';
 import { SlideAligner, windowSlide, type HoppingWindow, type TumblingWindow } from '../windows.js';
 import { windowCells, type WindowCells } from './window-cells.js';
-import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
+import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs, type PushInput } from './operator.js';
 
 interface Cell {
   key: unknown;
@@ -25,13 +25,15 @@ interface Snapshot {
  * right event of one key in it is joined (an inner join: a key with events on one side only gives
  * nothing). Results have the window's last instant as their time. Events whose windows all fired are late.
  */
-export class WindowJoinOperator extends Chained {
+export class WindowJoinOperator extends Chained implements PushInput {
   private wm = -Infinity;
   private readonly inputWms = new InputWatermarks(2);
   /** Each window's events per key: in the heap, or with LMDB in a table (on disk). */
   private readonly cells: WindowCells<Cell>;
   private nextFire = Infinity;
   private readonly aligner: SlideAligner;
+  /** Late events of the current batch. */
+  private lateBatch: Element[] = [];
   readonly metrics: OperatorMetrics = { lateEvents: 0 };
 
   constructor(id: string, out: Outputs, private readonly late: Outputs, private readonly spec: TumblingWindow | HoppingWindow,
@@ -43,35 +45,45 @@ export class WindowJoinOperator extends Chained {
   }
 
   process(batch: Element[], input: number): void {
-    let lateBatch: Element[] | undefined;
-    for (const e of batch) {
-      // Late by the watermark the event arrived under (the operator's own may lag behind it).
-      const closed = e.wm > this.wm ? e.wm : this.wm;
-      let accepted = false;
-      const { size } = this.spec;
-      const slide = this.aligner.slide;
-      const last = this.aligner.startOf(e.ts);
-      let k: string | undefined;
-      for (let start = last - size + slide; start <= last; start += slide) {
-        const lastTs = start + size - 1;
-        if (lastTs <= closed) continue;
-        accepted = true;
-        if (!this.cells.has(start) && lastTs < this.nextFire) this.nextFire = lastTs;
-        k ??= keyString(e.key);
-        const cell = this.cells.get(start, k);
-        if (cell) {
-          (input === 0 ? cell.left : cell.right).push(e.value);
-          this.cells.touch(start, k, cell);
-        } else {
-          this.cells.add(start, k, input === 0 ? { key: e.key, left: [e.value], right: [] } : { key: e.key, left: [], right: [e.value] });
-        }
-      }
-      if (!accepted) {
-        this.metrics.lateEvents++;
-        (lateBatch ??= []).push(e);
+    for (const e of batch) this.push(e.value, e.ts, e.key, e.wm, input);
+    this.endBatch();
+  }
+
+  /** One event of input `input` (see {@link PushInput}). */
+  push(value: unknown, ts: number, key: unknown, wm: number, input: number): void {
+    // Late by the watermark the event arrived under (the operator's own may lag behind it).
+    const closed = wm > this.wm ? wm : this.wm;
+    let accepted = false;
+    const { size } = this.spec;
+    const slide = this.aligner.slide;
+    const last = this.aligner.startOf(ts);
+    let k: string | undefined;
+    for (let start = last - size + slide; start <= last; start += slide) {
+      const lastTs = start + size - 1;
+      if (lastTs <= closed) continue;
+      accepted = true;
+      if (!this.cells.has(start) && lastTs < this.nextFire) this.nextFire = lastTs;
+      k ??= keyString(key);
+      const cell = this.cells.get(start, k);
+      if (cell) {
+        (input === 0 ? cell.left : cell.right).push(value);
+        this.cells.touch(start, k, cell);
+      } else {
+        this.cells.add(start, k, input === 0 ? { key, left: [value], right: [] } : { key, left: [], right: [value] });
       }
     }
-    if (lateBatch && this.late.length > 0) for (const o of this.late) o.op.process(lateBatch, o.input);
+    if (!accepted) {
+      this.metrics.lateEvents++;
+      if (this.late.length > 0) this.lateBatch.push({ value, ts, key, wm });
+    }
+  }
+
+  /** Sends the late events since the last call to the late output. */
+  endBatch(): void {
+    if (this.lateBatch.length === 0) return;
+    const late = this.lateBatch;
+    this.lateBatch = [];
+    for (const o of this.late) o.op.process(late, o.input);
   }
 
   override watermark(wm: number, input = 0): void {
