@@ -54,7 +54,7 @@ function timeLoop(name: CaseName, events: NexmarkEvent[]): { seconds: number; ou
   return { seconds: (performance.now() - started) / 1000, outputs: size(answer) };
 }
 
-/** Parses `--events N` (default 1,000,000; 200,000 with `--quick`), `--parallel-events N` (2,000,000; 400,000) and `--rounds N` (3; 1). */
+/** Parses `--events N` (default 1,000,000; 200,000 with `--quick`), `--parallel-events N` (6,000,000; 400,000) and `--rounds N` (5; 1). */
 function flag(args: readonly string[], name: string, fallback: number): number {
   const i = args.indexOf(name);
   const v = i >= 0 ? Number(args[i + 1]) : NaN;
@@ -128,10 +128,10 @@ async function runCores(count: number, rounds: number, only: readonly string[]):
 
 export async function run(options: BenchOptions): Promise<void> {
   const count = flag(options.args, '--events', options.quick ? 200_000 : 1_000_000);
-  const rounds = flag(options.args, '--rounds', options.quick ? 1 : 3);
+  const rounds = flag(options.args, '--rounds', options.quick ? 1 : 5);
   const only = options.args.filter((a) => /^q\d+$/.test(a));
   if (!options.args.includes('--cores-only')) runOneCore(count, rounds, only);
-  if (!options.args.includes('--no-cores')) await runCores(flag(options.args, '--parallel-events', options.quick ? 400_000 : 2_000_000), rounds, only);
+  if (!options.args.includes('--no-cores')) await runCores(flag(options.args, '--parallel-events', options.quick ? 400_000 : 6_000_000), rounds, only);
 }
 
 function runOneCore(count: number, rounds: number, only: readonly string[]): void {
