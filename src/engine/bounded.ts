@@ -194,10 +194,11 @@ type ArrayReader = (src: Input, batchSize: number, wm: number, now: number, pipe
 /**
  * The read loop of an array input, compiled for its source (see `codegen.ts`): the time field is read
  * by name and the edges' `offer` is called from a site of its own, so V8 inlines both into the loop —
- * for queries that keep few of their events, reading is most of the work.
+ * for queries that keep few of their events, reading is most of the work. Undefined where code cannot
+ * be compiled: `BoundedRun.read`'s own loop reads the array then.
  */
 function compileArrayReader(time: Extractor<never, unknown> | undefined, offer: SourceEdges['offer'],
-  advanced: (src: Input) => number): ArrayReader {
+  advanced: (src: Input) => number): ArrayReader | undefined {
   // Every path gives `ts` as a number (the slow one converts or throws), so V8 keeps it an unboxed
   // double: a path that could leave it undefined would box every event's time. A field name is written
   // into the code as a JSON string literal (data, escaped); a function is a binding.
@@ -227,7 +228,7 @@ function compileArrayReader(time: Extractor<never, unknown> | undefined, offer: 
       if (next >= end) src.done = true;
     }
     return next - start;
-  }`);
+  }`, () => undefined);
 }
 
 /** An event time that is not a finite number: converted (a Date, an ISO-8601 string), or the run stops. */

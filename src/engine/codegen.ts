@@ -15,7 +15,9 @@
 /**
  * Compiles `source` — the text of one function expression, `function name(…) { … }` — with `bindings`
  * in scope by name, and returns that function. Binding names must be identifiers the caller chose
- * (never user input).
+ * (never user input). Where code generation from strings is not allowed (`node
+ * --disallow-code-generation-from-strings`, a content security policy), returns `fallback()`: the
+ * same function written as a plain closure, slower but equal in every result.
  *
  * V8 caches the code of `new Function` by its text, and functions of one text share what V8 learned
  * about their call sites. Two pipelines whose generated code reads alike would then share it, and a
@@ -23,7 +25,8 @@
  * of what is bound — the bound functions' own text, the classes of bound objects — in a comment: the
  * same pipeline compiled again shares code and what was learned, another pipeline does not.
  */
-export function compileFunction<F>(bindings: Record<string, unknown>, source: string): F {
+export function compileFunction<F>(bindings: Record<string, unknown>, source: string, fallback: () => F): F {
+  if (!codeGeneration()) return fallback();
   const names = Object.keys(bindings);
   const tagged = source.replace('{', `{ /* ${fingerprint(names.map((n) => describe(bindings[n])).join('\n'))} */`);
   return new Function(...names, `'use strict'; return (${tagged});`)(...names.map((n) => bindings[n])) as F;
@@ -50,4 +53,26 @@ function fingerprint(text: string): string {
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
   return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
+}
+
+let allowed: boolean | undefined;
+
+/**
+ * @internal For tests: `false` makes every later `compileFunction` return its fallback, `undefined`
+ * asks the runtime again.
+ */
+export function setCodeGeneration(value: boolean | undefined): void {
+  allowed = value;
+}
+
+/** Whether this runtime compiles code from strings (tried once). */
+function codeGeneration(): boolean {
+  if (allowed === undefined) {
+    try {
+      allowed = new Function('return true')() === true;
+    } catch {
+      allowed = false;
+    }
+  }
+  return allowed;
 }

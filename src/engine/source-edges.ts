@@ -118,5 +118,32 @@ function compileOffer(edges: readonly Edge[]): (value: unknown, ts: number, wm: 
     }
     body += `{ let v${i} = value, k${i}; ${code} }\n`;
   });
-  return compileFunction(bindings, `function offer(value, ts, wm) {\n${body}}`);
+  return compileFunction(bindings, `function offer(value, ts, wm) {\n${body}}`, () => offerLoop(edges));
+}
+
+/** What {@link compileOffer} compiles, as a loop over the edges and their steps (see `compileFunction`). */
+function offerLoop(edges: readonly Edge[]): (value: unknown, ts: number, wm: number) => void {
+  return (value, ts, wm) => {
+    let shared: Element | undefined;
+    for (const edge of edges) {
+      let v = value;
+      let key: unknown;
+      let kept = true;
+      for (const s of edge.steps) {
+        if (s.kind === 'filter') {
+          if (!s.fn(v)) {
+            kept = false;
+            break;
+          }
+        } else if (s.kind === 'map') v = s.fn(v);
+        else key = s.fn(v);
+      }
+      if (!kept) continue;
+      if (edge.target !== undefined) {
+        edge.pushed = true;
+        edge.target.push(v, ts, key, wm, edge.out[0]!.input);
+      } else if (!edge.changes) edge.batch.push(shared ??= { value, ts, key: undefined, wm });
+      else edge.batch.push({ value: v, ts, key, wm });
+    }
+  };
 }

@@ -85,3 +85,23 @@ test('a union of two branches of one source feeding a window and a process: as i
     assert.deepEqual(rows('seen', r), [], `batch size ${batchSize}: no event reached the process after its time had passed`);
   }
 });
+
+test('a table join fed by a process of one branch sees the table rows of the same read batch first, as without the process', () => {
+  interface In { kind: 'order' | 'tier'; user: string; tier?: string; ts: number }
+  const def = (withProcess: boolean) => definePipeline({
+    name: withProcess ? 'through-process' : 'direct',
+    setup(app) {
+      const all = app.stream<In>('in', { time: 'ts', outOfOrderness: '0s' });
+      const tiers = all.filter((e) => e.kind === 'tier').keyBy((e) => e.user);
+      let orders = all.filter((e) => e.kind === 'order').keyBy((e) => e.user);
+      // A process that passes every event on: its output goes out at the end of the batch, like a filter's.
+      if (withProcess) orders = orders.process<In>({ onEvent(e, ctx) { ctx.emit(e); } }).keyBy((e) => e.user);
+      orders.joinTable(tiers, (o, t) => ({ ts: o.ts, tier: t?.tier ?? null }), { type: 'left' }).to('out');
+    },
+  });
+  const events: In[] = [{ kind: 'order', user: 'ann', ts: 1 }, { kind: 'tier', user: 'ann', tier: 'gold', ts: 2 }, { kind: 'order', user: 'ann', ts: 10 }];
+  const direct = runBounded(def(false), { in: events }).outputs.get('out')!.map((r) => r.value);
+  const viaProcess = runBounded(def(true), { in: events }).outputs.get('out')!.map((r) => r.value);
+  assert.deepEqual(viaProcess, direct);
+  assert.deepEqual(viaProcess, [{ ts: 1, tier: 'gold' }, { ts: 10, tier: 'gold' }]);
+});

@@ -5,7 +5,7 @@ import { count, sum } from '../../src/engine/aggregates.js';
 import { StateSchemaError } from '../../src/engine/checkpoint/state-schema.js';
 import { valueState } from '../../src/engine/keyed-state.js';
 import { definePipeline, PipelineBuilder } from '../../src/engine/pipeline.js';
-import { tumbling } from '../../src/engine/windows.js';
+import { hopping, tumbling } from '../../src/engine/windows.js';
 import { feed, readAll, startEngine } from '../helpers/engine.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -105,3 +105,44 @@ test('uids are checked as the pipeline is declared', () => {
   }), /call it right after the operator/);
   assert.throws(declare((a) => a.stream<Ev>('in').keyBy((e) => e.k).aggregate({ n: count() }).uid('has space')), /uid must be 1-100 of/);
 });
+
+/** Hopping windows counted per key, emitting `emit`: final results keep panes, updates whole windows. */
+function hoppingCounts(emit: 'final' | 'update', state: 'memory' | 'lmdb') {
+  return definePipeline({
+    name: 'hop',
+    state,
+    setup(app: PipelineBuilder) {
+      app.stream<Ev>('in', { time: 'ts', outOfOrderness: 0, partitions: 1 }).keyBy((e) => e.k)
+        .window(hopping('10s', '5s'), { emit }).aggregate({ n: count(), total: sum((e: Ev) => e.v) }).uid('w').to('out', { partitions: 1 });
+    },
+  });
+}
+
+interface Counted { key: string; start: number; end: number; n: number; total: number }
+
+for (const state of ['memory', 'lmdb'] as const) {
+  for (const [from, to] of [['final', 'update'], ['update', 'final']] as const) {
+    test(`${state}: hopping windows keep their counts when the emit mode changes from '${from}' to '${to}'`, async () => {
+      const tmp = tempDir();
+      try {
+        let run = await startEngine(tmp.dir, [hoppingCounts(from, state)]);
+        // Windows [-5 s, 5 s) and [0, 10 s) get two events each; [-5 s, 5 s) has fired (final) after 6 s.
+        await feed(run.log, run.engine, 'in', [{ k: 'a', ts: 1000, v: 1 }, { k: 'a', ts: 2000, v: 2 }, { k: 'a', ts: 6000, v: 4 }].map((value) => ({ value })));
+        await run.stop();
+        run = await startEngine(tmp.dir, [hoppingCounts(to, state)]);
+        await feed(run.log, run.engine, 'in', [{ k: 'a', ts: 7000, v: 8 }, { k: 'a', ts: 30_000, v: 0 }].map((value) => ({ value })));
+        const last = new Map<number, Counted>();
+        for (const r of await readAll(run.log, 'out')) {
+          const w = r.value as Counted;
+          last.set(w.start, w);
+        }
+        assert.deepEqual(last.get(-5000), { key: 'a', start: -5000, end: 5000, n: 2, total: 3 });
+        assert.deepEqual(last.get(0), { key: 'a', start: 0, end: 10_000, n: 4, total: 15 });
+        assert.deepEqual(last.get(5000), { key: 'a', start: 5000, end: 15_000, n: 2, total: 12 });
+        await run.stop();
+      } finally {
+        tmp.remove();
+      }
+    });
+  }
+}

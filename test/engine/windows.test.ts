@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { count, max, sum } from '../../src/engine/aggregates.js';
 import { definePipeline } from '../../src/engine/pipeline.js';
-import { hopping, tumbling, windowStarts, type WindowSpec } from '../../src/engine/windows.js';
+import { hopping, session, tumbling, windowStarts, type WindowSpec } from '../../src/engine/windows.js';
+import { runBounded } from '../../src/engine/bounded.js';
 import { feed, readAll, startEngine } from '../helpers/engine.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -139,4 +140,22 @@ describe('event-time windows', () => {
     assert.ok(clean.length > 0);
     assert.deepEqual(await run([77, 150, 151, 299]), clean);
   });
+});
+
+test('a fired session that an event grows past the watermark emits no result until it fires again', () => {
+  const p = definePipeline({
+    name: 's',
+    setup(app) {
+      app.stream<{ k: string; ts: number }>('in', { time: 'ts', outOfOrderness: 0 }).keyBy((e) => e.k)
+        .window(session(10), { allowedLateness: 100 }).aggregate({ n: count() }).to('out');
+    },
+  });
+  // [0,10) fires once b@20 moves the watermark; a@5 (within the lateness) would replace it, but a@12 in
+  // the same batch grows it to [0,22), past the watermark: that session fires when the watermark gets there.
+  const events = [{ k: 'a', ts: 0 }, { k: 'b', ts: 20 }, { k: 'a', ts: 5 }, { k: 'a', ts: 12 }, { k: 'a', ts: 21 }, { k: 'a', ts: 28 }];
+  const out = runBounded(p, { in: events }, { batchSize: 5 }).outputs.get('out')!.map((r) => r.value as { key: string });
+  assert.deepEqual(out.filter((v) => v.key === 'a'), [
+    { key: 'a', start: 0, end: 10, n: 1 },
+    { key: 'a', start: 0, end: 38, n: 5 },
+  ]);
 });

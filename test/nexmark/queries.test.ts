@@ -221,3 +221,19 @@ test('q9: of equal prices the earliest bid wins, also when it arrives later', ()
   assert.deepEqual(got.map((w) => w.bid.bidder), [2]);
   assert.deepEqual(baseline.q9(events).map((w) => w.bid.bidder), [2]);
 });
+
+test('without code generation from strings the engine gives the same records (the plain closures compileFunction falls back to)', async () => {
+  const { setCodeGeneration } = await import('../../src/engine/codegen.js');
+  const events = generateEvents(30_000);
+  const names = ['q0', 'q2', 'q3', 'q4', 'q5', 'q7', 'q8', 'q11'] as const;
+  const run = () => names.map((q) => runBounded(queries[q], { [NEXMARK_TOPIC]: events }, { batchSize: 333 }).outputs.get(q)?.map((r) => r.value) ?? []);
+  const compiled = run();
+  try {
+    setCodeGeneration(false);
+    const plain = run();
+    names.forEach((q, i) => assert.deepEqual(plain[i], compiled[i], q));
+  } finally {
+    setCodeGeneration(undefined);
+  }
+  assert.ok(compiled.every((rows) => rows.length > 0));
+});

@@ -1,41 +1,17 @@
 import type { JsonValue } from '../../core/record.js';
-import type { StateBackend, StateCodec } from '../../state/state-backend.js';
+import type { StateBackend } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import { SlideAligner, type HoppingWindow, type WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
 import { WindowOperatorBase } from './window-base.js';
+import { currentEntryLayout, paneCodec, windowEntryCodec, type PaneCell, type WindowEntry } from './fixed-window-state.js';
 import { windowCells, type WindowCells } from './window-cells.js';
-
-/** The accumulators of one key over one pane, or (see `extra`) over one whole window. */
-interface Cell {
-  key: unknown;
-  /** `keyString(key)`; not stored. */
-  k: string;
-  accs: unknown[];
-}
-
-const cellCodec: StateCodec<Cell> = {
-  encode: (c) => ({ key: c.key, accs: c.accs }) as unknown as JsonValue,
-  decode: (j) => {
-    const o = j as unknown as Cell;
-    return { key: o.key, k: keyString(o.key), accs: o.accs };
-  },
-};
-
-/** A checkpoint's window cells before hopping windows kept panes: `{ key, start, accs, fired }`. */
-const legacyCodec: StateCodec<Cell> = {
-  encode: (c) => ({ key: c.key, accs: c.accs, fired: true }) as unknown as JsonValue,
-  decode: (j) => {
-    const o = j as unknown as Cell;
-    return { key: o.key, k: keyString(o.key), accs: o.accs };
-  },
-};
 
 interface Snapshot {
   wm: number;
   lateEvents: number;
   panes?: JsonValue;
-  /** Whole-window cells: from checkpoints before panes, and events judged by a later watermark than the operator's. */
+  /** Whole-window entries: from checkpoints before panes or in `update` mode, and events judged by a later watermark than the operator's. */
   windows?: JsonValue;
 }
 
@@ -49,14 +25,15 @@ interface Snapshot {
  * passes `end − 1 + allowedLateness`; an event within the allowed lateness of a fired window emits
  * that window's result again. A pane is dropped with the last window that contains it.
  *
- * Whole-window cells (`extra`) hold what panes cannot: windows restored from checkpoints taken before
- * panes, and an event whose own watermark has closed some of its windows while the operator's has not
- * (a task of a split pipeline keeps time by its input edges) — added to its open windows only.
- * A window's result merges both.
+ * Whole-window entries (`extra`, in `time-window.ts`'s layout) hold what panes cannot: windows
+ * restored from checkpoints taken before panes or in `update` mode, and an event whose own watermark
+ * has closed some of its windows while the operator's has not (a task of a split pipeline keeps time
+ * by its input edges) — added to its open windows only. A window's result merges both. A checkpoint
+ * restored by a `TimeWindowOperator` (the pipeline switched to `update`) folds the panes into entries.
  */
 export class HoppingWindowOperator extends WindowOperatorBase {
-  private readonly panes: WindowCells<Cell>;
-  private readonly extra: WindowCells<Cell>;
+  private readonly panes: WindowCells<PaneCell>;
+  private readonly extra: WindowCells<WindowEntry>;
   private readonly size: number;
   private readonly slide: number;
   private readonly aligner: SlideAligner;
@@ -71,8 +48,8 @@ export class HoppingWindowOperator extends WindowOperatorBase {
     this.size = spec.size;
     this.slide = spec.slide;
     this.aligner = new SlideAligner(spec.slide);
-    this.panes = windowCells(state, `${id}/panes`, cellCodec);
-    this.extra = windowCells(state, `${id}/windows`, legacyCodec);
+    this.panes = windowCells(state, `${id}/panes`, paneCodec);
+    this.extra = windowCells(state, `${id}/windows`, windowEntryCodec);
   }
 
   protected accept(e: Element): boolean {
@@ -89,11 +66,11 @@ export class HoppingWindowOperator extends WindowOperatorBase {
         if (closeAt <= this.lateWm && closeAt > this.wm) whole = false;
       }
     }
-    if (whole) this.addTo(this.panes, pane, k, e);
+    if (whole) this.addToPane(pane, k, e);
     for (let s = pane - size + slide; s <= pane; s += slide) {
       const lastTs = s + size - 1;
       if (lastTs + lateness <= this.lateWm) continue;
-      if (!whole) this.addTo(this.extra, s, k, e);
+      if (!whole) this.addToWindow(s, k, e);
       // A window that fired already emits its result again.
       if (lastTs <= this.wm) this.dirty.set(`${s}\u0000${k}`, [s, k, e.key]);
       const at = lastTs > this.wm ? lastTs : lastTs + lateness;
@@ -102,23 +79,45 @@ export class HoppingWindowOperator extends WindowOperatorBase {
     return true;
   }
 
-  private addTo(cells: WindowCells<Cell>, start: number, k: string, e: Element): void {
-    const cell = cells.get(start, k);
+  private addToPane(pane: number, k: string, e: Element): void {
+    const cell = this.panes.get(pane, k);
     if (cell === undefined) {
       const accs = this.aggs.create();
       this.aggs.add(accs, e.value);
-      cells.add(start, k, { key: e.key, k, accs });
+      this.panes.add(pane, k, { key: e.key, k, accs });
     } else {
       this.aggs.add(cell.accs, e.value);
-      cells.touch(start, k, cell);
+      this.panes.touch(pane, k, cell);
     }
+  }
+
+  private addToWindow(start: number, k: string, e: Element): void {
+    const entry = this.extra.get(start, k);
+    if (entry === undefined) {
+      const accs = this.aggs.create();
+      this.aggs.add(accs, e.value);
+      this.extra.add(start, k, { key: e.key, start, accs, fired: false, dirty: false });
+    } else {
+      this.aggs.add(entry.accs, e.value);
+      this.extra.touch(start, k, entry);
+    }
+  }
+
+  /** A result for the window and key went out: its whole-window entry, if any, records it (for a switch to `update` mode). */
+  private sent(start: number, k: string): void {
+    const entry = this.extra.get(start, k);
+    if (entry === undefined || entry.fired) return;
+    entry.fired = true;
+    this.extra.touch(start, k, entry);
   }
 
   protected flushUpdates(): void {
     if (this.dirty.size === 0) return;
     for (const [start, k, key] of this.dirty.values()) {
       const accs = this.merged(start, k);
-      if (accs !== undefined) this.pushResult(this.aggs.result(key, start, start + this.size, accs), start + this.size - 1, key, this.wm);
+      if (accs === undefined) continue;
+      this.pushResult(this.aggs.result(key, start, start + this.size, accs), start + this.size - 1, key, this.wm);
+      this.sent(start, k);
     }
     this.dirty = new Map();
   }
@@ -165,16 +164,18 @@ export class HoppingWindowOperator extends WindowOperatorBase {
 
   /** Every key's result for one window: its panes merged, in order of first appearance. */
   private fireWindow(start: number, lastTs: number, before: number): void {
-    const byKey = new Map<string, Cell>();
-    const gather = (cells: Iterable<Cell>) => {
-      for (const c of cells) {
-        const seen = byKey.get(c.k);
-        if (seen === undefined) byKey.set(c.k, { key: c.key, k: c.k, accs: c.accs });
-        else seen.accs = this.aggs.merge(seen.accs, c.accs);
-      }
+    const byKey = new Map<string, PaneCell>();
+    const gather = (key: unknown, k: string, accs: unknown[]) => {
+      const seen = byKey.get(k);
+      if (seen === undefined) byKey.set(k, { key, k, accs });
+      else seen.accs = this.aggs.merge(seen.accs, accs);
     };
-    gather(this.extra.cells(start));
-    for (let p = start; p <= lastTs; p += this.slide) gather(this.panes.cells(p));
+    for (const entry of this.extra.cells(start)) {
+      const k = keyString(entry.key);
+      gather(entry.key, k, entry.accs);
+      this.sent(start, k);
+    }
+    for (let p = start; p <= lastTs; p += this.slide) for (const c of this.panes.cells(p)) gather(c.key, c.k, c.accs);
     for (const c of byKey.values()) this.pushResult(this.aggs.result(c.key, start, start + this.size, c.accs), lastTs, c.key, before);
   }
 
@@ -190,16 +191,7 @@ export class HoppingWindowOperator extends WindowOperatorBase {
     this.wm = s.wm ?? -Infinity;
     this.metrics.lateEvents = s.lateEvents ?? 0;
     this.panes.restore(s.panes ?? []);
-    this.extra.restore(legacyLayout(s.windows ?? []));
+    this.extra.restore(currentEntryLayout(s.windows ?? []));
     this.nextEvent = -Infinity; // recomputed on the next watermark step
   }
-}
-
-/** Window cells of a checkpoint in the heap layout of any version: `[start, [[keyString, cell], …]]` (old: `[k, key, accs, fired]`). */
-function legacyLayout(windows: JsonValue): JsonValue {
-  return (windows as unknown[]).map((w) => {
-    if (typeof w === 'number') return w;
-    const [start, rows] = w as [number, unknown[][]];
-    return [start, rows.map((r) => (r.length === 2 ? r : [r[0], { key: r[1], accs: r[2] }]))];
-  }) as JsonValue;
 }

@@ -234,7 +234,8 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
   }
 
   private advance(wm: number): void {
-    this.flush();
+    // Results stay in `results` (in order) until the end of the batch: when a source's read loop pushes
+    // events here, emitting in the middle would interleave them with the source's other edges.
     const before = this.wm;
     this.wm = wm;
     let t: Timer | undefined;

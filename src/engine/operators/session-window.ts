@@ -131,6 +131,9 @@ export class SessionWindowOperator extends WindowOperatorBase {
         this.dirty.push([st, s]);
       }
     } else {
+      // Grown past the watermark: a replacement queued earlier in this batch is no longer due (the
+      // session fires again when the watermark reaches its new end).
+      s.dirty = false;
       this.scheduleAt(st, s.end - 1);
     }
     if (!this.keys.holdsObjects) this.keys.put(st.k, st);

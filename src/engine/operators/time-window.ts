@@ -1,9 +1,10 @@
 import type { JsonValue } from '../../core/record.js';
-import type { StateBackend, StateCodec } from '../../state/state-backend.js';
+import type { StateBackend } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import { SlideAligner, windowSlide, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
 import { WindowOperatorBase } from './window-base.js';
+import { currentEntryLayout, foldPanes, paneCodec, windowEntryCodec, type WindowEntry } from './fixed-window-state.js';
 import { windowCells, type WindowCells } from './window-cells.js';
 
 /** The accumulators of one key and one window gathered by one task, sent to the task that owns the key. */
@@ -12,36 +13,15 @@ export interface WindowPartial {
   accs: unknown[];
 }
 
-interface Entry {
-  key: unknown;
-  start: number;
-  accs: unknown[];
-  /** A result for this window and key went out (it fired, or `update` mode emitted it). */
-  fired: boolean;
-  /** Changed since its last result and waiting in the dirty list. */
-  dirty: boolean;
-}
+type Entry = WindowEntry;
 
 interface Snapshot {
   wm: number;
   lateEvents: number;
   /** See `WindowCells.snapshot`; older checkpoints held entries in the heap as `[k, key, accs, fired]`. */
-  windows: JsonValue;
-}
-
-/** An entry as checkpoints and state tables hold it. */
-const entryCodec: StateCodec<Entry> = {
-  encode: (e) => ({ key: e.key, start: e.start, accs: e.accs, fired: e.fired }) as unknown as JsonValue,
-  decode: (j) => ({ ...(j as unknown as Omit<Entry, 'dirty'>), dirty: false }),
-};
-
-/** A checkpoint's windows in today's form: heap entries written as `[k, key, accs, fired]` become encoded entries. */
-function currentLayout(windows: JsonValue): JsonValue {
-  return (windows as unknown[]).map((w) => {
-    if (typeof w === 'number') return w;
-    const [start, rows] = w as [number, unknown[][]];
-    return [start, rows.map((r) => (r.length === 2 ? r : [r[0], entryCodec.encode({ key: r[1], start, accs: r[2] as unknown[], fired: (r[3] as boolean | undefined) ?? false, dirty: false })]))];
-  }) as JsonValue;
+  windows?: JsonValue;
+  /** Hopping windows' panes, from a checkpoint taken in `final` mode (see `fixed-window-state.ts`). */
+  panes?: JsonValue;
 }
 
 /**
@@ -55,6 +35,12 @@ export class TimeWindowOperator extends WindowOperatorBase {
   /** The watermark at which something fires or closes next. */
   private nextEvent = Infinity;
   private readonly aligner: SlideAligner;
+  /**
+   * The entry the last event went to, when the cells are objects in the heap. A window's entries are
+   * dropped only once every event for it is late, so an accepted event never finds a dropped one here.
+   */
+  private recent: Entry | undefined;
+  private readonly state: StateBackend | undefined;
 
   constructor(id: string, out: Outputs, late: Outputs, private readonly spec: TumblingWindow | HoppingWindow, options: WindowOptionsResolved,
     aggregates: Record<string, Aggregate<unknown, unknown, unknown>>,
@@ -66,7 +52,8 @@ export class TimeWindowOperator extends WindowOperatorBase {
     /** With an LMDB backend the entries live in its table (state larger than memory); otherwise in the heap. */
     state?: StateBackend) {
     super(id, out, late, options, aggregates);
-    this.windows = windowCells(state, `${id}/windows`, entryCodec);
+    this.windows = windowCells(state, `${id}/windows`, windowEntryCodec);
+    this.state = state;
     this.aligner = new SlideAligner(windowSlide(spec));
   }
 
@@ -83,13 +70,22 @@ export class TimeWindowOperator extends WindowOperatorBase {
       const lastTs = start + size - 1;
       if (lastTs + allowedLateness <= this.lateWm) continue;
       accepted = true;
+      const recent = this.recent;
+      if (recent !== undefined && recent.start === start && recent.key === e.key) {
+        // The same key and window as the event before (a global window, a burst of one key): its entry as it is.
+        this.aggs.add(recent.accs, e.value);
+        this.changed(recent, lastTs);
+        continue;
+      }
       this.opening(start, lastTs);
       k ??= keyString(e.key);
       let entry = this.windows.get(start, k);
+      if (this.windows.holdsObjects) this.recent = entry;
       if (entry === undefined) {
         entry = { key: e.key, start, accs: this.aggs.create(), fired: false, dirty: false };
         this.aggs.add(entry.accs, e.value);
         this.windows.add(start, k, entry);
+        if (this.windows.holdsObjects) this.recent = entry;
       } else {
         this.aggs.add(entry.accs, e.value);
         this.windows.touch(start, k, entry);
@@ -186,7 +182,17 @@ export class TimeWindowOperator extends WindowOperatorBase {
     const s = state as Snapshot;
     this.wm = s.wm ?? -Infinity;
     this.metrics.lateEvents = s.lateEvents ?? 0;
-    this.windows.restore(currentLayout(s.windows));
+    this.windows.restore(currentEntryLayout(s.windows ?? []));
+    if (s.panes !== undefined && this.spec.kind === 'hopping') {
+      // A hopping window that ran in `final` mode: its panes become whole-window entries.
+      const panes = windowCells(this.state, `${this.id}/panes`, paneCodec);
+      panes.restore(s.panes);
+      foldPanes(panes, this.windows, {
+        size: this.spec.size, slide: this.spec.slide, allowedLateness: this.options.allowedLateness, wm: this.wm,
+        create: () => this.aggs.create(), merge: (a, b) => this.aggs.merge(a, b),
+      });
+    }
+    this.recent = undefined;
     this.nextEvent = -Infinity; // recomputed on the next watermark step
   }
 }

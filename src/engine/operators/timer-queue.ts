@@ -45,14 +45,15 @@ function earlier(a: HeapTimer, b: HeapTimer): boolean {
 }
 
 /**
- * Timers in the heap: a binary min-heap with lazy deletion, and per key string its live timers (a key
- * has few: the lookups that keep one timer per (time, key) and cancel one are a map lookup and a short
- * scan, with no string built per timer). A checkpoint holds them all. For the memory state backend.
+ * Timers in the heap: a binary min-heap with lazy deletion, and per key string its live timers (most
+ * keys have one; a key with several keeps them in a map by time), so that keeping one timer per (time,
+ * key) and cancelling one are map lookups with no string built per timer. A checkpoint holds them all.
+ * For the memory state backend.
  */
 export class TimerQueue implements TimerIndex {
   private heap: HeapTimer[] = [];
-  /** Key string → its live timers (one, or an array of several). */
-  private readonly byKey = new Map<string, HeapTimer | HeapTimer[]>();
+  /** Key string → its live timer, or its live timers by time when it has several. */
+  private readonly byKey = new Map<string, HeapTimer | Map<number, HeapTimer>>();
   private count = 0;
 
   get size(): number {
@@ -66,21 +67,20 @@ export class TimerQueue implements TimerIndex {
   private find(time: number, keyString: string): HeapTimer | undefined {
     const t = this.byKey.get(keyString);
     if (t === undefined) return undefined;
-    if (!Array.isArray(t)) return t.time === time ? t : undefined;
-    for (let i = 0; i < t.length; i++) if (t[i]!.time === time) return t[i];
-    return undefined;
+    if (t instanceof Map) return t.get(time);
+    return t.time === time ? t : undefined;
   }
 
   private unlist(timer: HeapTimer): void {
     timer.live = false;
     this.count--;
     const t = this.byKey.get(timer.keyString)!;
-    if (!Array.isArray(t)) {
+    if (!(t instanceof Map)) {
       this.byKey.delete(timer.keyString);
       return;
     }
-    t.splice(t.indexOf(timer), 1);
-    if (t.length === 1) this.byKey.set(timer.keyString, t[0]!);
+    t.delete(timer.time);
+    if (t.size === 0) this.byKey.delete(timer.keyString);
   }
 
   add(time: number, keyString: string, key: unknown): boolean {
@@ -88,8 +88,8 @@ export class TimerQueue implements TimerIndex {
     if (listed !== undefined && this.find(time, keyString) !== undefined) return false;
     const timer: HeapTimer = { time, keyString, key, live: true };
     if (listed === undefined) this.byKey.set(keyString, timer);
-    else if (Array.isArray(listed)) listed.push(timer);
-    else this.byKey.set(keyString, [listed, timer]);
+    else if (listed instanceof Map) listed.set(time, timer);
+    else this.byKey.set(keyString, new Map([[listed.time, listed], [time, timer]]));
     this.count++;
     const h = this.heap;
     let i = h.length;

@@ -24,9 +24,13 @@ export class AggregateSet {
     const bindings: Record<string, unknown> = {};
     this.aggs.forEach((a, i) => { bindings[`a${i}`] = a; });
     const each = (f: (i: number) => string, sep: string) => this.aggs.map((_, i) => f(i)).join(sep);
-    this.create = compileFunction(bindings, `function create() { return [${each((i) => `a${i}.create()`, ', ')}]; }`);
-    this.add = compileFunction(bindings, `function add(accs, value) { ${each((i) => `accs[${i}] = a${i}.add(accs[${i}], value);`, ' ')} }`);
-    this.merge = compileFunction(bindings, `function merge(a, b) { return [${each((i) => `a${i}.merge(a[${i}], b[${i}])`, ', ')}]; }`);
+    const aggs = this.aggs;
+    this.create = compileFunction(bindings, `function create() { return [${each((i) => `a${i}.create()`, ', ')}]; }`,
+      () => () => aggs.map((a) => a.create()));
+    this.add = compileFunction(bindings, `function add(accs, value) { ${each((i) => `accs[${i}] = a${i}.add(accs[${i}], value);`, ' ')} }`,
+      () => (accs, value) => { for (let i = 0; i < aggs.length; i++) accs[i] = aggs[i]!.add(accs[i], value); });
+    this.merge = compileFunction(bindings, `function merge(a, b) { return [${each((i) => `a${i}.merge(a[${i}], b[${i}])`, ', ')}]; }`,
+      () => (a, b) => aggs.map((agg, i) => agg.merge(a[i], b[i])));
   }
 
   /** The result record of a window: `{ key, start, end, …aggregates }`. */

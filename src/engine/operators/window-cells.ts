@@ -7,6 +7,8 @@ import { StateMismatchError, type StateBackend, type StateCodec, type StateTable
  * table of the state backend for LMDB.
  */
 export interface WindowCells<T> {
+  /** Cells are objects in the heap: one from `get` stays the stored one until its window is dropped. */
+  readonly holdsObjects: boolean;
   get(start: number, k: string): T | undefined;
   /** Stores a new cell. */
   add(start: number, k: string, cell: T): void;
@@ -32,6 +34,7 @@ type HeapSnapshot = [start: number, cells: [string, JsonValue][]][];
 
 /** Cells in the heap: a map per window; checkpoints hold them all (the memory state backend). */
 class HeapWindowCells<T> implements WindowCells<T> {
+  readonly holdsObjects = true;
   private windows = new Map<number, Map<string, T>>();
   /** The window looked at last, and its cells: consecutive events mostly fall into the same window. */
   private lastStart = NaN;
@@ -94,6 +97,7 @@ class HeapWindowCells<T> implements WindowCells<T> {
  * `start NUL keyString`; the heap holds only the starts of the open windows.
  */
 class TableWindowCells<T> implements WindowCells<T> {
+  readonly holdsObjects = false;
   private open = new Set<number>();
   constructor(private readonly table: StateTable<T>, private readonly codec: StateCodec<T>) {}
   get(start: number, k: string): T | undefined {
