@@ -1,6 +1,6 @@
 import type { Aggregate } from '../aggregates.js';
 import type { GraphNode } from '../graph.js';
-import type { Element, Operator, OperatorMetrics, Outputs } from '../operators/operator.js';
+import type { Element, Operator, OperatorMetrics, Outputs, PushInput } from '../operators/operator.js';
 import { keyString } from '../operators/operator.js';
 import type { WindowPartial } from '../operators/time-window.js';
 import { AggregateSet } from '../operators/window-base.js';
@@ -48,7 +48,7 @@ interface Gathered {
  * and the metric in this task. A partial is never late where it arrives: it is sent before this
  * task's watermark passes its window, and the owner's watermark is the smallest of all tasks'.
  */
-export class WindowCombineOperator implements Operator {
+export class WindowCombineOperator implements Operator, PushInput {
   readonly metrics: OperatorMetrics = { lateEvents: 0 };
   private readonly aggs: AggregateSet;
   /** start → key string → accumulators. */
@@ -56,6 +56,8 @@ export class WindowCombineOperator implements Operator {
   private wm = -Infinity;
   private readonly slide: number;
   private readonly aligner: SlideAligner;
+  /** Late events of the current batch. */
+  private lateBatch: Element[] = [];
 
   constructor(
     readonly id: string,
@@ -74,41 +76,51 @@ export class WindowCombineOperator implements Operator {
   }
 
   process(batch: Element[]): void {
+    for (const e of batch) this.push(e.value, e.ts, e.key, e.wm);
+    this.endBatch();
+  }
+
+  /** One event (see `PushInput`): added to the accumulators of its key in each of its open windows. */
+  push(value: unknown, ts: number, _key: unknown, ewm: number): void {
     const { size } = this.spec;
     const slide = this.slide;
     const lateness = this.options.allowedLateness;
-    let lateBatch: Element[] | undefined;
-    for (const e of batch) {
-      // Judged by its own read watermark (or this task's, if later): after an earlier exchange, the
-      // events of a task that reads ahead carry higher watermarks than this task's own events.
-      const wm = e.wm > this.wm ? e.wm : this.wm;
-      const last = this.aligner.startOf(e.ts);
-      let key: unknown;
-      let k: string | undefined;
-      for (let start = last - size + slide; start <= last; start += slide) {
-        if (start + size - 1 + lateness <= wm) continue;
-        if (k === undefined) {
-          key = this.key(e.value);
-          k = keyString(key);
-        }
-        let byKey = this.windows.get(start);
-        if (!byKey) {
-          byKey = new Map();
-          this.windows.set(start, byKey);
-        }
-        let g = byKey.get(k);
-        if (!g) {
-          g = { key, accs: this.aggs.create() };
-          byKey.set(k, g);
-        }
-        this.aggs.add(g.accs, e.value);
-      }
+    // Judged by its own read watermark (or this task's, if later): after an earlier exchange, the
+    // events of a task that reads ahead carry higher watermarks than this task's own events.
+    const wm = ewm > this.wm ? ewm : this.wm;
+    const last = this.aligner.startOf(ts);
+    let key: unknown;
+    let k: string | undefined;
+    for (let start = last - size + slide; start <= last; start += slide) {
+      if (start + size - 1 + lateness <= wm) continue;
       if (k === undefined) {
-        this.metrics.lateEvents++;
-        if (this.late.length > 0) (lateBatch ??= []).push({ value: e.value, ts: e.ts, key: this.key(e.value), wm: e.wm });
+        key = this.key(value);
+        k = keyString(key);
       }
+      let byKey = this.windows.get(start);
+      if (!byKey) {
+        byKey = new Map();
+        this.windows.set(start, byKey);
+      }
+      let g = byKey.get(k);
+      if (!g) {
+        g = { key, accs: this.aggs.create() };
+        byKey.set(k, g);
+      }
+      this.aggs.add(g.accs, value);
     }
-    if (lateBatch) for (const o of this.late) o.op.process(lateBatch, o.input);
+    if (k === undefined) {
+      this.metrics.lateEvents++;
+      if (this.late.length > 0) this.lateBatch.push({ value, ts, key: this.key(value), wm: ewm });
+    }
+  }
+
+  /** Sends the late events since the last call to the late output. */
+  endBatch(): void {
+    if (this.lateBatch.length === 0) return;
+    const late = this.lateBatch;
+    this.lateBatch = [];
+    for (const o of this.late) o.op.process(late, o.input);
   }
 
   watermark(wm: number): void {

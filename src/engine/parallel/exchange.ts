@@ -1,6 +1,6 @@
 import { fmix } from '../aggregates/murmur3.js';
-import type { Element, Operator, Outputs } from '../operators/operator.js';
-import { InputWatermarks, keyString } from '../operators/operator.js';
+import type { Element, Operator, Outputs, PushInput } from '../operators/operator.js';
+import { InputWatermarks, keyString, takesPushes } from '../operators/operator.js';
 import { decodeBatch, encodeBatch, type EncodedBatch } from './codec.js';
 import type { LinkPart, PartSource } from './links.js';
 
@@ -56,7 +56,7 @@ const TRANSFER_MIN_BYTES = 4096;
  * Outgoing events wait here until the task flushes its links ({@link take}); a watermark waiting
  * with them goes after them, so it never overtakes an event sent before it.
  */
-export class ExchangeOperator implements Operator, PartSource {
+export class ExchangeOperator implements Operator, PartSource, PushInput {
   private readonly wms: InputWatermarks;
   private readonly outgoing: Outgoing[] = [];
   /** The last watermark passed to this exchange; sent to each task at its next take. */
@@ -66,16 +66,24 @@ export class ExchangeOperator implements Operator, PartSource {
   waiting = 0;
   /** Events sent to other tasks. */
   eventsSent = 0;
+  /** The one operator after the exchange when it takes events one at a time: this task's events go straight to it. */
+  private readonly target: (Operator & PushInput) | undefined;
+  private readonly targetInput: number;
+  /** This task's events of the current batch, for operators that take batches. */
+  private local: Element[] = [];
 
   constructor(
     readonly id: string,
     /** The exchange's number within the pipeline, the same in every task. */
     readonly index: number,
-    /** The key of an element: the `keyBy` function of its value, or the key it already has. */
-    private readonly key: (e: Element) => unknown,
+    /** The key of an event: the `keyBy` function of its value, or the key it already has. */
+    private readonly key: (value: unknown, key: unknown) => unknown,
     private readonly out: Outputs,
     private readonly links: { task: number; tasks: number },
   ) {
+    const only = out.length === 1 ? out[0]! : undefined;
+    this.target = only !== undefined && takesPushes(only.op) ? only.op : undefined;
+    this.targetInput = only?.input ?? 0;
     this.wms = new InputWatermarks(links.tasks);
     this.wmSent = new Array<number>(links.tasks).fill(-Infinity);
     for (let p = 0; p < links.tasks; p++) this.outgoing.push({ values: [], times: [], wms: [], keys: [], numericKeys: true });
@@ -87,22 +95,40 @@ export class ExchangeOperator implements Operator, PartSource {
   }
 
   process(batch: Element[]): void {
-    const { task, tasks } = this.links;
-    const local: Element[] = [];
-    for (const e of batch) {
-      const key = this.key(e);
-      const to = taskForKey(key, tasks);
-      if (to === task) local.push({ value: e.value, ts: e.ts, key, wm: e.wm });
-      else {
-        const o = this.outgoing[to]!;
-        o.values.push(e.value);
-        o.times.push(e.ts);
-        o.wms.push(e.wm);
-        o.keys.push(key);
-        if (typeof key !== 'number') o.numericKeys = false;
-        this.waiting++;
-      }
+    for (const e of batch) this.push(e.value, e.ts, e.key, e.wm);
+    this.endBatch();
+  }
+
+  /**
+   * One event (see `PushInput`): to the operators after the exchange when this task owns its key — at
+   * once to one that takes events one at a time — or into the outbox of the task that does.
+   */
+  push(value: unknown, ts: number, key: unknown, wm: number): void {
+    const k = this.key(value, key);
+    const to = taskForKey(k, this.links.tasks);
+    if (to === this.links.task) {
+      if (this.target !== undefined) this.target.push(value, ts, k, wm, this.targetInput);
+      else this.local.push({ value, ts, key: k, wm });
+      return;
     }
+    const o = this.outgoing[to]!;
+    o.values.push(value);
+    o.times.push(ts);
+    o.wms.push(wm);
+    o.keys.push(k);
+    if (typeof k !== 'number') o.numericKeys = false;
+    this.waiting++;
+  }
+
+  /** The end of a batch of this task's events: what the operators after the exchange made of them goes on. */
+  endBatch(): void {
+    if (this.target !== undefined) {
+      this.target.endBatch();
+      return;
+    }
+    const local = this.local;
+    if (local.length === 0) return;
+    this.local = [];
     this.receive(local);
   }
 

@@ -16,7 +16,7 @@ export function taskKeyByCompiler(links: { task: number; tasks: number }, combin
     if (aggregate !== undefined) {
       const merge = new KeyedAggregateOperator(aggregate.id, compileChildren(aggregate, all, keyBy), aggregate.aggregates, 'partials');
       all.set(merge.id, merge);
-      const x = new ExchangeOperator(`${node.id}-partials`, exchanges.length, (e) => e.key, [{ op: merge, input: 0 }], links);
+      const x = new ExchangeOperator(`${node.id}-partials`, exchanges.length, (_value, key) => key, [{ op: merge, input: 0 }], links);
       exchanges.push(x);
       return new AggregateCombineOperator(node.id, node.fn, aggregate.aggregates, [{ op: x, input: 0 }]);
     }
@@ -24,13 +24,13 @@ export function taskKeyByCompiler(links: { task: number; tasks: number }, combin
     if (window !== undefined) {
       const merge = new TimeWindowOperator(window.id, compileChildren(window, all, keyBy), [], window.spec, window.options, window.aggregates, 'partials');
       all.set(merge.id, merge);
-      const x = new ExchangeOperator(`${node.id}-partials`, exchanges.length, (e) => e.key, [{ op: merge, input: 0 }], links);
+      const x = new ExchangeOperator(`${node.id}-partials`, exchanges.length, (_value, key) => key, [{ op: merge, input: 0 }], links);
       exchanges.push(x);
       return new WindowCombineOperator(node.id, node.fn, window.spec, window.options, window.aggregates, [{ op: x, input: 0 }],
         lateSink(window.id, window.options.lateOutput, all));
     }
     const out = children();
-    const x = new ExchangeOperator(node.id, exchanges.length, (e) => node.fn(e.value), out, links);
+    const x = new ExchangeOperator(node.id, exchanges.length, (value) => node.fn(value), out, links);
     exchanges.push(x);
     return x;
   };
