@@ -152,6 +152,9 @@ export class KeyedStateStore {
   private currentKeyString = '';
   /** The current entry was in the table when selected (and the table holds it: no put needed unless it empties). */
   private currentStored = false;
+  /** The entry stored last and its key string, while it is in a table that holds objects. */
+  private lastKeyString: string | undefined;
+  private lastEntry: KeyEntry | undefined;
   private readonly holdsObjects: boolean;
   /** Event time of the call in progress: what writes are stamped with. */
   private now = -Infinity;
@@ -180,7 +183,8 @@ export class KeyedStateStore {
   /** Points the accessors at `key`, for a call happening at event time `time`. */
   select(keyString: string, key: unknown, time: number): void {
     this.currentKeyString = keyString;
-    this.current = this.entries.get(keyString);
+    // The key of the call before (a burst of one key's events) is found without a lookup.
+    this.current = keyString === this.lastKeyString && this.lastEntry !== undefined ? this.lastEntry : this.entries.get(keyString);
     this.currentStored = this.current !== undefined;
     if (!this.current) this.current = { key, slots: this.descriptors.map((d) => (d.kind === 'map' ? new Map() : undefined)) };
     // Stamps must survive JSON (checkpoints): no infinities.
@@ -194,7 +198,11 @@ export class KeyedStateStore {
     this.current = undefined;
     // A stored entry changed in place in a table that holds objects is stored already, unless it emptied
     // or needs a cleanup timer (a TTL state written for the first time).
-    if (this.currentStored && this.holdsObjects && (!this.hasTtl || e.cleanupAt !== undefined) && !isEmpty(e)) return;
+    if (this.currentStored && this.holdsObjects && (!this.hasTtl || e.cleanupAt !== undefined) && !isEmpty(e)) {
+      this.lastKeyString = this.currentKeyString;
+      this.lastEntry = e;
+      return;
+    }
     this.store(this.currentKeyString, e);
   }
 
@@ -207,7 +215,12 @@ export class KeyedStateStore {
     if (isEmpty(e)) {
       if (e.cleanupAt !== undefined) this.cleanups.cancel(e.cleanupAt, k);
       this.entries.delete(k);
+      if (k === this.lastKeyString) this.lastEntry = undefined;
       return;
+    }
+    if (this.holdsObjects) {
+      this.lastKeyString = k;
+      this.lastEntry = e;
     }
     if (this.hasTtl && e.cleanupAt === undefined) {
       const at = this.earliestExpiry(e);
@@ -310,6 +323,7 @@ export class KeyedStateStore {
    */
   restore(wm: number, legacy?: KeyedStateSnapshot, scheduleAll = false): void {
     this.wm = wm;
+    this.lastEntry = undefined;
     for (const [k, key, slots] of legacy ?? []) this.store(k, keyEntryCodec.decode({ key, slots } as unknown as JsonValue));
     if (!scheduleAll || !this.hasTtl) return;
     for (const [k, e] of [...this.entries.entries()]) {

@@ -109,6 +109,9 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
   /** The watermark results carry: the one before the step that fired a timer, so downstream sees them on time. */
   private emitWm = -Infinity;
   private results: Element[] = [];
+  /** The last event's key and its string form (consecutive events often share a key). */
+  private lastKey: unknown;
+  private lastKs: string | undefined;
   private readonly ctx: {
     key: unknown; timestamp: number; watermark: number; keyString: string;
     state: Record<string, unknown>; timers: Timers; emit(v: unknown, ts?: number): void; now(): number;
@@ -159,7 +162,11 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
 
   /** One event, as a source reads it (see {@link PushInput}). */
   push(value: unknown, ts: number, key: unknown, wm: number): void {
-    const ks = keyString(key);
+    let ks = this.lastKs;
+    if (key !== this.lastKey || ks === undefined) {
+      ks = this.lastKs = keyString(key);
+      this.lastKey = key;
+    }
     if (wm > this.wm) {
       // An event is handled after every timer its read watermark passed. Keeping time by the input
       // edges, the operator cannot advance to it (another task's events may still come before it),

@@ -60,6 +60,9 @@ interface Snapshot {
 export class SessionWindowOperator extends WindowOperatorBase {
   private readonly keys: StateTable<KeyState>;
   private dirty: [KeyState, Session][] = [];
+  /** The key of the last event accepted, and its row (see `remember`). */
+  private lastKey: unknown;
+  private lastRow: KeyState | undefined;
   /**
    * When each key next needs a look (a session to fire, or to drop after its allowed lateness): a
    * watermark step visits only the keys due, not every key. Entries may be stale (a session grew since):
@@ -77,8 +80,16 @@ export class SessionWindowOperator extends WindowOperatorBase {
   protected accept(e: Element): boolean {
     const { gap } = this.spec;
     const { allowedLateness, emit } = this.options;
-    const k = keyString(e.key);
-    let st = this.keys.get(k);
+    // Consecutive events often share a key (a bidder's burst): the last key's row without a lookup.
+    let st: KeyState | undefined;
+    let k: string;
+    if (e.key === this.lastKey && this.lastRow !== undefined) {
+      st = this.lastRow;
+      k = st.k;
+    } else {
+      k = keyString(e.key);
+      st = this.keys.get(k);
+    }
     const start = e.ts;
     const end = e.ts + gap;
     // Sessions that overlap or touch [start, end).
@@ -91,6 +102,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
       // The common case: the event falls into one session (or extends its end) and keeps its start. The
       // session grows in place — no new session, no merge, and its result keeps its start.
       this.grow(st!, st!.sessions[first]!, end, e.value);
+      this.remember(e.key, st!);
       return true;
     }
     st ??= { key: e.key, k, sessions: [], scheduledAt: Infinity };
@@ -117,7 +129,15 @@ export class SessionWindowOperator extends WindowOperatorBase {
       this.scheduleAt(st, merged.end - 1);
     }
     this.keys.put(k, st);
+    this.remember(e.key, st);
     return true;
+  }
+
+  /** Keeps `st` as the last key's row (with a table that holds objects: the row stays the stored one). */
+  private remember(key: unknown, st: KeyState): void {
+    if (!this.keys.holdsObjects) return;
+    this.lastKey = key;
+    this.lastRow = st;
   }
 
   /** Adds an event to session `s` of `st`, which it belongs to without moving its start. */
@@ -161,7 +181,10 @@ export class SessionWindowOperator extends WindowOperatorBase {
     for (const [k, st] of dueRows(this.due, this.keys, wm)) {
       for (const s of st.sessions) if (final && !s.current && s.end - 1 <= wm) due.push([st, s]);
       st.sessions = st.sessions.filter((s) => s.end - 1 + lateness > wm);
-      if (st.sessions.length === 0) this.keys.delete(k);
+      if (st.sessions.length === 0) {
+        this.keys.delete(k);
+        if (st === this.lastRow) this.lastRow = undefined;
+      }
       else {
         this.schedule(st);
         this.keys.put(k, st);
@@ -198,6 +221,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
   }
 
   override restore(state: unknown): void {
+    this.lastRow = undefined;
     const s = state as Snapshot;
     this.wm = s.wm ?? -Infinity;
     this.metrics.lateEvents = s.lateEvents ?? 0;
