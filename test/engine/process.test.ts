@@ -8,6 +8,8 @@ import type { Element, Operator } from '../../src/engine/operators/operator.js';
 import { ProcessOperator, type ProcessFunction } from '../../src/engine/operators/process.js';
 import { UnionOperator } from '../../src/engine/operators/stateless.js';
 import { definePipeline } from '../../src/engine/pipeline.js';
+import { runBounded } from '../../src/engine/bounded.js';
+import { session, tumbling } from '../../src/engine/windows.js';
 import { feed, readAll, startEngine } from '../helpers/engine.js';
 import { RestartableState } from '../helpers/restartable-state.js';
 import { tempDir, waitFor } from '../helpers/tmp.js';
@@ -200,4 +202,34 @@ describe('pipelines with process, joins and running aggregates', () => {
       tmp.remove();
     }
   });
+});
+
+test('a key object that keyBy reuses and changes is read afresh for every event', () => {
+  interface In { a: string; ts: number }
+  const scratch: unknown[] = [];
+  const keyOf = (e: In) => {
+    scratch[0] = e.a; // one array for every event, changed in place
+    return scratch;
+  };
+  const def = definePipeline({
+    name: 'reused-keys',
+    setup(app) {
+      const s = app.stream<In>('in', { time: 'ts', outOfOrderness: 0 });
+      s.keyBy(keyOf).process({
+        state: { n: valueState<number>() },
+        onEvent(e, ctx) {
+          const n = (ctx.state.n.get() ?? 0) + 1;
+          ctx.state.n.set(n);
+          ctx.emit({ a: e.a, n });
+        },
+      }).to('counts');
+      s.keyBy(keyOf).window(session('1s')).aggregate({ n: count() }).to('sessions');
+      s.keyBy(keyOf).window(tumbling('1s')).aggregate({ n: count() }).to('windows');
+    },
+  });
+  const events: In[] = [{ a: 'x', ts: 0 }, { a: 'y', ts: 1 }, { a: 'x', ts: 2 }, { a: 'y', ts: 3 }];
+  const { outputs } = runBounded(def, { in: events });
+  assert.deepEqual(outputs.get('counts')!.map((r) => r.value), [{ a: 'x', n: 1 }, { a: 'y', n: 1 }, { a: 'x', n: 2 }, { a: 'y', n: 2 }]);
+  assert.deepEqual(outputs.get('sessions')!.map((r) => (r.value as { n: number }).n), [2, 2]);
+  assert.deepEqual(outputs.get('windows')!.map((r) => (r.value as { n: number }).n), [2, 2]);
 });

@@ -163,7 +163,8 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
   /** One event, as a source reads it (see {@link PushInput}). */
   push(value: unknown, ts: number, key: unknown, wm: number): void {
     let ks = this.lastKs;
-    if (key !== this.lastKey || ks === undefined) {
+    // Only a string or number is the same key whenever it is the same value (an object may change).
+    if (key !== this.lastKey || ks === undefined || (typeof key !== 'string' && typeof key !== 'number')) {
       ks = this.lastKs = keyString(key);
       this.lastKey = key;
     }

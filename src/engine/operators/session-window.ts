@@ -83,7 +83,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
     // Consecutive events often share a key (a bidder's burst): the last key's row without a lookup.
     let st: KeyState | undefined;
     let k: string;
-    if (e.key === this.lastKey && this.lastRow !== undefined) {
+    if (e.key === this.lastKey && this.lastRow !== undefined && (typeof e.key === 'string' || typeof e.key === 'number')) {
       st = this.lastRow;
       k = st.k;
     } else {

@@ -71,7 +71,8 @@ export class TimeWindowOperator extends WindowOperatorBase {
       if (lastTs + allowedLateness <= this.lateWm) continue;
       accepted = true;
       const recent = this.recent;
-      if (recent !== undefined && recent.start === start && recent.key === e.key) {
+      // A string or number key is the same key whenever it is the same value (an object may have changed).
+      if (recent !== undefined && recent.start === start && recent.key === e.key && (typeof e.key === 'string' || typeof e.key === 'number')) {
         // The same key and window as the event before (a global window, a burst of one key): its entry as it is.
         this.aggs.add(recent.accs, e.value);
         this.changed(recent, lastTs);
