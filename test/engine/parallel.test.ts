@@ -6,7 +6,7 @@ import type { OutputRecord } from '../../src/engine/bounded.js';
 import { InvalidArgumentError, TaskFailedError } from '../../src/core/errors.js';
 import { generateEvents } from '../../examples/nexmark/generator.js';
 import { NEXMARK_TOPIC, queries, type QueryName } from '../../examples/nexmark/queries.js';
-import { everyWindow, firstPerSecond, lateSensors, mixedKeys, twoKeyings, zoneTotals, type Paced, readings, sensorSessions, sensorTotals, type Reading } from '../fixtures/parallel-pipelines.js';
+import { everyWindow, firstPerSecond, hoppingPanes, lateSensors, mixedKeys, twoKeyings, zoneTotals, type Paced, readings, sensorSessions, sensorTotals, type Reading } from '../fixtures/parallel-pipelines.js';
 
 /**
  * A pipeline split over worker threads gives the answer of the same pipeline in one thread: the same
@@ -85,6 +85,24 @@ describe('runParallel', () => {
       for (const topic of ['w-tumbling', 'w-hopping', 'w-sliding', 'w-session']) {
         assert.ok((expected.outputs.get(topic)?.length ?? 0) > 20, topic);
         assert.deepEqual(bag(got.outputs.get(topic)), bag(expected.outputs.get(topic)), `${topic}, seed ${seed}, ${tasks} tasks, batches of ${batchSize}`);
+      }
+    }
+  });
+
+  test('hopping windows aggregated in two phases by pane: the single-thread records and late events', async () => {
+    // Disorder within the out-of-orderness: nothing is late, in one thread or on any task (with more,
+    // each task judges lateness by its own read watermark: other events are late than in one thread).
+    for (const [seed, disorder] of [[31, 1500], [32, 1999]] as const) {
+      const input = readings(6000, seed, disorder).map((r) => ({ ...r, sensor: `s${r.zone}` }));
+      const expected = runBounded(hoppingPanes, { readings: input });
+      assert.equal(expected.lateEvents, 0);
+      assert.ok(expected.outputs.get('hopping-panes')!.length > 100);
+      for (const [tasks, batchSize] of [[2, 97], [3, 1000]] as const) {
+        const got = await runParallel({ pipeline: { module: fixtures, export: 'hoppingPanes' }, inputs: { readings: input }, tasks, batchSize });
+        const ctx = `seed ${seed}, ${tasks} tasks`;
+        assert.equal(got.lateEvents, expected.lateEvents, ctx);
+        assert.deepEqual(bag(got.outputs.get('hopping-panes')), bag(expected.outputs.get('hopping-panes')), ctx);
+        assert.deepEqual(bag(got.outputs.get('hopping-late')), bag(expected.outputs.get('hopping-late')), ctx);
       }
     }
   });

@@ -3,6 +3,7 @@ import type { StateBackend } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import { SlideAligner, type HoppingWindow, type WindowOptionsResolved } from '../windows.js';
 import { keyString, type Element, type Outputs } from './operator.js';
+import type { WindowPartial } from './time-window.js';
 import { WindowOperatorBase } from './window-base.js';
 import { currentEntryLayout, paneCodec, windowEntryCodec, type PaneCell, type WindowEntry } from './fixed-window-state.js';
 import { windowCells, type WindowCells } from './window-cells.js';
@@ -43,7 +44,13 @@ export class HoppingWindowOperator extends WindowOperatorBase {
   private nextEvent = Infinity;
 
   constructor(id: string, out: Outputs, late: Outputs, spec: HoppingWindow, options: WindowOptionsResolved,
-    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>, state?: StateBackend) {
+    aggregates: Record<string, Aggregate<unknown, unknown, unknown>>, state?: StateBackend,
+    /**
+     * `'partials'`: the input is not events but {@link WindowPartial}s — the accumulators of one key
+     * over a pane or a window that a task of a parallel run gathered before its exchange
+     * (`parallel/combine.ts`).
+     */
+    private readonly input: 'events' | 'partials' = 'events') {
     super(id, out, late, options, aggregates);
     this.size = spec.size;
     this.slide = spec.slide;
@@ -53,6 +60,7 @@ export class HoppingWindowOperator extends WindowOperatorBase {
   }
 
   protected accept(e: Element): boolean {
+    if (this.input === 'partials') return this.acceptPartial(e);
     const { size, slide } = this;
     const lateness = this.options.allowedLateness;
     const pane = this.aligner.startOf(e.ts);
@@ -72,6 +80,30 @@ export class HoppingWindowOperator extends WindowOperatorBase {
       if (lastTs + lateness <= this.lateWm) continue;
       if (!whole) this.addToWindow(s, k, e);
       // A window that fired already emits its result again.
+      if (lastTs <= this.wm) this.dirty.set(`${s}\u0000${k}`, [s, k, e.key]);
+      const at = lastTs > this.wm ? lastTs : lastTs + lateness;
+      if (at < this.nextEvent) this.nextEvent = at;
+    }
+    return true;
+  }
+
+  /** Merges a task's accumulators for one key and pane or window (never late: see `parallel/combine.ts`). */
+  private acceptPartial(e: Element): boolean {
+    const { start, accs, pane } = e.value as WindowPartial;
+    const { size, slide } = this;
+    const lateness = this.options.allowedLateness;
+    const k = keyString(e.key);
+    const cells: WindowCells<PaneCell | WindowEntry> = pane ? this.panes : this.extra;
+    const cell = cells.get(start, k);
+    if (cell === undefined) {
+      cells.add(start, k, pane ? { key: e.key, k, accs } : { key: e.key, start, accs, fired: false, dirty: false });
+    } else {
+      cell.accs = this.aggs.merge(cell.accs, accs);
+      cells.touch(start, k, cell);
+    }
+    for (let s = pane ? start - size + slide : start; s <= start; s += slide) {
+      const lastTs = s + size - 1;
+      if (lastTs + lateness <= this.wm) continue;
       if (lastTs <= this.wm) this.dirty.set(`${s}\u0000${k}`, [s, k, e.key]);
       const at = lastTs > this.wm ? lastTs : lastTs + lateness;
       if (at < this.nextEvent) this.nextEvent = at;

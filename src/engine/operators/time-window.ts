@@ -11,6 +11,8 @@ import { windowCells, type WindowCells } from './window-cells.js';
 export interface WindowPartial {
   start: number;
   accs: unknown[];
+  /** The accumulators of one pane (a slide) of hopping windows, not of one window (see `hopping-window.ts`). */
+  pane: boolean;
 }
 
 type Entry = WindowEntry;

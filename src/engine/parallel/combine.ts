@@ -41,7 +41,9 @@ interface Gathered {
  * adds its own events into accumulators per key and window, and sends each window's accumulators to
  * the task that owns the key only when the watermark reaches the window's end — one partial per key
  * and window per task instead of every event. The owner's window operator merges them
- * (`TimeWindowOperator` with `'partials'` input) and fires as usual.
+ * (`TimeWindowOperator` with `'partials'` input) and fires as usual. Hopping windows gather per pane
+ * (a slide) instead, one accumulator update per event, and send each pane as the watermark reaches its
+ * end; the owner's `HoppingWindowOperator` keeps them as panes.
  *
  * Lateness is decided here, with the same rule and the same watermark as a window operator reading
  * this task's events (the watermark each event was read under): a late event goes to the late output
@@ -53,6 +55,10 @@ export class WindowCombineOperator implements Operator, PushInput {
   private readonly aggs: AggregateSet;
   /** start → key string → accumulators. */
   private windows = new Map<number, Map<string, Gathered>>();
+  /** Hopping windows: pane start → key string → accumulators (sent as the watermark reaches the pane's end). */
+  private panes = new Map<number, Map<string, Gathered>>();
+  /** Whether events go into panes (hopping windows, merged by a `HoppingWindowOperator`). */
+  private readonly byPane: boolean;
   private wm = -Infinity;
   private readonly slide: number;
   private readonly aligner: SlideAligner;
@@ -73,6 +79,7 @@ export class WindowCombineOperator implements Operator, PushInput {
     this.aggs = new AggregateSet(aggregates);
     this.slide = windowSlide(spec);
     this.aligner = new SlideAligner(this.slide);
+    this.byPane = spec.kind === 'hopping';
   }
 
   process(batch: Element[]): void {
@@ -89,6 +96,18 @@ export class WindowCombineOperator implements Operator, PushInput {
     // events of a task that reads ahead carry higher watermarks than this task's own events.
     const wm = ewm > this.wm ? ewm : this.wm;
     const last = this.aligner.startOf(ts);
+    // Hopping windows: the event's pane, when none of its windows is closed (otherwise the open ones
+    // get it as window partials, so that a closed one, not yet fired where it is owned, does not).
+    if (this.byPane && last - size + slide + size - 1 + lateness > wm) {
+      const key = this.key(value);
+      const k = keyString(key);
+      let byKey = this.panes.get(last);
+      if (!byKey) this.panes.set(last, (byKey = new Map()));
+      let g = byKey.get(k);
+      if (!g) byKey.set(k, (g = { key, accs: this.aggs.create() }));
+      this.aggs.add(g.accs, value);
+      return;
+    }
     let key: unknown;
     let k: string | undefined;
     for (let start = last - size + slide; start <= last; start += slide) {
@@ -136,8 +155,15 @@ export class WindowCombineOperator implements Operator, PushInput {
     for (const [start, byKey] of this.windows) {
       const lastTs = start + size - 1;
       if (lastTs > wm) continue;
-      for (const g of byKey.values()) partials.push({ value: { start, accs: g.accs } satisfies WindowPartial, ts: lastTs, key: g.key, wm });
+      for (const g of byKey.values()) partials.push({ value: { start, accs: g.accs, pane: false } satisfies WindowPartial, ts: lastTs, key: g.key, wm });
       this.windows.delete(start);
+    }
+    // A pane goes when the watermark reaches its end: the first window that contains it fires then.
+    for (const [start, byKey] of this.panes) {
+      const paneEnd = start + this.slide - 1;
+      if (paneEnd > wm) continue;
+      for (const g of byKey.values()) partials.push({ value: { start, accs: g.accs, pane: true } satisfies WindowPartial, ts: paneEnd, key: g.key, wm });
+      this.panes.delete(start);
     }
     if (partials.length > 0) for (const o of this.out) o.op.process(partials, o.input);
   }

@@ -1,5 +1,6 @@
 import { compileChildren, lateSink, type KeyByCompiler } from '../compile.js';
 import { KeyedAggregateOperator } from '../operators/keyed-aggregate.js';
+import { HoppingWindowOperator } from '../operators/hopping-window.js';
 import { TimeWindowOperator } from '../operators/time-window.js';
 import { AggregateCombineOperator, combinableAggregate, combinableWindow, WindowCombineOperator } from './combine.js';
 import { ExchangeOperator } from './exchange.js';
@@ -22,7 +23,9 @@ export function taskKeyByCompiler(links: { task: number; tasks: number }, combin
     }
     const window = combine ? combinableWindow(node) : undefined;
     if (window !== undefined) {
-      const merge = new TimeWindowOperator(window.id, compileChildren(window, all, keyBy), [], window.spec, window.options, window.aggregates, 'partials');
+      const merge = window.spec.kind === 'hopping'
+        ? new HoppingWindowOperator(window.id, compileChildren(window, all, keyBy), [], window.spec, window.options, window.aggregates, undefined, 'partials')
+        : new TimeWindowOperator(window.id, compileChildren(window, all, keyBy), [], window.spec, window.options, window.aggregates, 'partials');
       all.set(merge.id, merge);
       const x = new ExchangeOperator(`${node.id}-partials`, exchanges.length, (_value, key) => key, [{ op: merge, input: 0 }], links);
       exchanges.push(x);
