@@ -163,6 +163,13 @@ export class ExchangeOperator implements Operator, PartSource, PushInput {
   /** Events another task sent on this exchange. */
   receiveRemote(encoded: EncodedBatch, times: Float64Array, wms: Float64Array, keys: Float64Array | unknown[]): void {
     const values = decodeBatch(encoded);
+    const target = this.target;
+    if (target !== undefined) {
+      // Straight into an operator that takes events one at a time: no element per event.
+      for (let i = 0; i < values.length; i++) target.push(values[i], times[i]!, keys[i], wms[i]!, this.targetInput);
+      target.endBatch();
+      return;
+    }
     const batch: Element[] = new Array(values.length);
     for (let i = 0; i < values.length; i++) batch[i] = { value: values[i], ts: times[i]!, key: keys[i], wm: wms[i]! };
     this.receive(batch);
