@@ -77,7 +77,7 @@ export class BoundedRun {
       const edges = new SourceEdges(compileChildren(node, this.operators, keyBy));
       return {
         edges,
-        readArray: Array.isArray(events) ? compileArrayReader(time, edges.offer, (src: Input) => this.advanced(src)) : undefined,
+        readArray: Array.isArray(events) ? compileArrayReader(time, edges.offer, () => this.advanced()) : undefined,
         time: time === undefined ? undefined : (v: unknown) => toEpochMillis(extract(time, v as never)),
         outOfOrderness: node.outOfOrderness,
         array: Array.isArray(events) ? events : undefined,
@@ -171,7 +171,7 @@ export class BoundedRun {
   }
 
   /** A source's largest event time rose: the run's watermark, advanced if it moved. */
-  private advanced(_src: Input): number {
+  private advanced(): number {
     const w = this.watermark();
     if (w > this.wm) this.wm = w;
     return this.wm;
@@ -198,7 +198,7 @@ type ArrayReader = (src: Input, batchSize: number, wm: number, now: number, pipe
  * be compiled: `BoundedRun.read`'s own loop reads the array then.
  */
 function compileArrayReader(time: Extractor<never, unknown> | undefined, offer: SourceEdges['offer'],
-  advanced: (src: Input) => number): ArrayReader | undefined {
+  advanced: () => number): ArrayReader | undefined {
   // Every path gives `ts` as a number (the slow one converts or throws), so V8 keeps it an unboxed
   // double: a path that could leave it undefined would box every event's time. A field name is written
   // into the code as a JSON string literal (data, escaped); a function is a binding.
@@ -221,7 +221,7 @@ function compileArrayReader(time: Extractor<never, unknown> | undefined, offer: 
         const value = array[next++];
         ${time$}
         offer(value, ts, wm);
-        if (ts > maxTs) { maxTs = src.maxTs = ts; wm = advanced(src); }
+        if (ts > maxTs) { maxTs = src.maxTs = ts; wm = advanced(); }
       }
     } finally {
       src.next = next;

@@ -1,5 +1,5 @@
 import { compileFunction } from './codegen.js';
-import { takesPushes, type Element, type Operator, type Outputs, type PushInput } from './operators/operator.js';
+import { pushTarget, type Element, type Operator, type Outputs, type PushInput } from './operators/operator.js';
 import { FilterOperator, KeyByOperator, MapOperator } from './operators/stateless.js';
 
 /** A one-to-one step that runs as events are read: keep or drop, replace the value, or set the key. */
@@ -12,11 +12,11 @@ interface Edge {
   /** The steps in order, and whether any of them changes the event (then the edge builds its own element). */
   steps: Step[];
   changes: boolean;
-  /** The first filters alone (they come before any change, so they test the source's value). */
+  /** Where the edge goes past its steps. */
   out: Outputs;
   batch: Element[];
   /** The one operator past the steps when it takes events one at a time: no element, no batch. */
-  target: (Operator & PushInput) | undefined;
+  target: { op: Operator & PushInput; input: number } | undefined;
   /** Events were pushed to `target` since the last flush. */
   pushed: boolean;
 }
@@ -47,9 +47,7 @@ export class SourceEdges {
         else break;
         out = (op as FilterOperator | MapOperator | KeyByOperator).outputs;
       }
-      const only = out.length === 1 ? out[0]!.op : undefined;
-      const target = only !== undefined && takesPushes(only) ? only : undefined;
-      return { steps, changes: steps.some((s) => s.kind !== 'filter'), out, batch: [], target, pushed: false };
+      return { steps, changes: steps.some((s) => s.kind !== 'filter'), out, batch: [], target: pushTarget(out), pushed: false };
     });
     this.offer = compileOffer(this.edges);
   }
@@ -66,7 +64,7 @@ export class SourceEdges {
       if (edge.target !== undefined) {
         if (edge.pushed) {
           edge.pushed = false;
-          edge.target.endBatch();
+          edge.target.op.endBatch();
         }
         continue;
       }
@@ -100,7 +98,7 @@ function compileOffer(edges: readonly Edge[]): (value: unknown, ts: number, wm: 
     const e = bind(edge);
     const push = (value: string, key: string) => (edge.target === undefined
       ? `${e}.batch.push({ value: ${value}, ts, key: ${key}, wm });`
-      : `${e}.pushed = true; ${bind(edge.target)}.push(${value}, ts, ${key}, wm, ${edge.out[0]!.input});`);
+      : `${e}.pushed = true; ${bind(edge.target.op)}.push(${value}, ts, ${key}, wm, ${edge.target.input});`);
     if (!edge.changes) {
       const tests = edge.steps.map((s) => `${bind(s.fn)}(value)`);
       const code = edge.target === undefined ? `${e}.batch.push(shared ??= { value, ts, key: undefined, wm });` : push('value', 'undefined');
@@ -141,7 +139,7 @@ function offerLoop(edges: readonly Edge[]): (value: unknown, ts: number, wm: num
       if (!kept) continue;
       if (edge.target !== undefined) {
         edge.pushed = true;
-        edge.target.push(v, ts, key, wm, edge.out[0]!.input);
+        edge.target.op.push(v, ts, key, wm, edge.target.input);
       } else if (!edge.changes) edge.batch.push(shared ??= { value, ts, key: undefined, wm });
       else edge.batch.push({ value: v, ts, key, wm });
     }

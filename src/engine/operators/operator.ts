@@ -46,6 +46,33 @@ export function takesPushes(op: Operator): op is Operator & PushInput {
   return typeof (op as Partial<PushInput>).push === 'function' && typeof (op as Partial<PushInput>).endBatch === 'function';
 }
 
+/** Where events can be pushed one at a time: the single output, when its operator takes pushes. */
+export function pushTarget(out: Outputs): { op: Operator & PushInput; input: number } | undefined {
+  if (out.length !== 1) return undefined;
+  const { op, input } = out[0]!;
+  return takesPushes(op) ? { op, input } : undefined;
+}
+
+/**
+ * The late events of the batch in progress, sent to the late output (a sink of the late-output topic)
+ * when the batch ends; nothing is kept when there is no late output.
+ */
+export class LateEvents {
+  private batch: Element[] = [];
+  constructor(private readonly out: Outputs) {}
+
+  add(value: unknown, ts: number, key: unknown, wm: number): void {
+    if (this.out.length > 0) this.batch.push({ value, ts, key, wm });
+  }
+
+  flush(): void {
+    if (this.batch.length === 0) return;
+    const late = this.batch;
+    this.batch = [];
+    for (const o of this.out) o.op.process(late, o.input);
+  }
+}
+
 /**
  * An operator that keeps event time can take it from two places: the watermark each event carries
  * (the one it was read under; the default, so that one thread's results do not depend on batch cuts),

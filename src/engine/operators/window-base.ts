@@ -1,7 +1,7 @@
 import type { Aggregate } from '../aggregates.js';
 import { compileFunction } from '../codegen.js';
 import type { WindowOptionsResolved } from '../windows.js';
-import { Chained, type EdgeTimed, type Element, type OperatorMetrics, type Outputs, type PushInput } from './operator.js';
+import { Chained, LateEvents, type EdgeTimed, type Element, type OperatorMetrics, type Outputs, type PushInput } from './operator.js';
 
 /**
  * The aggregates of a window, applied field by field to an array of accumulators. Its per-event
@@ -64,7 +64,7 @@ export abstract class WindowOperatorBase extends Chained implements EdgeTimed, P
   /** Results waiting to be emitted at the end of the current batch or watermark step. */
   protected results: Element[] = [];
   /** Late events of the current batch, sent to the late output after its results. */
-  private lateBatch: Element[] = [];
+  private readonly lateEvents: LateEvents;
   /** The element `push` hands to `accept` (which reads its fields and never keeps it). */
   private readonly pushed: Element = { value: undefined, ts: 0, key: undefined, wm: -Infinity };
 
@@ -72,12 +72,13 @@ export abstract class WindowOperatorBase extends Chained implements EdgeTimed, P
     id: string,
     out: Outputs,
     /** Where late events go (a sink of the late-output topic), if anywhere. */
-    private readonly late: Outputs,
+    late: Outputs,
     protected readonly options: WindowOptionsResolved,
     aggregates: Record<string, Aggregate<unknown, unknown, unknown>>,
   ) {
     super(id, out);
     this.aggs = new AggregateSet(aggregates);
+    this.lateEvents = new LateEvents(late);
   }
 
   process(batch: Element[], _input = 0): void {
@@ -99,11 +100,7 @@ export abstract class WindowOperatorBase extends Chained implements EdgeTimed, P
   endBatch(): void {
     this.flushUpdates();
     this.emitResults();
-    if (this.lateBatch.length > 0) {
-      const late = this.lateBatch;
-      this.lateBatch = [];
-      for (const o of this.late) o.op.process(late, o.input);
-    }
+    this.lateEvents.flush();
   }
 
   private take(e: Element): void {
@@ -112,7 +109,7 @@ export abstract class WindowOperatorBase extends Chained implements EdgeTimed, P
     if (!this.accept(e)) {
       this.metrics.lateEvents++;
       // A copy: `e` may be the reused element of `push`.
-      if (this.late.length > 0) this.lateBatch.push({ value: e.value, ts: e.ts, key: e.key, wm: e.wm });
+      this.lateEvents.add(e.value, e.ts, e.key, e.wm);
     }
   }
 

@@ -3,7 +3,7 @@ import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend, StateCodec } from '../../state/state-backend.js';
 import { SlideAligner, windowSlide, type HoppingWindow, type TumblingWindow } from '../windows.js';
 import { windowCells, type WindowCells } from './window-cells.js';
-import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs, type PushInput } from './operator.js';
+import { Chained, InputWatermarks, keyString, LateEvents, type Element, type OperatorMetrics, type Outputs, type PushInput } from './operator.js';
 
 interface Cell {
   key: unknown;
@@ -33,15 +33,16 @@ export class WindowJoinOperator extends Chained implements PushInput {
   private nextFire = Infinity;
   private readonly aligner: SlideAligner;
   /** Late events of the current batch. */
-  private lateBatch: Element[] = [];
+  private readonly lateEvents: LateEvents;
   readonly metrics: OperatorMetrics = { lateEvents: 0 };
 
-  constructor(id: string, out: Outputs, private readonly late: Outputs, private readonly spec: TumblingWindow | HoppingWindow,
+  constructor(id: string, out: Outputs, late: Outputs, private readonly spec: TumblingWindow | HoppingWindow,
     private readonly join: (left: unknown, right: unknown, window: { start: number; end: number }) => unknown,
     state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
     this.cells = windowCells(state, `${id}/cells`, cellCodec);
     this.aligner = new SlideAligner(windowSlide(spec));
+    this.lateEvents = new LateEvents(late);
   }
 
   process(batch: Element[], input: number): void {
@@ -74,16 +75,13 @@ export class WindowJoinOperator extends Chained implements PushInput {
     }
     if (!accepted) {
       this.metrics.lateEvents++;
-      if (this.late.length > 0) this.lateBatch.push({ value, ts, key, wm });
+      this.lateEvents.add(value, ts, key, wm);
     }
   }
 
   /** Sends the late events since the last call to the late output. */
   endBatch(): void {
-    if (this.lateBatch.length === 0) return;
-    const late = this.lateBatch;
-    this.lateBatch = [];
-    for (const o of this.late) o.op.process(late, o.input);
+    this.lateEvents.flush();
   }
 
   override watermark(wm: number, input = 0): void {

@@ -1,7 +1,7 @@
 import type { Aggregate } from '../aggregates.js';
 import type { GraphNode } from '../graph.js';
 import type { Element, Operator, OperatorMetrics, Outputs, PushInput } from '../operators/operator.js';
-import { keyString } from '../operators/operator.js';
+import { keyString, LateEvents } from '../operators/operator.js';
 import type { WindowPartial } from '../operators/time-window.js';
 import { AggregateSet } from '../operators/window-base.js';
 import { SlideAligner, windowSlide, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
@@ -63,7 +63,7 @@ export class WindowCombineOperator implements Operator, PushInput {
   private readonly slide: number;
   private readonly aligner: SlideAligner;
   /** Late events of the current batch. */
-  private lateBatch: Element[] = [];
+  private readonly lateEvents: LateEvents;
 
   constructor(
     readonly id: string,
@@ -74,12 +74,13 @@ export class WindowCombineOperator implements Operator, PushInput {
     /** Where partials go: the exchange. */
     private readonly out: Outputs,
     /** Where late events go (a sink of the late-output topic), if anywhere. */
-    private readonly late: Outputs,
+    late: Outputs,
   ) {
     this.aggs = new AggregateSet(aggregates);
     this.slide = windowSlide(spec);
     this.aligner = new SlideAligner(this.slide);
     this.byPane = spec.kind === 'hopping';
+    this.lateEvents = new LateEvents(late);
   }
 
   process(batch: Element[]): void {
@@ -98,7 +99,7 @@ export class WindowCombineOperator implements Operator, PushInput {
     const last = this.aligner.startOf(ts);
     // Hopping windows: the event's pane, when none of its windows is closed (otherwise the open ones
     // get it as window partials, so that a closed one, not yet fired where it is owned, does not).
-    if (this.byPane && last - size + slide + size - 1 + lateness > wm) {
+    if (this.byPane && last + slide - 1 + lateness > wm) {
       const key = this.key(value);
       const k = keyString(key);
       let byKey = this.panes.get(last);
@@ -130,16 +131,13 @@ export class WindowCombineOperator implements Operator, PushInput {
     }
     if (k === undefined) {
       this.metrics.lateEvents++;
-      if (this.late.length > 0) this.lateBatch.push({ value, ts, key: this.key(value), wm: ewm });
+      this.lateEvents.add(value, ts, this.key(value), ewm);
     }
   }
 
   /** Sends the late events since the last call to the late output. */
   endBatch(): void {
-    if (this.lateBatch.length === 0) return;
-    const late = this.lateBatch;
-    this.lateBatch = [];
-    for (const o of this.late) o.op.process(late, o.input);
+    this.lateEvents.flush();
   }
 
   watermark(wm: number): void {

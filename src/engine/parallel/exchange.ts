@@ -1,6 +1,6 @@
 import { fmix } from '../aggregates/murmur3.js';
 import type { Element, Operator, Outputs, PushInput } from '../operators/operator.js';
-import { InputWatermarks, keyString, takesPushes } from '../operators/operator.js';
+import { InputWatermarks, keyString, pushTarget } from '../operators/operator.js';
 import { decodeBatch, encodeBatch, type EncodedBatch } from './codec.js';
 import type { LinkPart, PartSource } from './links.js';
 
@@ -81,9 +81,9 @@ export class ExchangeOperator implements Operator, PartSource, PushInput {
     private readonly out: Outputs,
     private readonly links: { task: number; tasks: number },
   ) {
-    const only = out.length === 1 ? out[0]! : undefined;
-    this.target = only !== undefined && takesPushes(only.op) ? only.op : undefined;
-    this.targetInput = only?.input ?? 0;
+    const target = pushTarget(out);
+    this.target = target?.op;
+    this.targetInput = target?.input ?? 0;
     this.wms = new InputWatermarks(links.tasks);
     this.wmSent = new Array<number>(links.tasks).fill(-Infinity);
     for (let p = 0; p < links.tasks; p++) this.outgoing.push({ values: [], times: [], wms: [], keys: [], numericKeys: true });
