@@ -14,6 +14,12 @@ export interface WorkerStart {
   keys: number;
 }
 
+/** What the parent tells a worker once the warm-up is set: latencies of events sent before `from` (epoch ms) are not recorded. */
+export interface WorkerMeasure {
+  type: 'measure';
+  from: number;
+}
+
 /** What a worker reports. */
 export type WorkerReport =
   | { type: 'ready'; connected: number; errors: string[] }
@@ -42,8 +48,11 @@ export const wallClock = () => performance.timeOrigin + performance.now();
  * latency histogram.
  */
 export function workerMain(open: OpenSubscriber): void {
-  process.on('message', (m: WorkerStart | { type: 'stop' }) => {
+  // Until told otherwise, every event's latency counts.
+  let measureFrom = -Infinity;
+  process.on('message', (m: WorkerStart | WorkerMeasure | { type: 'stop' }) => {
     if (m.type === 'start') run(m).catch((err: unknown) => send({ type: 'ready', connected: 0, errors: [String(err)] }));
+    else if (m.type === 'measure') measureFrom = m.from;
   });
 
   async function run(task: WorkerStart): Promise<void> {
@@ -55,7 +64,7 @@ export function workerMain(open: OpenSubscriber): void {
     const events: SubscriberEvents = {
       received(sentAt) {
         delivered++;
-        if (typeof sentAt === 'number') histogram.record(wallClock() - sentAt);
+        if (typeof sentAt === 'number' && sentAt >= measureFrom) histogram.record(wallClock() - sentAt);
       },
       error(message) {
         if (errors.length < 10) errors.push(message);

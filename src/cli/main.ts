@@ -147,15 +147,16 @@ program
   .option('--subscribers <n>', 'concurrent WebSocket subscribers', count(1), 1000)
   .option('--rate <n>', 'events appended per second', count(1), 10_000)
   .option('--duration <s>', 'seconds of ingest', count(1), 10)
+  .option('--warmup <s>', 'seconds at the start of the ingest left out of the latency percentiles', count(0), 1)
   .option('--keys <n>', '0: every subscriber gets every event; N: events keyed k0..kN-1, each subscriber follows one key', count(0), 0)
   .option('--payload <bytes>', 'padding per event', count(0), 100)
   .option('--processes <n>', 'processes holding the subscribers (default: one per 5,000)', count(1))
   .option('--json', 'print the report as JSON')
-  .action(async (opts: { url?: string; token?: string; topic: string; subscribers: number; rate: number; duration: number; keys: number; payload: number; processes?: number; json?: boolean }) => {
+  .action(async (opts: { url?: string; token?: string; topic: string; subscribers: number; rate: number; duration: number; warmup: number; keys: number; payload: number; processes?: number; json?: boolean }) => {
     const url = opts.url ?? process.env.RIVULET_URL ?? DEFAULT_URL;
     const report = await runLoadTest({
       url, token: cliToken(opts.token, url), topic: opts.topic, subscribers: opts.subscribers, rate: opts.rate, durationSeconds: opts.duration,
-      keys: opts.keys, payloadBytes: opts.payload, ...(opts.processes ? { processes: opts.processes } : {}),
+      warmupSeconds: opts.warmup, keys: opts.keys, payloadBytes: opts.payload, ...(opts.processes ? { processes: opts.processes } : {}),
       onProgress: (line) => console.error(line),
     });
     console.log(opts.json ? JSON.stringify(report, null, 2) : formatLoadTest(report));
