@@ -25,7 +25,7 @@ export interface LoadTestOptions {
    * counted but left out of the latency percentiles. Default 1: in the first second the server's, the
    * subscribers' and the ingest's code runs before the JIT has compiled it, and stalls of tens to
    * hundreds of milliseconds that happen once per process would otherwise decide the p99 of a short
-   * run. 0 measures every event.
+   * run (0 for a run of 1 s). 0 measures every event.
    */
   warmupSeconds?: number;
   /** 0 (default): every subscriber gets every event. N: events are keyed `k0`…`k<N-1>` and subscriber i follows key `k<i mod N>`. */
@@ -68,6 +68,7 @@ export interface LoadTestReport {
   latencyMs: { p50: number | null; p99: number | null; p999: number | null; max: number | null };
   /** Deliveries whose latency is in `latencyMs` (those of events sent after the warm-up). */
   latencySamples: number;
+  /** Seconds at the start of the ingest whose events were not measured (see {@link LoadTestOptions.warmupSeconds}). */
   warmupSeconds: number;
   /** The server's resident memory at the end, when the token may read `GET /metrics`. */
   serverRssBytes: number | null;
@@ -143,7 +144,7 @@ export async function runLoad(target: LoadTarget, options: Omit<LoadTestOptions,
   const rate = options.rate ?? 10_000;
   const duration = options.durationSeconds ?? 10;
   const keys = options.keys ?? 0;
-  const warmup = options.warmupSeconds ?? 1;
+  const warmup = options.warmupSeconds ?? (duration > 1 ? 1 : 0);
   const pad = 'x'.repeat(options.payloadBytes ?? 100);
   const progress = options.onProgress ?? (() => undefined);
   for (const [name, v, min] of [['subscribers', subscribers, 1], ['rate', rate, 1], ['duration', duration, 1], ['keys', keys, 0]] as const) {
@@ -261,7 +262,7 @@ export function formatLoadTest(r: LoadTestReport): string {
     `subscribers   ${r.connected} of ${r.subscribers} connected`,
     `events sent   ${r.eventsSent.toLocaleString('en')}`,
     `delivered     ${r.delivered.toLocaleString('en')} (${r.deliveredPerSecond.toLocaleString('en')}/s)`,
-    `latency       ${r.warmupSeconds > 0 ? `(events after the first ${r.warmupSeconds} s) ` : ''}p50 ${ms(r.latencyMs.p50)}, p99 ${ms(r.latencyMs.p99)}, p99.9 ${ms(r.latencyMs.p999)}, max ${ms(r.latencyMs.max)}`,
+    `latency       (${r.latencySamples.toLocaleString('en')} deliveries${r.warmupSeconds > 0 ? ` after the first ${r.warmupSeconds} s` : ''}) p50 ${ms(r.latencyMs.p50)}, p99 ${ms(r.latencyMs.p99)}, p99.9 ${ms(r.latencyMs.p999)}, max ${ms(r.latencyMs.max)}`,
     `server RSS    ${r.serverRssBytes === null ? '– (needs a token with scope metrics)' : `${(r.serverRssBytes / 2 ** 20).toFixed(0)} MiB`}`,
     ...(r.errors.length > 0 ? [`errors        ${r.errors.join('; ')}`] : []),
   ].join('\n');

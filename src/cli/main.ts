@@ -90,6 +90,12 @@ const count = (min: number) => (value: string) => {
   return n;
 };
 
+const seconds = (value: string) => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new CommanderArgumentError(`'${value}' is not a number of seconds of at least 0`);
+  return n;
+};
+
 program
   .command('worker')
   .description('run a share of the pipelines on a shared log (NATS JetStream or Redis Streams), with other workers on this or other machines')
@@ -147,16 +153,16 @@ program
   .option('--subscribers <n>', 'concurrent WebSocket subscribers', count(1), 1000)
   .option('--rate <n>', 'events appended per second', count(1), 10_000)
   .option('--duration <s>', 'seconds of ingest', count(1), 10)
-  .option('--warmup <s>', 'seconds at the start of the ingest left out of the latency percentiles', count(0), 1)
+  .option('--warmup <s>', 'seconds at the start of the ingest left out of the latency percentiles (default 1, or 0 for a 1 s run)', seconds)
   .option('--keys <n>', '0: every subscriber gets every event; N: events keyed k0..kN-1, each subscriber follows one key', count(0), 0)
   .option('--payload <bytes>', 'padding per event', count(0), 100)
   .option('--processes <n>', 'processes holding the subscribers (default: one per 5,000)', count(1))
   .option('--json', 'print the report as JSON')
-  .action(async (opts: { url?: string; token?: string; topic: string; subscribers: number; rate: number; duration: number; warmup: number; keys: number; payload: number; processes?: number; json?: boolean }) => {
+  .action(async (opts: { url?: string; token?: string; topic: string; subscribers: number; rate: number; duration: number; warmup?: number; keys: number; payload: number; processes?: number; json?: boolean }) => {
     const url = opts.url ?? process.env.RIVULET_URL ?? DEFAULT_URL;
     const report = await runLoadTest({
       url, token: cliToken(opts.token, url), topic: opts.topic, subscribers: opts.subscribers, rate: opts.rate, durationSeconds: opts.duration,
-      warmupSeconds: opts.warmup, keys: opts.keys, payloadBytes: opts.payload, ...(opts.processes ? { processes: opts.processes } : {}),
+      ...(opts.warmup !== undefined ? { warmupSeconds: opts.warmup } : {}), keys: opts.keys, payloadBytes: opts.payload, ...(opts.processes ? { processes: opts.processes } : {}),
       onProgress: (line) => console.error(line),
     });
     console.log(opts.json ? JSON.stringify(report, null, 2) : formatLoadTest(report));
