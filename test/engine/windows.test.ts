@@ -159,3 +159,18 @@ test('a fired session that an event grows past the watermark emits no result unt
     { key: 'a', start: 0, end: 38, n: 5 },
   ]);
 });
+
+test('an event of the last key and window that closed in the meantime is late, not added to the closed window', () => {
+  // The filtered event moves the watermark past [0,10) without reaching the window; a@6 then finds the
+  // window it would join, for the key of the event before it, closed.
+  const p = definePipeline({
+    name: 't',
+    setup(app) {
+      app.stream<{ k: string; ts: number }>('in', { time: 'ts', outOfOrderness: 0 }).filter((e) => e.k !== 'skip')
+        .keyBy((e) => e.k).window(tumbling(10)).aggregate({ n: count() }).to('out');
+    },
+  });
+  const run = runBounded(p, { in: [{ k: 'a', ts: 5 }, { k: 'skip', ts: 100 }, { k: 'a', ts: 6 }] });
+  assert.deepEqual(run.outputs.get('out')!.map((r) => r.value), [{ key: 'a', start: 0, end: 10, n: 1 }]);
+  assert.equal(run.lateEvents, 1);
+});

@@ -62,40 +62,43 @@ export class TimeWindowOperator extends WindowOperatorBase {
   protected accept(e: Element): boolean {
     if (this.input === 'partials') return this.acceptPartial(e);
     const { size } = this.spec;
-    const { allowedLateness } = this.options;
-    let accepted = false;
-    // The windows containing e.ts without an array, and the key's string once: this runs per event and window.
     const slide = this.aligner.slide;
     const last = this.aligner.startOf(e.ts);
-    let k: string | undefined;
-    for (let start = last - size + slide; start <= last; start += slide) {
-      const lastTs = start + size - 1;
-      if (lastTs + allowedLateness <= this.lateWm) continue;
-      accepted = true;
-      const recent = this.recent;
-      // A string or number key is the same key whenever it is the same value (an object may have changed).
-      if (recent !== undefined && recent.start === start && recent.key === e.key && (typeof e.key === 'string' || typeof e.key === 'number')) {
-        // The same key and window as the event before (a global window, a burst of one key): its entry as it is.
-        this.aggs.add(recent.accs, e.value);
-        this.changed(recent, lastTs);
-        continue;
-      }
-      this.opening(start, lastTs);
-      k ??= keyString(e.key);
-      let entry = this.windows.get(start, k);
-      if (this.windows.holdsObjects) this.recent = entry;
-      if (entry === undefined) {
-        entry = { key: e.key, start, accs: this.aggs.create(), fired: false, dirty: false };
-        this.aggs.add(entry.accs, e.value);
-        this.windows.add(start, k, entry);
-        if (this.windows.holdsObjects) this.recent = entry;
-      } else {
-        this.aggs.add(entry.accs, e.value);
-        this.windows.touch(start, k, entry);
-      }
-      this.changed(entry, lastTs);
-    }
+    // Tumbling: one window, and no loop around it (this runs per event).
+    if (slide === size) return this.acceptWindow(e, last);
+    // Hopping: the windows containing e.ts, without an array.
+    let accepted = false;
+    for (let start = last - size + slide; start <= last; start += slide) if (this.acceptWindow(e, start)) accepted = true;
     return accepted;
+  }
+
+  /** Adds `e` to its key's entry of the window starting at `start`; false when that window has closed. */
+  private acceptWindow(e: Element, start: number): boolean {
+    const lastTs = start + this.spec.size - 1;
+    if (lastTs + this.options.allowedLateness <= this.lateWm) return false;
+    const recent = this.recent;
+    // A string or number key is the same key whenever it is the same value (an object may have changed).
+    if (recent !== undefined && recent.start === start && recent.key === e.key && (typeof e.key === 'string' || typeof e.key === 'number')) {
+      // The same key and window as the event before (a global window, a burst of one key): its entry as it is.
+      this.aggs.add(recent.accs, e.value);
+      this.changed(recent, lastTs);
+      return true;
+    }
+    this.opening(start, lastTs);
+    const k = keyString(e.key);
+    let entry = this.windows.get(start, k);
+    if (this.windows.holdsObjects) this.recent = entry;
+    if (entry === undefined) {
+      entry = { key: e.key, start, accs: this.aggs.create(), fired: false, dirty: false };
+      this.aggs.add(entry.accs, e.value);
+      this.windows.add(start, k, entry);
+      if (this.windows.holdsObjects) this.recent = entry;
+    } else {
+      this.aggs.add(entry.accs, e.value);
+      this.windows.touch(start, k, entry);
+    }
+    this.changed(entry, lastTs);
+    return true;
   }
 
   /** Merges a task's accumulators for one key and window (see `parallel/combine.ts`). */
