@@ -7,11 +7,11 @@
  *   and ≥ 2× Socket.IO's).
  * - keyed: 1,000 subscribers, 10,000 events/s, each subscriber following one of 1,000 keys (a room in
  *   Socket.IO): ingest-to-receipt latency p50/p99/p99.9 (target p99 ≤ 10 ms).
+ * - idle: N connections holding a subscription and receiving nothing: server memory per connection
+ *   (target ≤ 10 KB; N is 19,000 — this machine allows a process 20,000 open files).
  *
  * Latencies (keyed, and broadcast's p99) are of the events sent after the load test's warm-up, the
  * first second of the ingest.
- * - idle: N connections holding a subscription and receiving nothing: server memory per connection
- *   (target ≤ 10 KB; N is 19,000 — this machine allows a process 20,000 open files).
  *
  * Rivulet runs from `dist`, compiled at the start, as `npm start` runs it. Flags: --quick (small
  * counts), --only broadcast|keyed|idle.
