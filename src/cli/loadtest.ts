@@ -119,6 +119,8 @@ export async function serverRss(url: string, token?: string): Promise<number | n
 export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestReport> {
   const url = checkServerUrl(options.url);
   const topic = options.topic ?? 'loadtest';
+  // Wrong options are refused before anything is created on the server.
+  loadShape(options);
   try {
     await apiRequest(url, 'POST', '/v1/topics', { name: topic, partitions: 1 }, options.token);
   } catch (err) {
@@ -138,22 +140,27 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRep
   }, options);
 }
 
-/** Runs a load test against `target` (see {@link runLoadTest}). */
-export async function runLoad(target: LoadTarget, options: Omit<LoadTestOptions, 'url' | 'token' | 'topic'>): Promise<LoadTestReport> {
+/** The load's options with their defaults, checked: an `invalid_argument` error names the first that is wrong. */
+function loadShape(options: Omit<LoadTestOptions, 'url' | 'token' | 'topic'>) {
   const subscribers = options.subscribers ?? 1000;
   const rate = options.rate ?? 10_000;
   const duration = options.durationSeconds ?? 10;
   const keys = options.keys ?? 0;
   const warmup = options.warmupSeconds ?? (duration > 1 ? 1 : 0);
-  const pad = 'x'.repeat(options.payloadBytes ?? 100);
-  const progress = options.onProgress ?? (() => undefined);
   for (const [name, v, min] of [['subscribers', subscribers, 1], ['rate', rate, 1], ['duration', duration, 1], ['keys', keys, 0]] as const) {
     if (!Number.isInteger(v) || v < min) throw new InvalidArgumentError(`--${name} must be an integer of at least ${min}, got ${v}`);
   }
   if (typeof warmup !== 'number' || !Number.isFinite(warmup) || warmup < 0 || warmup >= duration) {
     throw new InvalidArgumentError(`--warmup must be at least 0 and less than --duration (${duration} s), got ${warmup}`);
   }
-  const processes = options.processes ?? Math.ceil(subscribers / 5000);
+  return { subscribers, rate, duration, keys, warmup, processes: options.processes ?? Math.ceil(subscribers / 5000) };
+}
+
+/** Runs a load test against `target` (see {@link runLoadTest}). */
+export async function runLoad(target: LoadTarget, options: Omit<LoadTestOptions, 'url' | 'token' | 'topic'>): Promise<LoadTestReport> {
+  const { subscribers, rate, duration, keys, warmup, processes } = loadShape(options);
+  const pad = 'x'.repeat(options.payloadBytes ?? 100);
+  const progress = options.onProgress ?? (() => undefined);
 
   const workers: ChildProcess[] = [];
   const reports = new Map<ChildProcess, WorkerReport[]>();

@@ -55,9 +55,10 @@ test('rivulet loadtest: broadcast and keyed subscribers get what they follow, wi
     const short = loadtest(rivulet.url, ['--subscribers', '5', '--rate', '100', '--duration', '1', '--topic', 'keyed']);
     assert.equal(short.warmupSeconds, 0);
     assert.equal(short.latencySamples, short.delivered);
-    const tooLong = run(rivulet.url, ['--duration', '2', '--warmup', '2']);
+    const tooLong = run(rivulet.url, ['--duration', '2', '--warmup', '2', '--topic', 'never']);
     assert.equal(tooLong.status, 1);
     assert.match(tooLong.stderr, /--warmup must be at least 0 and less than --duration \(2 s\), got 2/);
+    assert.equal((await fetch(`${rivulet.url}/v1/topics/never`)).status, 404, 'a refused load test creates no topic');
   } finally {
     await rivulet.stop();
     tmp.remove();
