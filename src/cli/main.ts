@@ -84,17 +84,16 @@ program
     stopOnSignals(() => rivulet.stop());
   });
 
-const count = (min: number) => (value: string) => {
+/** A parser of a numeric option: a number of at least `min`, whole unless `fractional`. */
+const numberOption = (min: number, fractional = false) => (value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new CommanderArgumentError(`'${value}' is not an integer of at least ${min}`);
+  if (value.trim() === '' || !(fractional ? Number.isFinite(n) : Number.isInteger(n)) || n < min) {
+    throw new CommanderArgumentError(`'${value}' is not ${fractional ? 'a number' : 'an integer'} of at least ${min}`);
+  }
   return n;
 };
-
-const seconds = (value: string) => {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new CommanderArgumentError(`'${value}' is not a number of seconds of at least 0`);
-  return n;
-};
+const count = (min: number) => numberOption(min);
+const seconds = numberOption(0, true);
 
 program
   .command('worker')
