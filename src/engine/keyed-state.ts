@@ -1,5 +1,6 @@
 import { durationMs, type Duration } from '../core/duration.js';
 import type { JsonValue } from '../core/record.js';
+import { keyIdOfString, type KeyId } from '../state/key-id.js';
 import type { StateCodec, StateTable } from '../state/state-backend.js';
 import type { TimerIndex } from './operators/timer-queue.js';
 
@@ -149,11 +150,13 @@ export class KeyedStateStore {
   private readonly names: string[];
   private readonly descriptors: StateDescriptor[];
   private current: KeyEntry | undefined;
-  private currentKeyString = '';
+  private currentId: KeyId = '';
   /** The current entry was in the table when selected (and the table holds it: no put needed unless it empties). */
   private currentStored = false;
-  /** The entry stored last and its key string, while it is in a table that holds objects. */
-  private lastKeyString: string | undefined;
+  /** A state with a TTL was written since `select`: the entry may need its cleanup timer. */
+  private ttlWritten = false;
+  /** The entry stored last and its key id, while it is in a table that holds objects. */
+  private lastId: KeyId | undefined;
   private lastEntry: KeyEntry | undefined;
   private readonly holdsObjects: boolean;
   /** Event time of the call in progress: what writes are stamped with. */
@@ -181,11 +184,12 @@ export class KeyedStateStore {
   }
 
   /** Points the accessors at `key`, for a call happening at event time `time`. */
-  select(keyString: string, key: unknown, time: number): void {
-    this.currentKeyString = keyString;
+  select(id: KeyId, key: unknown, time: number): void {
+    this.currentId = id;
     // The key of the call before (a burst of one key's events) is found without a lookup.
-    this.current = keyString === this.lastKeyString && this.lastEntry !== undefined ? this.lastEntry : this.entries.get(keyString);
+    this.current = id === this.lastId && this.lastEntry !== undefined ? this.lastEntry : this.entries.get(id);
     this.currentStored = this.current !== undefined;
+    this.ttlWritten = false;
     if (!this.current) this.current = { key, slots: this.descriptors.map((d) => (d.kind === 'map' ? new Map() : undefined)) };
     // Stamps must survive JSON (checkpoints): no infinities.
     this.now = Number.isFinite(time) ? time : -8.64e15;
@@ -197,13 +201,14 @@ export class KeyedStateStore {
     if (!e) return;
     this.current = undefined;
     // A stored entry changed in place in a table that holds objects is stored already, unless it emptied
-    // or needs a cleanup timer (a TTL state written for the first time).
-    if (this.currentStored && this.holdsObjects && (!this.hasTtl || e.cleanupAt !== undefined) && !isEmpty(e)) {
-      this.lastKeyString = this.currentKeyString;
+    // or needs a cleanup timer (a TTL state written while it had none). Most calls write no TTL state
+    // (q4's bids on an open auction): they must not pay for a store each.
+    if (this.currentStored && this.holdsObjects && (!this.ttlWritten || e.cleanupAt !== undefined) && !isEmpty(e)) {
+      this.lastId = this.currentId;
       this.lastEntry = e;
       return;
     }
-    this.store(this.currentKeyString, e);
+    this.store(this.currentId, e);
   }
 
   /**
@@ -211,15 +216,15 @@ export class KeyedStateStore {
    * write expires after it anyway, and a write stamped earlier (an out-of-order event) only waits for
    * that timer to leave the table (it reads as absent from its expiry on).
    */
-  private store(k: string, e: KeyEntry): void {
+  private store(k: KeyId, e: KeyEntry): void {
     if (isEmpty(e)) {
       if (e.cleanupAt !== undefined) this.cleanups.cancel(e.cleanupAt, k);
       this.entries.delete(k);
-      if (k === this.lastKeyString) this.lastEntry = undefined;
+      if (k === this.lastId) this.lastEntry = undefined;
       return;
     }
     if (this.holdsObjects) {
-      this.lastKeyString = k;
+      this.lastId = k;
       this.lastEntry = e;
     }
     if (this.hasTtl && e.cleanupAt === undefined) {
@@ -252,7 +257,7 @@ export class KeyedStateStore {
   expire(wm: number): void {
     this.wm = wm;
     for (let t = this.cleanups.pop(wm); t !== undefined; t = this.cleanups.pop(wm)) {
-      const e = this.entries.get(t.keyString);
+      const e = this.entries.get(t.id);
       if (!e) continue;
       delete e.cleanupAt;
       this.descriptors.forEach((d, i) => {
@@ -264,7 +269,7 @@ export class KeyedStateStore {
           e.slots[i] = undefined;
         }
       });
-      this.store(t.keyString, e);
+      this.store(t.id, e);
     }
   }
 
@@ -280,10 +285,16 @@ export class KeyedStateStore {
 
   private accessor(i: number): unknown {
     const d = this.descriptors[i]!;
+    const withTtl = d.ttl !== undefined;
+    /** The stamp of a write, which a state with a TTL counts from. */
+    const stamp = (): number => {
+      if (withTtl) this.ttlWritten = true;
+      return this.now;
+    };
     if (d.kind === 'value') {
       return {
         get: () => this.slot(i)?.v,
-        set: (v: unknown) => { this.current!.slots[i] = { v, t: this.now }; },
+        set: (v: unknown) => { this.current!.slots[i] = { v, t: stamp() }; },
         clear: () => { this.current!.slots[i] = undefined; },
       } satisfies ValueState<unknown>;
     }
@@ -292,9 +303,9 @@ export class KeyedStateStore {
         get: () => (this.slot(i)?.v as unknown[] | undefined) ?? [],
         add: (v: unknown) => {
           const s = this.slot(i);
-          this.current!.slots[i] = { v: s ? [...(s.v as unknown[]), v] : [v], t: this.now };
+          this.current!.slots[i] = { v: s ? [...(s.v as unknown[]), v] : [v], t: stamp() };
         },
-        set: (vs: unknown[]) => { this.current!.slots[i] = { v: [...vs], t: this.now }; },
+        set: (vs: unknown[]) => { this.current!.slots[i] = { v: [...vs], t: stamp() }; },
         clear: () => { this.current!.slots[i] = undefined; },
       } satisfies ListState<unknown>;
     }
@@ -307,7 +318,7 @@ export class KeyedStateStore {
     const liveCount = () => [...map().values()].filter((m) => this.live(i, m.t)).length;
     return {
       get: (k) => liveEntry(k)?.v,
-      set: (k, v) => { map().set(ks(k), { k, v, t: this.now }); },
+      set: (k, v) => { map().set(ks(k), { k, v, t: stamp() }); },
       has: (k) => liveEntry(k) !== undefined,
       delete: (k) => { map().delete(ks(k)); },
       entries: () => [...map().values()].filter((m) => this.live(i, m.t)).map((m) => [m.k, m.v] as [string | number, unknown]),
@@ -324,7 +335,7 @@ export class KeyedStateStore {
   restore(wm: number, legacy?: KeyedStateSnapshot, scheduleAll = false): void {
     this.wm = wm;
     this.lastEntry = undefined;
-    for (const [k, key, slots] of legacy ?? []) this.store(k, keyEntryCodec.decode({ key, slots } as unknown as JsonValue));
+    for (const [k, key, slots] of legacy ?? []) this.store(keyIdOfString(k), keyEntryCodec.decode({ key, slots } as unknown as JsonValue));
     if (!scheduleAll || !this.hasTtl) return;
     for (const [k, e] of [...this.entries.entries()]) {
       delete e.cleanupAt;

@@ -3,6 +3,7 @@ import { open, type RootDatabase } from 'lmdb';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { JsonValue } from '../core/record.js';
 import { StateMismatchError, type StateBackend, type StateCapture, type StateCodec, type StateTable } from './state-backend.js';
+import { keyIdOfString, keyIdString, type KeyId } from './key-id.js';
 
 const identity: StateCodec<unknown> = { encode: (v) => v as JsonValue, decode: (j) => j };
 /** The key of the committed epoch; table keys start with a table name, never with NUL. */
@@ -114,12 +115,14 @@ class LmdbTable<V> implements StateTable<V> {
     this.clean.clear();
   }
 
-  get(key: string): V | undefined {
-    const v = this.stored(key);
+  // Key ids become the key strings they stand for: disk and checkpoints hold strings (see key-id.ts).
+  get(id: KeyId): V | undefined {
+    const v = this.stored(keyIdString(id));
     return v === DELETED ? undefined : v;
   }
 
-  put(key: string, value: V): void {
+  put(id: KeyId, value: V): void {
+    const key = keyIdString(id);
     if (!this.changes.has(key)) {
       // Refused here, before a checkpoint holds it: LMDB would refuse it when the commit applies it.
       if (Buffer.byteLength(this.dbKey(key)) > MAX_KEY_BYTES) {
@@ -131,7 +134,8 @@ class LmdbTable<V> implements StateTable<V> {
     this.changes.set(key, value);
   }
 
-  delete(key: string): void {
+  delete(id: KeyId): void {
+    const key = keyIdString(id);
     if (!this.changes.has(key)) {
       this.backend.pending++;
       this.changedKeys.add(key);
@@ -148,11 +152,15 @@ class LmdbTable<V> implements StateTable<V> {
     this.changes.set(key, DELETED);
   }
 
-  entries(): Iterable<[string, V]> {
+  entries(): Iterable<[KeyId, V]> {
     return this.scan('');
   }
 
-  *scan(keyPrefix: string): Iterable<[string, V]> {
+  *scan(keyPrefix: string): Iterable<[KeyId, V]> {
+    for (const [k, v] of this.scanStrings(keyPrefix)) yield [keyIdOfString(k), v];
+  }
+
+  private *scanStrings(keyPrefix: string): Iterable<[string, V]> {
     const prefix = `${this.name}\u0000`;
     const from = prefix + keyPrefix;
     // The keys with a prefix are contiguous in LMDB's byte order: read from the prefix until one differs.

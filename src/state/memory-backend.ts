@@ -1,26 +1,27 @@
 import type { JsonValue } from '../core/record.js';
+import { keyIdOfString, keyIdString, type KeyId } from './key-id.js';
 import { StateMismatchError, type StateBackend, type StateCapture, type StateCodec, type StateTable } from './state-backend.js';
 
 const identity: StateCodec<unknown> = { encode: (v) => v as JsonValue, decode: (j) => j };
 
 class MemoryTable<V> implements StateTable<V> {
-  readonly map = new Map<string, V>();
+  readonly map = new Map<KeyId, V>();
   readonly holdsObjects = true;
   constructor(readonly codec: StateCodec<V>) {}
-  get(key: string): V | undefined {
+  get(key: KeyId): V | undefined {
     return this.map.get(key);
   }
-  put(key: string, value: V): void {
+  put(key: KeyId, value: V): void {
     this.map.set(key, value);
   }
-  delete(key: string): void {
+  delete(key: KeyId): void {
     this.map.delete(key);
   }
-  entries(): Iterable<[string, V]> {
+  entries(): Iterable<[KeyId, V]> {
     return this.map.entries();
   }
-  *scan(prefix: string): Iterable<[string, V]> {
-    for (const e of this.map) if (e[0].startsWith(prefix)) yield e;
+  *scan(prefix: string): Iterable<[KeyId, V]> {
+    for (const e of this.map) if (keyIdString(e[0]).startsWith(prefix)) yield e;
   }
   get size(): number {
     return this.map.size;
@@ -49,7 +50,7 @@ export class MemoryStateBackend implements StateBackend {
     if (!t) {
       t = new MemoryTable<V>(codec ?? (identity as StateCodec<V>));
       this.tables.set(name, t as MemoryTable<unknown>);
-      for (const [key, json] of this.restored?.tables[name] ?? []) if (json !== null) t.put(key, t.codec.decode(json));
+      for (const [key, json] of this.restored?.tables[name] ?? []) if (json !== null) t.put(keyIdOfString(key), t.codec.decode(json));
     }
     return t;
   }
@@ -69,7 +70,7 @@ export class MemoryStateBackend implements StateBackend {
     for (const [name, t] of this.tables) {
       const rows: [string, JsonValue][] = new Array(t.map.size);
       let i = 0;
-      for (const [key, v] of t.map) rows[i++] = [key, t.codec.encode(v)];
+      for (const [key, v] of t.map) rows[i++] = [keyIdString(key), t.codec.encode(v)];
       tables[name] = rows;
     }
     return { mode: 'full', tables };

@@ -13,6 +13,7 @@
  */
 import { RivuletError } from '../core/errors.js';
 import type { JsonValue } from '../core/record.js';
+import type { KeyId } from './key-id.js';
 
 /**
  * How a table's values become JSON for checkpoints and disk and back. Without one, values must be JSON
@@ -26,19 +27,23 @@ export interface StateCodec<V> {
 /**
  * One table of keyed state. A value read with `get` may be changed in place, but only a `put` makes the
  * change part of the state: backends that keep state outside the heap store what was put.
+ *
+ * Keys are key ids ({@link KeyId}): a number stands for its string, which is what checkpoints and disk
+ * hold, and keys read back (`entries`, `scan`, a restored checkpoint) are key ids again — a key that
+ * reads as a number comes back as that number. A composite key (`window NUL key`) is a string.
  */
 export interface StateTable<V> {
-  get(key: string): V | undefined;
-  put(key: string, value: V): void;
-  delete(key: string): void;
+  get(key: KeyId): V | undefined;
+  put(key: KeyId, value: V): void;
+  delete(key: KeyId): void;
   /** Every entry, in no particular order; the table must not change while this is iterated. */
-  entries(): Iterable<[string, V]>;
+  entries(): Iterable<[KeyId, V]>;
   /**
    * The entries whose key starts with `prefix` (e.g. one window's keys), in no particular order; the
    * table must not change while this is iterated. LMDB reads just that range; the memory backend
    * looks at every entry, so operators on memory state keep their own index instead.
    */
-  scan(prefix: string): Iterable<[string, V]>;
+  scan(prefix: string): Iterable<[KeyId, V]>;
   /** Number of keys. */
   readonly size: number;
   /**

@@ -122,6 +122,40 @@ describe('process operator', () => {
     });
   }
 
+  for (const kind of ['memory', 'lmdb'] as const) {
+    test(`a numeric key and its string are one key, also across a restart (${kind})`, async () => {
+      // Keys 5 and '5' have one key string, so one group — as Rivulet has always grouped them.
+      const fn: ProcessFunction<{ k: unknown; ts: number }, unknown, [unknown, number], { n: ValueStateDescriptor<number> }> = {
+        state: { n: valueState<number>() },
+        onEvent(e, ctx) {
+          const n = (ctx.state.n.get() ?? 0) + 1;
+          ctx.state.n.set(n);
+          ctx.emit([e.k, n]);
+          if (n === 2) ctx.timers.atEventTime(e.ts + 10);
+        },
+        onTimer(_t, ctx) { ctx.emit(['timer', ctx.state.n.get()!]); },
+      };
+      const state = new RestartableState(kind);
+      const out: Element[] = [];
+      const ev = (k: unknown, ts: number, wm: number): Element => ({ value: { k, ts }, ts, key: k, wm });
+      try {
+        const make = () => new ProcessOperator('p', [{ op: collector(out), input: 0 }], fn as never, state.state);
+        let op = make();
+        op.process([ev(5, 1, -Infinity), ev('5', 2, -Infinity), ev('05', 3, -Infinity), ev(-1.5, 4, -Infinity)], 0);
+        const snap = JSON.parse(JSON.stringify(op.snapshot())) as unknown;
+        await state.checkpoint();
+        await state.restart();
+        op = make();
+        op.restore(snap);
+        op.process([ev('5', 5, 4), ev(5, 6, 4), ev('-1.5', 7, 4)], 0);
+        op.watermark(100);
+        assert.deepEqual(out.map((e) => e.value), [[5, 1], ['5', 2], ['05', 1], [-1.5, 1], ['5', 3], [5, 4], ['-1.5', 2], ['timer', 4], ['timer', 2]]);
+      } finally {
+        await state.close();
+      }
+    });
+  }
+
   test('a timer at a time that is not a number is refused, naming the method and the value', () => {
     const fn: ProcessFunction<Reading, string, string> = {
       onEvent(r, ctx) { ctx.timers.atEventTime(r.temp === 1 ? Number.NaN : r.ts + 1000); },

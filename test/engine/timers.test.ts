@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { JsonValue } from '../../src/core/record.js';
 import { TableTimers, TimerQueue, type TimerIndex } from '../../src/engine/operators/timer-queue.js';
+import { type KeyId, keyIdString } from '../../src/state/key-id.js';
 import { LmdbStateBackend } from '../../src/state/lmdb-backend.js';
 import type { StateBackend, StateCapture } from '../../src/state/state-backend.js';
 import { prng } from '../helpers/prng.js';
@@ -65,17 +66,19 @@ function tableHarness(width: number): Harness {
 
 async function againstModel(h: Harness, seed: number): Promise<void> {
   const random = prng(seed);
-  let model = new Map<string, [number, string, unknown]>();
-  let saved: { snapshot: JsonValue; model: Map<string, [number, string, unknown]> } = { snapshot: await h.checkpoint(), model: new Map() };
+  let model = new Map<string, [number, KeyId, unknown]>();
+  let saved: { snapshot: JsonValue; model: Map<string, [number, KeyId, unknown]> } = { snapshot: await h.checkpoint(), model: new Map() };
   let now = 0;
-  const id = (t: number, k: string) => `${t}/${k}`;
+  const id = (t: number, k: KeyId) => `${t}/${keyIdString(k)}`;
+  // Key ids are numbers or strings; timers of one time come out in key string order either way ('10' < '9' < 'k1').
+  const pool: KeyId[] = [...Array.from({ length: 30 }, (_, i) => `k${i}`), 9, 10, -3, 2.5, 1e21];
   for (let step = 0; step < 3000; step++) {
     const r = random();
     if (r < 0.45) {
       const t = now + Math.floor(random() * 400) - 20;
-      const k = `k${Math.floor(random() * 30)}`;
+      const k = pool[Math.floor(random() * pool.length)]!;
       // Some operators' timers carry no key: `undefined` must come back as it went in.
-      const key = k === 'k0' ? undefined : k === 'k1' ? null : { k, n: Number(k.slice(1)) };
+      const key = k === 'k0' ? undefined : k === 'k1' ? null : typeof k === 'number' ? k : { k, n: Number(k.slice(1)) };
       assert.equal(h.index.add(t, k, key), !model.has(id(t, k)), 'add tells whether the timer is new');
       if (!model.has(id(t, k))) model.set(id(t, k), [t, k, key]);
     } else if (r < 0.55) {
@@ -91,12 +94,12 @@ async function againstModel(h: Harness, seed: number): Promise<void> {
           assert.deepEqual(due, [], `timers due at ${now} stay in the index`);
           break;
         }
-        const [first] = due.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1));
-        assert.deepEqual([popped.time, popped.keyString], [first![0], first![1]], 'the earliest due timer comes first, then the smallest key string');
-        const expected = model.get(id(popped.time, popped.keyString));
-        assert.ok(expected, `popped timer ${popped.time}/${popped.keyString} was added`);
+        const [first] = due.sort((a, b) => a[0] - b[0] || (keyIdString(a[1]) < keyIdString(b[1]) ? -1 : 1));
+        assert.deepEqual([popped.time, popped.id], [first![0], first![1]], 'the earliest due timer comes first, then the smallest key string');
+        const expected = model.get(id(popped.time, popped.id));
+        assert.ok(expected, `popped timer ${popped.time}/${popped.id} was added`);
         assert.deepEqual(popped.key, expected[2]);
-        model.delete(id(popped.time, popped.keyString));
+        model.delete(id(popped.time, popped.id));
       }
     } else if (r < 0.97) {
       saved = { snapshot: await h.checkpoint(), model: new Map(model) };
@@ -126,11 +129,13 @@ test('timers: a checkpoint of timers in the heap moves into the table', async ()
   const heap = new TimerQueue();
   heap.add(5, 'a', 'a');
   heap.add(3, 'b', { id: 'b' });
+  heap.add(4, 7, 7);
   const h = tableHarness(10);
   try {
-    h.index.restore(heap.snapshot());
-    assert.deepEqual(h.index.pop(10), { time: 3, keyString: 'b', key: { id: 'b' } });
-    assert.deepEqual(h.index.pop(10), { time: 5, keyString: 'a', key: 'a' });
+    h.index.restore(JSON.parse(JSON.stringify(heap.snapshot())) as JsonValue);
+    assert.deepEqual(h.index.pop(10), { time: 3, id: 'b', key: { id: 'b' } });
+    assert.deepEqual(h.index.pop(10), { time: 4, id: 7, key: 7 }, 'a numeric key id comes back a number');
+    assert.deepEqual(h.index.pop(10), { time: 5, id: 'a', key: 'a' });
     assert.equal(h.index.pop(10), undefined);
   } finally {
     await h.close();
@@ -156,7 +161,7 @@ test('timers: a restart keeps the bucket width the timers were stored with', asy
     after.restore(snapshot);
     assert.equal(after.cancel(5500, 'x'), true, 'the stored timer is found');
     assert.equal(after.add(7000, 'y', 'y'), false, 'and not added twice');
-    assert.deepEqual(after.pop(8000), { time: 7000, keyString: 'y', key: 'y' });
+    assert.deepEqual(after.pop(8000), { time: 7000, id: 'y', key: 'y' });
     assert.equal(after.pop(8000), undefined);
   } finally {
     await state.close();

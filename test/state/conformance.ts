@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { StateBackend, StateCapture, StateCodec } from '../../src/state/state-backend.js';
+import { type KeyId, keyIdString } from '../../src/state/key-id.js';
 import { prng } from '../helpers/prng.js';
 
 /** Storage for one backend: `open()` gives a new instance over it, as a restarted process would. */
@@ -20,7 +21,7 @@ interface Committed {
   capture: StateCapture | undefined;
 }
 
-const sorted = <V>(entries: Iterable<[string, V]>) => [...entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+const sorted = <V>(entries: Iterable<[KeyId, V]>) => [...entries].map(([k, v]): [string, V] => [keyIdString(k), v]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 
 const setCodec: StateCodec<Set<number>> = { encode: (s) => [...s], decode: (j) => new Set(j as number[]) };
 
@@ -118,6 +119,37 @@ export function stateBackendConformance(name: string, storage: () => BackendStor
         state = s.open();
         state.recover(2, c2);
         assert.equal(state.table<number>('t').get('k3'), 3);
+        await state.close();
+      } finally {
+        s.remove();
+      }
+    });
+
+    test('numeric key ids are stored as their key strings and come back as numbers, in and out of a checkpoint', async () => {
+      const s = storage();
+      try {
+        let state = s.open();
+        state.recover(0, undefined);
+        const t = state.table<string>('t');
+        for (const k of [5, -1.5, 1e21, 0, 10]) t.put(k, `n${k}`);
+        t.put('a', 'a');
+        t.put('5\u0000x', 'row');
+        await state.committed(1, state.capture());
+        t.put(7, 'n7'); // held since the last commit: a crash loses it
+        t.put(10, 'changed');
+        const c2 = JSON.parse(JSON.stringify(state.capture())) as StateCapture;
+        await state.close();
+        state = s.open();
+        state.recover(2, c2);
+        const r = state.table<string>('t');
+        assert.equal(r.get(5), 'n5');
+        assert.equal(r.get(1e21), 'n1e+21');
+        assert.equal(r.get(10), 'changed');
+        assert.equal(r.get(7), 'n7');
+        const ids = [...r.entries()].map(([k]) => k);
+        for (const k of [5, -1.5, 1e21, 0, 10, 7]) assert.ok(ids.includes(k), `key id ${k} comes back as the number`);
+        assert.ok(ids.includes('a') && ids.includes('5\u0000x'), 'string ids stay strings');
+        assert.deepEqual([...r.scan('5')].map(([k]) => k).sort(), [5, '5\u0000x'], 'a scan yields canonical ids');
         await state.close();
       } finally {
         s.remove();

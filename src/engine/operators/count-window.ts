@@ -1,8 +1,9 @@
+import { keyId, keyIdOfString } from '../../state/key-id.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend, StateTable } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import type { CountWindow, WindowOptionsResolved } from '../windows.js';
-import { keyString, type Element, type Outputs } from './operator.js';
+import { type Element, type Outputs } from './operator.js';
 import { WindowOperatorBase } from './window-base.js';
 
 interface KeyState {
@@ -35,7 +36,7 @@ export class CountWindowOperator extends WindowOperatorBase {
   }
 
   protected accept(e: Element): boolean {
-    const k = keyString(e.key);
+    const k = keyId(e.key);
     const st = this.keys.get(k) ?? { key: e.key, times: [], values: [], sinceFire: 0 };
     st.times.push(e.ts);
     st.values.push(e.value);
@@ -73,6 +74,6 @@ export class CountWindowOperator extends WindowOperatorBase {
 
   override restore(state: unknown): void {
     // A checkpoint from before the events lived in the state backend: they move into it.
-    for (const [k, key, times, values, sinceFire] of (state as Snapshot).keys ?? []) this.keys.put(k, { key, times, values, sinceFire });
+    for (const [k, key, times, values, sinceFire] of (state as Snapshot).keys ?? []) this.keys.put(keyIdOfString(k), { key, times, values, sinceFire });
   }
 }

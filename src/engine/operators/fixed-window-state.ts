@@ -1,6 +1,6 @@
+import { keyId, type KeyId } from '../../state/key-id.js';
 import type { JsonValue } from '../../core/record.js';
 import type { StateCodec } from '../../state/state-backend.js';
-import { keyString } from './operator.js';
 import type { WindowCells } from './window-cells.js';
 
 /**
@@ -39,8 +39,8 @@ export function currentEntryLayout(windows: JsonValue): JsonValue {
 /** One key's accumulators over one pane — `slide` ms of a hopping window (table `<operator>/panes`). */
 export interface PaneCell {
   key: unknown;
-  /** `keyString(key)`; not stored. */
-  k: string;
+  /** `keyId(key)`; not stored. */
+  k: KeyId;
   accs: unknown[];
 }
 
@@ -48,7 +48,7 @@ export const paneCodec: StateCodec<PaneCell> = {
   encode: (c) => ({ key: c.key, accs: c.accs }) as unknown as JsonValue,
   decode: (j) => {
     const o = j as unknown as PaneCell;
-    return { key: o.key, k: keyString(o.key), accs: o.accs };
+    return { key: o.key, k: keyId(o.key), accs: o.accs };
   },
 };
 

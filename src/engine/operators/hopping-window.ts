@@ -1,8 +1,9 @@
+import { keyId, type KeyId } from '../../state/key-id.js';
 import type { JsonValue } from '../../core/record.js';
 import type { StateBackend } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import { SlideAligner, type HoppingWindow, type WindowOptionsResolved } from '../windows.js';
-import { keyString, type Element, type Outputs } from './operator.js';
+import { type Element, type Outputs } from './operator.js';
 import type { WindowPartial } from './time-window.js';
 import { WindowOperatorBase } from './window-base.js';
 import { currentEntryLayout, paneCodec, windowEntryCodec, type PaneCell, type WindowEntry } from './fixed-window-state.js';
@@ -38,8 +39,8 @@ export class HoppingWindowOperator extends WindowOperatorBase {
   private readonly size: number;
   private readonly slide: number;
   private readonly aligner: SlideAligner;
-  /** (window start, key string) pairs changed after their window fired: a replacement result is due. */
-  private dirty = new Map<string, [start: number, k: string, key: unknown]>();
+  /** (window start, key id) pairs changed after their window fired: a replacement result is due. */
+  private dirty = new Map<string, [start: number, k: KeyId, key: unknown]>();
   /** The watermark at which a window fires or closes next. */
   private nextEvent = Infinity;
 
@@ -66,7 +67,7 @@ export class HoppingWindowOperator extends WindowOperatorBase {
     const pane = this.aligner.startOf(e.ts);
     // Late: even the last window containing the event (it starts at the pane) has closed.
     if (pane + size - 1 + lateness <= this.lateWm) return false;
-    const k = keyString(e.key);
+    const k = keyId(e.key);
     let whole = true;
     if (this.lateWm > this.wm) {
       for (let s = pane - size + slide; s < pane; s += slide) {
@@ -92,7 +93,7 @@ export class HoppingWindowOperator extends WindowOperatorBase {
     const { start, accs, pane } = e.value as WindowPartial;
     const { size, slide } = this;
     const lateness = this.options.allowedLateness;
-    const k = keyString(e.key);
+    const k = keyId(e.key);
     const cells: WindowCells<PaneCell | WindowEntry> = pane ? this.panes : this.extra;
     const cell = cells.get(start, k);
     if (cell === undefined) {
@@ -111,7 +112,7 @@ export class HoppingWindowOperator extends WindowOperatorBase {
     return true;
   }
 
-  private addToPane(pane: number, k: string, e: Element): void {
+  private addToPane(pane: number, k: KeyId, e: Element): void {
     const cell = this.panes.get(pane, k);
     if (cell === undefined) {
       const accs = this.aggs.create();
@@ -123,7 +124,7 @@ export class HoppingWindowOperator extends WindowOperatorBase {
     }
   }
 
-  private addToWindow(start: number, k: string, e: Element): void {
+  private addToWindow(start: number, k: KeyId, e: Element): void {
     const entry = this.extra.get(start, k);
     if (entry === undefined) {
       const accs = this.aggs.create();
@@ -136,7 +137,7 @@ export class HoppingWindowOperator extends WindowOperatorBase {
   }
 
   /** A result for the window and key went out: its whole-window entry, if any, records it (for a switch to `update` mode). */
-  private sent(start: number, k: string): void {
+  private sent(start: number, k: KeyId): void {
     const entry = this.extra.get(start, k);
     if (entry === undefined || entry.fired) return;
     entry.fired = true;
@@ -155,7 +156,7 @@ export class HoppingWindowOperator extends WindowOperatorBase {
   }
 
   /** One key's accumulators over the window starting at `start`: its panes and whole-window cell merged. */
-  private merged(start: number, k: string): unknown[] | undefined {
+  private merged(start: number, k: KeyId): unknown[] | undefined {
     let accs = this.extra.get(start, k)?.accs;
     for (let p = start; p < start + this.size; p += this.slide) {
       const cell = this.panes.get(p, k);
@@ -196,14 +197,14 @@ export class HoppingWindowOperator extends WindowOperatorBase {
 
   /** Every key's result for one window: its panes merged, in order of first appearance. */
   private fireWindow(start: number, lastTs: number, before: number): void {
-    const byKey = new Map<string, PaneCell>();
-    const gather = (key: unknown, k: string, accs: unknown[]) => {
+    const byKey = new Map<KeyId, PaneCell>();
+    const gather = (key: unknown, k: KeyId, accs: unknown[]) => {
       const seen = byKey.get(k);
       if (seen === undefined) byKey.set(k, { key, k, accs });
       else seen.accs = this.aggs.merge(seen.accs, accs);
     };
     for (const entry of this.extra.cells(start)) {
-      const k = keyString(entry.key);
+      const k = keyId(entry.key);
       gather(entry.key, k, entry.accs);
       this.sent(start, k);
     }

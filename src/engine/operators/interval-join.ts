@@ -1,8 +1,9 @@
+import { keyId, keyIdString, type KeyId } from '../../state/key-id.js';
 import type { JsonValue } from '../../core/record.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend, StateTable } from '../../state/state-backend.js';
 import { dueRows, timerIndex, scheduledRowCodec, type TimerIndex } from './timer-queue.js';
-import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
+import { Chained, InputWatermarks, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
 /** One side's buffered events of one key, as a state table holds them. */
 interface Buffered {
@@ -61,7 +62,7 @@ export class IntervalJoinOperator extends Chained {
         (lateBatch ??= []).push(e);
         continue;
       }
-      const k = keyString(e.key);
+      const k = keyId(e.key);
       // For a left event the right side must be in [ts − before, ts + after]; for a right event, the mirror.
       const lo = input === 0 ? e.ts - this.before : e.ts - this.after;
       const hi = input === 0 ? e.ts + this.after : e.ts + this.before;
@@ -84,7 +85,7 @@ export class IntervalJoinOperator extends Chained {
   }
 
   /** Sets the row's cleanup timer to `at` unless it has an earlier one (the caller puts the row). */
-  private schedule(row: string, b: Buffered, at: number): void {
+  private schedule(row: KeyId, b: Buffered, at: number): void {
     if (at >= b.scheduledAt) return;
     if (b.scheduledAt !== Infinity) this.expiries.cancel(b.scheduledAt, row);
     b.scheduledAt = at;
@@ -101,7 +102,7 @@ export class IntervalJoinOperator extends Chained {
   private advance(wm: number): void {
     this.wm = wm;
     for (const [row, b] of dueRows(this.expiries, this.buffered, wm)) {
-      const input = row.startsWith('0') ? 0 : 1;
+      const input = keyIdString(row).startsWith('0') ? 0 : 1; // rows are `input NUL key`
       b.events = b.events.filter(([ts]) => this.expiry(input, ts) > wm);
       if (b.events.length === 0) {
         this.buffered.delete(row);

@@ -1,7 +1,8 @@
+import { keyId, keyIdOfString, type KeyId } from '../../state/key-id.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend, StateTable } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
-import { Chained, keyString, type Element, type Outputs } from './operator.js';
+import { Chained, type Element, type Outputs } from './operator.js';
 import { AggregateSet } from './window-base.js';
 
 /** A key's running aggregates, as its state table holds them (a JSON value). */
@@ -22,7 +23,7 @@ export class KeyedAggregateOperator extends Chained {
   /** Each key's entry, in the task's state backend (on disk with LMDB). */
   private readonly entries: StateTable<Entry>;
   /** The entries this batch changed. */
-  private readonly dirty = new Map<string, Entry>();
+  private readonly dirty = new Map<KeyId, Entry>();
 
   constructor(id: string, out: Outputs, aggregates: Record<string, Aggregate<unknown, unknown, unknown>>,
     /**
@@ -40,7 +41,7 @@ export class KeyedAggregateOperator extends Chained {
     const partials = this.input === 'partials';
     const dirty = this.dirty;
     for (const e of batch) {
-      const k = keyString(e.key);
+      const k = keyId(e.key);
       // Once changed in this batch, an entry is taken from here: a table on disk returns a new copy per read.
       let entry = dirty.get(k);
       if (entry === undefined) {
@@ -70,6 +71,6 @@ export class KeyedAggregateOperator extends Chained {
 
   /** State lives in the backend; a checkpoint of Rivulet 0.1 held it here (`keys`), and is moved into the table. */
   override restore(state: unknown): void {
-    for (const [k, key, accs, ts] of (state as { keys?: [string, unknown, unknown[], number][] } | undefined)?.keys ?? []) this.entries.put(k, { key, accs, ts });
+    for (const [k, key, accs, ts] of (state as { keys?: [string, unknown, unknown[], number][] } | undefined)?.keys ?? []) this.entries.put(keyIdOfString(k), { key, accs, ts });
   }
 }

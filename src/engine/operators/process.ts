@@ -4,7 +4,8 @@ import type { KeyedStateSnapshot, StateAccessors, StateDescriptor } from '../key
 import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend } from '../../state/state-backend.js';
 import { KeyedStateStore, keyEntryCodec } from '../keyed-state.js';
-import { Chained, keyString, type EdgeTimed, type Element, type Outputs, type PushInput } from './operator.js';
+import { keyId, type KeyId } from '../../state/key-id.js';
+import { Chained, type EdgeTimed, type Element, type Outputs, type PushInput } from './operator.js';
 import { timerIndex, type Timer, type TimerIndex } from './timer-queue.js';
 
 /** Registers timers for the current key. Event-time timers fire when the watermark reaches their time. */
@@ -98,7 +99,7 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
    * Edge-timed only: each key's pending event-time timers, so that an event read under a later
    * watermark than the operator's can first have its own key's timers fire (see `process`).
    */
-  private readonly keyEventTimers = new Map<string, number[]>();
+  private readonly keyEventTimers = new Map<KeyId, number[]>();
   private readonly store: KeyedStateStore;
   /** Timers in the heap, or with LMDB in a table (timers of millions of keys stay on disk). */
   private readonly eventTimers: TimerIndex;
@@ -109,11 +110,11 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
   /** The watermark results carry: the one before the step that fired a timer, so downstream sees them on time. */
   private emitWm = -Infinity;
   private results: Element[] = [];
-  /** The last event's key and its string form (consecutive events often share a key). */
+  /** The last event's key and its key id (consecutive events often share a key). */
   private lastKey: unknown;
-  private lastKs: string | undefined;
+  private lastId: KeyId | undefined;
   private readonly ctx: {
-    key: unknown; timestamp: number; watermark: number; keyString: string;
+    key: unknown; timestamp: number; watermark: number; id: KeyId;
     state: Record<string, unknown>; timers: Timers; emit(v: unknown, ts?: number): void; now(): number;
   };
 
@@ -126,19 +127,19 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
     this.processingTimers = timerIndex(state, `${id}/processing-timers`, 16_000);
     const ctx = {
       key: undefined as unknown,
-      keyString: '',
+      id: '' as KeyId,
       timestamp: 0,
       watermark: -Infinity,
       state: this.store.accessors,
       timers: {
         atEventTime: (t: number) => {
-          if (this.eventTimers.add(timerTime(t, 'atEventTime'), ctx.keyString, ctx.key) && this.edgeTimed) this.indexTimer(ctx.keyString, t);
+          if (this.eventTimers.add(timerTime(t, 'atEventTime'), ctx.id, ctx.key) && this.edgeTimed) this.indexTimer(ctx.id, t);
         },
-        atProcessingTime: (t: number) => { this.processingTimers.add(timerTime(t, 'atProcessingTime'), ctx.keyString, ctx.key); },
+        atProcessingTime: (t: number) => { this.processingTimers.add(timerTime(t, 'atProcessingTime'), ctx.id, ctx.key); },
         cancelEventTime: (t: number) => {
-          if (this.eventTimers.cancel(t, ctx.keyString) && this.edgeTimed) this.unindexTimer(ctx.keyString, t);
+          if (this.eventTimers.cancel(t, ctx.id) && this.edgeTimed) this.unindexTimer(ctx.id, t);
         },
-        cancelProcessingTime: (t: number) => { this.processingTimers.cancel(t, ctx.keyString); },
+        cancelProcessingTime: (t: number) => { this.processingTimers.cancel(t, ctx.id); },
       },
       emit: (value: unknown, ts?: number) => { this.results.push({ value, ts: ts ?? ctx.timestamp, key: ctx.key, wm: this.emitWm }); },
       now: () => Date.now(),
@@ -146,9 +147,9 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
     this.ctx = ctx;
   }
 
-  private enter(ks: string, key: unknown, time: number): void {
+  private enter(ks: KeyId, key: unknown, time: number): void {
     this.ctx.key = key;
-    this.ctx.keyString = ks;
+    this.ctx.id = ks;
     this.ctx.timestamp = time;
     this.ctx.watermark = this.wm;
     this.store.select(ks, key, time);
@@ -162,10 +163,10 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
 
   /** One event, as a source reads it (see {@link PushInput}). */
   push(value: unknown, ts: number, key: unknown, wm: number): void {
-    let ks = this.lastKs;
+    let ks = this.lastId;
     // Only a string or number is the same key whenever it is the same value (an object may change).
     if (key !== this.lastKey || ks === undefined || (typeof key !== 'string' && typeof key !== 'number')) {
-      ks = this.lastKs = keyString(key);
+      ks = this.lastId = keyId(key);
       this.lastKey = key;
     }
     if (wm > this.wm) {
@@ -192,7 +193,7 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
   }
 
   /** Fires key `ks`'s event-time timers at or before `wm`, in time order (edge-timed). */
-  private fireKeyTimers(ks: string, key: unknown, wm: number): void {
+  private fireKeyTimers(ks: KeyId, key: unknown, wm: number): void {
     for (;;) {
       const times = this.keyEventTimers.get(ks);
       if (times === undefined) return;
@@ -205,13 +206,13 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
     }
   }
 
-  private indexTimer(ks: string, t: number): void {
+  private indexTimer(ks: KeyId, t: number): void {
     const times = this.keyEventTimers.get(ks);
     if (times) times.push(t);
     else this.keyEventTimers.set(ks, [t]);
   }
 
-  private unindexTimer(ks: string, t: number): void {
+  private unindexTimer(ks: KeyId, t: number): void {
     const times = this.keyEventTimers.get(ks);
     if (!times) return;
     const i = times.indexOf(t);
@@ -219,7 +220,7 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
     if (times.length === 0) this.keyEventTimers.delete(ks);
   }
 
-  private handle(value: unknown, ts: number, key: unknown, wm: number, ks: string): void {
+  private handle(value: unknown, ts: number, key: unknown, wm: number, ks: KeyId): void {
     this.enter(ks, key, ts);
     if (wm > this.ctx.watermark) this.ctx.watermark = wm;
     try {
@@ -231,7 +232,7 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
 
   override tick(now: number): void {
     let t: Timer | undefined;
-    while ((t = this.processingTimers.pop(now))) this.fireTimer('processing', t.time, t.keyString, t.key, this.wm);
+    while ((t = this.processingTimers.pop(now))) this.fireTimer('processing', t.time, t.id, t.key, this.wm);
     this.flush();
     super.tick(now);
   }
@@ -248,13 +249,13 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
     this.wm = wm;
     let t: Timer | undefined;
     while ((t = this.eventTimers.pop(wm))) {
-      if (this.edgeTimed) this.unindexTimer(t.keyString, t.time);
-      this.fireTimer('event', t.time, t.keyString, t.key, before);
+      if (this.edgeTimed) this.unindexTimer(t.id, t.time);
+      this.fireTimer('event', t.time, t.id, t.key, before);
     }
     this.store.expire(wm);
   }
 
-  private fireTimer(domain: 'event' | 'processing', time: number, ks: string, key: unknown, emitWm: number): void {
+  private fireTimer(domain: 'event' | 'processing', time: number, ks: KeyId, key: unknown, emitWm: number): void {
     if (!this.fn.onTimer) return;
     this.enter(ks, key, domain === 'event' ? time : this.wm);
     this.emitWm = emitWm;

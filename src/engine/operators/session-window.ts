@@ -1,9 +1,10 @@
+import { keyId, keyIdOfString, type KeyId } from '../../state/key-id.js';
 import type { JsonValue } from '../../core/record.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import type { SessionWindow, WindowOptionsResolved } from '../windows.js';
-import { keyString, type Element, type Outputs } from './operator.js';
+import { type Element, type Outputs } from './operator.js';
 import { dueRows, scheduledRowCodec, timerIndex, type TimerIndex } from './timer-queue.js';
 import { WindowOperatorBase } from './window-base.js';
 
@@ -21,8 +22,8 @@ interface Session {
 
 interface KeyState {
   key: unknown;
-  /** `keyString(key)`. */
-  k: string;
+  /** `keyId(key)`. */
+  k: KeyId;
   /** The earliest time the key is in the timer heap for (Infinity: none); later needs wait for that visit. */
   scheduledAt: number;
   /** Disjoint sessions ordered by start. */
@@ -32,12 +33,13 @@ interface KeyState {
 type StoredSession = [start: number, end: number, accs: unknown[], emitted: boolean, current: boolean];
 
 /** A key's sessions as a state table holds them: each session a tuple, without its `dirty` flag. */
-const rowCodec = scheduledRowCodec<{ key: unknown; k: string; scheduledAt: number; sessions: StoredSession[] }>();
+const rowCodec = scheduledRowCodec<{ key: unknown; k: KeyId; scheduledAt: number; sessions: StoredSession[] }>();
 const sessionsCodec: StateCodec<KeyState> = {
   encode: (st) => rowCodec.encode({ ...st, sessions: st.sessions.map((s) => [s.start, s.end, s.accs, s.emitted, s.current]) }),
   decode: (j) => {
     const o = rowCodec.decode(j);
-    return { ...o, sessions: o.sessions.map(([start, end, accs, emitted, current]) => ({ start, end, accs, emitted, current, dirty: false })) };
+    // The id from the key, not the stored `k`: rows written before key ids hold it as a key string.
+    return { ...o, k: keyId(o.key), sessions: o.sessions.map(([start, end, accs, emitted, current]) => ({ start, end, accs, emitted, current, dirty: false })) };
   },
 };
 
@@ -82,12 +84,12 @@ export class SessionWindowOperator extends WindowOperatorBase {
     const { allowedLateness, emit } = this.options;
     // Consecutive events often share a key (a bidder's burst): the last key's row without a lookup.
     let st: KeyState | undefined;
-    let k: string;
+    let k: KeyId;
     if (e.key === this.lastKey && this.lastRow !== undefined && (typeof e.key === 'string' || typeof e.key === 'number')) {
       st = this.lastRow;
       k = st.k;
     } else {
-      k = keyString(e.key);
+      k = keyId(e.key);
       st = this.keys.get(k);
     }
     const start = e.ts;
@@ -227,7 +229,8 @@ export class SessionWindowOperator extends WindowOperatorBase {
     this.metrics.lateEvents = s.lateEvents ?? 0;
     if (s.keys) {
       // Sessions of a checkpoint from before they lived in the state backend: they move into it.
-      for (const [k, key, sessions] of s.keys) {
+      for (const [ks, key, sessions] of s.keys) {
+        const k = keyIdOfString(ks);
         const st: KeyState = { key, k, scheduledAt: Infinity,
           sessions: sessions.map(([start, end, accs, emitted, current]) => ({ start, end, accs, emitted, current, dirty: false })) };
         this.schedule(st);

@@ -1,9 +1,10 @@
+import { keyId, keyIdOfString, type KeyId } from '../../state/key-id.js';
 import type { JsonValue } from '../../core/record.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend, StateTable } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import type { SlidingWindow, WindowOptionsResolved } from '../windows.js';
-import { keyString, type Element, type Outputs } from './operator.js';
+import { type Element, type Outputs } from './operator.js';
 import { dueRows, timerIndex, scheduledRowCodec, type TimerIndex } from './timer-queue.js';
 import { WindowOperatorBase } from './window-base.js';
 
@@ -49,8 +50,8 @@ function bound(a: number[], t: number, inclusive: boolean): number {
  */
 export class SlidingWindowOperator extends WindowOperatorBase {
   private readonly keys: StateTable<KeyState>;
-  /** Windows to (re-)emit: key string → window times. */
-  private dirty = new Map<string, Set<number>>();
+  /** Windows to (re-)emit: key id → window times. */
+  private dirty = new Map<KeyId, Set<number>>();
   private readonly due: TimerIndex;
 
   constructor(id: string, out: Outputs, late: Outputs, private readonly spec: SlidingWindow, options: WindowOptionsResolved,
@@ -70,7 +71,7 @@ export class SlidingWindowOperator extends WindowOperatorBase {
     const { allowedLateness, emit } = this.options;
     // An event is late when the window it defines has closed.
     if (e.ts + allowedLateness <= this.lateWm) return false;
-    const k = keyString(e.key);
+    const k = keyId(e.key);
     const st = this.keys.get(k) ?? { key: e.key, times: [], values: [], pending: [], scheduledAt: Infinity };
     const at = bound(st.times, e.ts, false);
     const isNewTime = at === 0 || st.times[at - 1] !== e.ts;
@@ -90,7 +91,7 @@ export class SlidingWindowOperator extends WindowOperatorBase {
   }
 
   /** Gives the key a timer for its next window to fire or event to drop, unless it has an earlier one. */
-  private schedule(k: string, st: KeyState): void {
+  private schedule(k: KeyId, st: KeyState): void {
     let at = st.pending.length > 0 ? st.pending[0]! : Infinity;
     // An event at t is dropped once the watermark passes t + keep.
     if (st.times.length > 0 && st.times[0]! + this.keep + 1 < at) at = st.times[0]! + this.keep + 1;
@@ -99,7 +100,7 @@ export class SlidingWindowOperator extends WindowOperatorBase {
     this.due.add(at, k, undefined);
   }
 
-  private dirtyFor(k: string): Set<number> {
+  private dirtyFor(k: KeyId): Set<number> {
     let s = this.dirty.get(k);
     if (!s) {
       s = new Set();
@@ -168,7 +169,8 @@ export class SlidingWindowOperator extends WindowOperatorBase {
     this.metrics.lateEvents = s.lateEvents ?? 0;
     if (s.due !== undefined) this.due.restore(s.due);
     // A checkpoint from before the events lived in the state backend: they move into it.
-    for (const [k, key, times, values, pending] of s.keys ?? []) {
+    for (const [ks, key, times, values, pending] of s.keys ?? []) {
+      const k = keyIdOfString(ks);
       const st: KeyState = { key, times, values, pending, scheduledAt: Infinity };
       this.schedule(k, st);
       this.keys.put(k, st);

@@ -1,8 +1,9 @@
+import { keyId, keyIdOfString, type KeyId } from '../../state/key-id.js';
 import type { JsonValue } from '../../core/record.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend, StateTable } from '../../state/state-backend.js';
 import { dueRows, timerIndex, scheduledRowCodec, type TimerIndex } from './timer-queue.js';
-import { Chained, InputWatermarks, keyString, type Element, type OperatorMetrics, type Outputs } from './operator.js';
+import { Chained, InputWatermarks, type Element, type OperatorMetrics, type Outputs } from './operator.js';
 
 /** How a stream event finds its table row. */
 export interface TableJoinMode {
@@ -79,7 +80,7 @@ export class TableJoinOperator extends Chained {
         continue;
       }
       if (this.mode.version === 'latest') {
-        this.lookup(e.key, e.value, e.ts, this.rowAt(keyString(e.key), Infinity), results, this.wm);
+        this.lookup(e.key, e.value, e.ts, this.rowAt(keyId(e.key), Infinity), results, this.wm);
       } else if (e.ts <= (e.wm > this.wm ? e.wm : this.wm)) {
         this.metrics.lateEvents++;
         (lateBatch ??= []).push(e);
@@ -93,7 +94,7 @@ export class TableJoinOperator extends Chained {
   }
 
   private upsert(e: Element): void {
-    const k = keyString(e.key);
+    const k = keyId(e.key);
     const value = e.value ?? null;
     if (this.mode.version === 'latest') {
       if (value === null) this.rows.delete(k);
@@ -114,7 +115,7 @@ export class TableJoinOperator extends Chained {
    * When the watermark reaches the second version's time the first is no longer needed; when it reaches
    * a lone deletion's, the row can go. The caller puts the row.
    */
-  private scheduleCleanup(k: string, row: Row): void {
+  private scheduleCleanup(k: KeyId, row: Row): void {
     const v = row.versions;
     const at = v.length > 1 ? v[1]![0] : v.length === 1 && v[0]![1] === null ? v[0]![0] : Infinity;
     if (at === row.scheduledAt) return;
@@ -124,7 +125,7 @@ export class TableJoinOperator extends Chained {
   }
 
   /** The row's value as of `ts` (`undefined`: none or deleted). */
-  private rowAt(k: string, ts: number): unknown {
+  private rowAt(k: KeyId, ts: number): unknown {
     const v = this.rows.get(k)?.versions;
     if (!v) return undefined;
     for (let i = v.length - 1; i >= 0; i--) if (v[i]![0] <= ts) return v[i]![1] ?? undefined;
@@ -152,7 +153,7 @@ export class TableJoinOperator extends Chained {
     if (this.mode.version === 'latest') return;
     for (let t = this.waiting.pop(wm); t !== undefined; t = this.waiting.pop(wm)) {
       const [key, value] = t.key as [unknown, unknown];
-      this.lookup(key, value, t.time, this.rowAt(keyString(key), t.time), results, before);
+      this.lookup(key, value, t.time, this.rowAt(keyId(key), t.time), results, before);
     }
     // Every event still waiting is later than the watermark: of the past, only the newest version at
     // or before the watermark is needed.
@@ -183,7 +184,8 @@ export class TableJoinOperator extends Chained {
     if (s.waitingTimers !== undefined) this.waiting.restore(s.waitingTimers);
     if (s.cleanups !== undefined) this.cleanups.restore(s.cleanups);
     // A checkpoint from before the table lived in the state backend: rows and waiting events move in.
-    for (const [k, key, versions] of s.table ?? []) {
+    for (const [ks, key, versions] of s.table ?? []) {
+      const k = keyIdOfString(ks);
       const row: Row = { key, versions, scheduledAt: Infinity };
       if (this.mode.version === 'event-time') this.scheduleCleanup(k, row);
       this.rows.put(k, row);

@@ -1,8 +1,9 @@
+import { keyId } from '../../state/key-id.js';
 import type { JsonValue } from '../../core/record.js';
 import type { StateBackend } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import { SlideAligner, windowSlide, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
-import { keyString, type Element, type Outputs } from './operator.js';
+import { type Element, type Outputs } from './operator.js';
 import { WindowOperatorBase } from './window-base.js';
 import { currentEntryLayout, foldPanes, paneCodec, windowEntryCodec, type WindowEntry } from './fixed-window-state.js';
 import { windowCells, type WindowCells } from './window-cells.js';
@@ -85,7 +86,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
       return true;
     }
     this.opening(start, lastTs);
-    const k = keyString(e.key);
+    const k = keyId(e.key);
     let entry = this.windows.get(start, k);
     if (this.windows.holdsObjects) this.recent = entry;
     if (entry === undefined) {
@@ -107,7 +108,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
     const lastTs = start + this.spec.size - 1;
     if (lastTs + this.options.allowedLateness <= this.wm) return false;
     this.opening(start, lastTs);
-    const k = keyString(e.key);
+    const k = keyId(e.key);
     let entry = this.windows.get(start, k);
     if (!entry) this.windows.add(start, k, (entry = { key: e.key, start, accs, fired: false, dirty: false }));
     else {
@@ -162,7 +163,7 @@ export class TimeWindowOperator extends WindowOperatorBase {
         for (const entry of this.windows.cells(start)) {
           if (entry.fired) continue;
           entry.fired = true;
-          if (!closing) this.windows.touch(start, keyString(entry.key), entry);
+          if (!closing) this.windows.touch(start, keyId(entry.key), entry);
           this.pushResult(this.aggs.result(entry.key, start, start + size, entry.accs), lastTs, entry.key, before);
         }
       }

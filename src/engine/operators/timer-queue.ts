@@ -1,10 +1,11 @@
 import type { JsonValue } from '../../core/record.js';
+import { keyIdBefore, keyIdOfString, keyIdString, type KeyId } from '../../state/key-id.js';
 import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
 
-/** A timer: when, for which key (its string form), and the key itself. */
+/** A timer: when, for which key (its key id), and the key itself. */
 export interface Timer {
   time: number;
-  keyString: string;
+  id: KeyId;
   key: unknown;
 }
 
@@ -15,10 +16,10 @@ export interface Timer {
  */
 export interface TimerIndex {
   /** Adds a timer; false when it was already there. */
-  add(time: number, keyString: string, key: unknown): boolean;
+  add(time: number, id: KeyId, key: unknown): boolean;
   /** Cancels a timer; false when there was none. */
-  cancel(time: number, keyString: string): boolean;
-  /** Removes and returns the earliest timer at or before `upTo` (of one time, the smallest key string first). */
+  cancel(time: number, id: KeyId): boolean;
+  /** Removes and returns the earliest timer at or before `upTo` (of one time, the smallest key string first, see `keyIdBefore`). */
   pop(upTo: number): Timer | undefined;
   /** No timer is pending. */
   readonly empty: boolean;
@@ -27,11 +28,11 @@ export interface TimerIndex {
   restore(snapshot: JsonValue): void;
 }
 
-const timerId = (time: number, keyString: string) => `${time}\u0000${keyString}`;
+const timerId = (time: number, id: KeyId) => `${time}\u0000${id}`;
 
 /** Timer order: by time, then by key string, so that the order never depends on when timers were added. */
-function before(a: [number, string], b: [number, string]): boolean {
-  return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+function before(a: [number, KeyId], b: [number, KeyId]): boolean {
+  return a[0] < b[0] || (a[0] === b[0] && keyIdBefore(a[1], b[1]));
 }
 
 /** A timer in the heap; `live` turns false when it is cancelled (it leaves the heap when it reaches the top). */
@@ -41,19 +42,19 @@ interface HeapTimer extends Timer {
 
 /** Heap order: by time, then by key string (compared only on equal times). */
 function earlier(a: HeapTimer, b: HeapTimer): boolean {
-  return a.time < b.time || (a.time === b.time && a.keyString < b.keyString);
+  return a.time < b.time || (a.time === b.time && keyIdBefore(a.id, b.id));
 }
 
 /**
- * Timers in the heap: a binary min-heap with lazy deletion, and per key string its live timers (most
+ * Timers in the heap: a binary min-heap with lazy deletion, and per key id its live timers (most
  * keys have one; a key with several keeps them in a map by time), so that keeping one timer per (time,
  * key) and cancelling one are map lookups with no string built per timer. A checkpoint holds them all.
  * For the memory state backend.
  */
 export class TimerQueue implements TimerIndex {
   private heap: HeapTimer[] = [];
-  /** Key string → its live timer, or its live timers by time when it has several. */
-  private readonly byKey = new Map<string, HeapTimer | Map<number, HeapTimer>>();
+  /** Key id → its live timer, or its live timers by time when it has several. */
+  private readonly byKey = new Map<KeyId, HeapTimer | Map<number, HeapTimer>>();
   private count = 0;
 
   get size(): number {
@@ -64,8 +65,8 @@ export class TimerQueue implements TimerIndex {
     return this.count === 0;
   }
 
-  private find(time: number, keyString: string): HeapTimer | undefined {
-    const t = this.byKey.get(keyString);
+  private find(time: number, id: KeyId): HeapTimer | undefined {
+    const t = this.byKey.get(id);
     if (t === undefined) return undefined;
     if (t instanceof Map) return t.get(time);
     return t.time === time ? t : undefined;
@@ -74,22 +75,22 @@ export class TimerQueue implements TimerIndex {
   private unlist(timer: HeapTimer): void {
     timer.live = false;
     this.count--;
-    const t = this.byKey.get(timer.keyString)!;
+    const t = this.byKey.get(timer.id)!;
     if (!(t instanceof Map)) {
-      this.byKey.delete(timer.keyString);
+      this.byKey.delete(timer.id);
       return;
     }
     t.delete(timer.time);
-    if (t.size === 0) this.byKey.delete(timer.keyString);
+    if (t.size === 0) this.byKey.delete(timer.id);
   }
 
-  add(time: number, keyString: string, key: unknown): boolean {
-    const listed = this.byKey.get(keyString);
-    if (listed !== undefined && this.find(time, keyString) !== undefined) return false;
-    const timer: HeapTimer = { time, keyString, key, live: true };
-    if (listed === undefined) this.byKey.set(keyString, timer);
+  add(time: number, id: KeyId, key: unknown): boolean {
+    const listed = this.byKey.get(id);
+    if (listed !== undefined && this.find(time, id) !== undefined) return false;
+    const timer: HeapTimer = { time, id, key, live: true };
+    if (listed === undefined) this.byKey.set(id, timer);
     else if (listed instanceof Map) listed.set(time, timer);
-    else this.byKey.set(keyString, new Map([[listed.time, listed], [time, timer]]));
+    else this.byKey.set(id, new Map([[listed.time, listed], [time, timer]]));
     this.count++;
     const h = this.heap;
     let i = h.length;
@@ -105,8 +106,8 @@ export class TimerQueue implements TimerIndex {
     return true;
   }
 
-  cancel(time: number, keyString: string): boolean {
-    const timer = this.find(time, keyString);
+  cancel(time: number, id: KeyId): boolean {
+    const timer = this.find(time, id);
     if (timer === undefined) return false;
     this.unlist(timer);
     return true;
@@ -118,16 +119,16 @@ export class TimerQueue implements TimerIndex {
       const top = this.removeTop();
       if (!top.live) continue;
       this.unlist(top);
-      return { time: top.time, keyString: top.keyString, key: top.key };
+      return { time: top.time, id: top.id, key: top.key };
     }
     return undefined;
   }
 
   /** The earliest pending timer, left in place. */
-  peek(): [time: number, keyString: string] | undefined {
+  peek(): [time: number, id: KeyId] | undefined {
     while (this.heap.length > 0 && !this.heap[0]!.live) this.removeTop();
     const top = this.heap[0];
-    return top === undefined ? undefined : [top.time, top.keyString];
+    return top === undefined ? undefined : [top.time, top.id];
   }
 
   private removeTop(): HeapTimer {
@@ -151,12 +152,12 @@ export class TimerQueue implements TimerIndex {
     return top;
   }
 
-  /** Pending timers as `[time, keyString, key]` (`[time, keyString]` when the key is `undefined`). */
+  /** Pending timers as `[time, key string, key]` (`[time, key string]` when the key is `undefined`). */
   snapshot(): JsonValue {
     const out: unknown[][] = [];
     for (const t of this.heap) {
       if (!t.live) continue;
-      const timer: unknown[] = [t.time, t.keyString];
+      const timer: unknown[] = [t.time, keyIdString(t.id)];
       if (t.key !== undefined) timer.push(t.key);
       out.push(timer);
     }
@@ -167,7 +168,7 @@ export class TimerQueue implements TimerIndex {
     this.heap = [];
     this.byKey.clear();
     this.count = 0;
-    for (const [t, k, key] of snapshot as [number, string, unknown][]) this.add(t, k, key);
+    for (const [t, k, key] of snapshot as [number, string, unknown][]) this.add(t, keyIdOfString(k), key);
   }
 }
 
@@ -183,7 +184,7 @@ interface Head {
 
 /**
  * Timers in a table of the state backend (LMDB: on disk, checkpoints hold what changed): one small row
- * per timer, keyed `bucket NUL time NUL keyString`, where a bucket is `width` ms of time. The heap holds
+ * per timer, keyed `bucket NUL time NUL id`, where a bucket is `width` ms of time. The heap holds
  * only how many timers each bucket has and, once a bucket has a timer due, its timers in order (read
  * with one prefix scan; later adds and cancels kept beside them). Timers of millions of keys cost almost
  * no memory, and a watermark step with nothing due reads nothing.
@@ -208,28 +209,28 @@ export class TableTimers implements TimerIndex {
     return Math.floor(time / this.width);
   }
 
-  private static row(bucket: number, time: number, keyString: string): string {
-    return `${bucket}\u0000${time}\u0000${keyString}`;
+  private static row(bucket: number, time: number, id: KeyId): string {
+    return `${bucket}\u0000${time}\u0000${id}`;
   }
 
-  add(time: number, keyString: string, key: unknown): boolean {
+  add(time: number, id: KeyId, key: unknown): boolean {
     const b = this.bucketOf(time);
-    const row = TableTimers.row(b, time, keyString);
+    const row = TableTimers.row(b, time, id);
     if (this.table.get(row) !== undefined) return false;
     // Wrapped: a row's value is never null (a checkpoint's null is a deletion), and `undefined` survives.
     this.table.put(row, key === undefined ? [] : [key]);
     this.count(b, 1);
-    this.heads.get(b)?.added.add(time, keyString, key);
+    this.heads.get(b)?.added.add(time, id, key);
     return true;
   }
 
-  cancel(time: number, keyString: string): boolean {
+  cancel(time: number, id: KeyId): boolean {
     const b = this.bucketOf(time);
-    const row = TableTimers.row(b, time, keyString);
+    const row = TableTimers.row(b, time, id);
     if (this.table.get(row) === undefined) return false;
     this.table.delete(row);
     const h = this.heads.get(b);
-    if (h && !h.added.cancel(time, keyString)) h.cancelled.add(timerId(time, keyString));
+    if (h && !h.added.cancel(time, id)) h.cancelled.add(timerId(time, id));
     this.count(b, -1);
     return true;
   }
@@ -241,7 +242,7 @@ export class TableTimers implements TimerIndex {
       if (!h) this.heads.set(b, (h = { sorted: this.read(b), next: 0, cancelled: new Set(), added: new TimerQueue() }));
       while (h.next < h.sorted.length && h.cancelled.size > 0) {
         const t = h.sorted[h.next]!;
-        if (!h.cancelled.delete(timerId(t.time, t.keyString))) break;
+        if (!h.cancelled.delete(timerId(t.time, t.id))) break;
         h.next++;
       }
       const fromRead = h.next < h.sorted.length ? h.sorted[h.next]! : undefined;
@@ -252,7 +253,7 @@ export class TableTimers implements TimerIndex {
         continue;
       }
       let t: Timer;
-      if (fromRead && (!fromAdded || before([fromRead.time, fromRead.keyString], fromAdded))) {
+      if (fromRead && (!fromAdded || before([fromRead.time, fromRead.id], fromAdded))) {
         if (fromRead.time > upTo) return undefined;
         h.next++;
         t = fromRead;
@@ -260,7 +261,7 @@ export class TableTimers implements TimerIndex {
         t = h.added.pop(upTo)!;
         if (!t) return undefined;
       }
-      this.table.delete(TableTimers.row(b, t.time, t.keyString));
+      this.table.delete(TableTimers.row(b, t.time, t.id));
       this.count(b, -1);
       return t;
     }
@@ -271,12 +272,13 @@ export class TableTimers implements TimerIndex {
   private read(b: number): Timer[] {
     const prefix = `${b}\u0000`;
     const timers: Timer[] = [];
-    for (const [row, key] of this.table.scan(prefix)) {
+    for (const [rowId, key] of this.table.scan(prefix)) {
+      const row = keyIdString(rowId); // a composite key: always a string
       const at = row.indexOf('\u0000', prefix.length);
       const wrapped = key as unknown[];
-      timers.push({ time: Number(row.slice(prefix.length, at)), keyString: row.slice(at + 1), key: wrapped.length > 0 ? wrapped[0] : undefined });
+      timers.push({ time: Number(row.slice(prefix.length, at)), id: keyIdOfString(row.slice(at + 1)), key: wrapped.length > 0 ? wrapped[0] : undefined });
     }
-    return timers.sort((x, y) => (before([x.time, x.keyString], [y.time, y.keyString]) ? -1 : 1));
+    return timers.sort((x, y) => (before([x.time, x.id], [y.time, y.id]) ? -1 : 1));
   }
 
   private count(b: number, delta: number): void {
@@ -317,7 +319,7 @@ export class TableTimers implements TimerIndex {
       return;
     }
     // A checkpoint of timers in the heap (`TimerQueue`): they move into the table.
-    for (const [t, k, key] of s) this.add(t, k, key);
+    for (const [t, k, key] of s) this.add(t, keyIdOfString(k), key);
   }
 }
 
@@ -345,16 +347,16 @@ export function scheduledRowCodec<R extends ScheduledRow>(): StateCodec<R> {
  * and schedules it again (later than `upTo`) or deletes it. Operators keep one timer per row, at most,
  * and the row says which, so a watermark step visits only the rows that are due.
  */
-export function dueRows<R extends ScheduledRow>(timers: TimerIndex, rows: StateTable<R>, upTo: number): [string, R][] {
-  const due: [string, R][] = [];
-  const seen = new Set<string>();
+export function dueRows<R extends ScheduledRow>(timers: TimerIndex, rows: StateTable<R>, upTo: number): [KeyId, R][] {
+  const due: [KeyId, R][] = [];
+  const seen = new Set<KeyId>();
   for (let t = timers.pop(upTo); t !== undefined; t = timers.pop(upTo)) {
-    if (seen.has(t.keyString)) continue;
-    seen.add(t.keyString);
-    const row = rows.get(t.keyString);
+    if (seen.has(t.id)) continue;
+    seen.add(t.id);
+    const row = rows.get(t.id);
     if (!row) continue;
     row.scheduledAt = Infinity;
-    due.push([t.keyString, row]);
+    due.push([t.id, row]);
   }
   return due;
 }

@@ -1,19 +1,20 @@
 import type { JsonValue } from '../../core/record.js';
+import { keyIdOfString, keyIdString, type KeyId } from '../../state/key-id.js';
 import { StateMismatchError, type StateBackend, type StateCodec, type StateTable } from '../../state/state-backend.js';
 
 /**
  * What a windowed operator keeps per window and key (a time window's accumulators, a window join's
- * events), by window start and key string. Two layouts: in the heap for the memory backend, in a
+ * events), by window start and key id. Two layouts: in the heap for the memory backend, in a
  * table of the state backend for LMDB.
  */
 export interface WindowCells<T> {
   /** Cells are objects in the heap: one from `get` stays the stored one until its window is dropped. */
   readonly holdsObjects: boolean;
-  get(start: number, k: string): T | undefined;
+  get(start: number, k: KeyId): T | undefined;
   /** Stores a new cell. */
-  add(start: number, k: string, cell: T): void;
+  add(start: number, k: KeyId, cell: T): void;
   /** A cell from `get` was changed in place: tables store it again, the heap has it already. */
-  touch(start: number, k: string, cell: T): void;
+  touch(start: number, k: KeyId, cell: T): void;
   /** Whether the window holds cells. */
   has(start: number): boolean;
   starts(): Iterable<number>;
@@ -35,12 +36,12 @@ type HeapSnapshot = [start: number, cells: [string, JsonValue][]][];
 /** Cells in the heap: a map per window; checkpoints hold them all (the memory state backend). */
 class HeapWindowCells<T> implements WindowCells<T> {
   readonly holdsObjects = true;
-  private windows = new Map<number, Map<string, T>>();
+  private windows = new Map<number, Map<KeyId, T>>();
   /** The window looked at last, and its cells: consecutive events mostly fall into the same window. */
   private lastStart = NaN;
-  private lastCells: Map<string, T> | undefined;
+  private lastCells: Map<KeyId, T> | undefined;
   constructor(private readonly codec: StateCodec<T>) {}
-  private window(start: number): Map<string, T> | undefined {
+  private window(start: number): Map<KeyId, T> | undefined {
     if (start === this.lastStart) return this.lastCells;
     const byKey = this.windows.get(start);
     if (byKey !== undefined) {
@@ -49,10 +50,10 @@ class HeapWindowCells<T> implements WindowCells<T> {
     }
     return byKey;
   }
-  get(start: number, k: string): T | undefined {
+  get(start: number, k: KeyId): T | undefined {
     return this.window(start)?.get(k);
   }
-  add(start: number, k: string, cell: T): void {
+  add(start: number, k: KeyId, cell: T): void {
     let byKey = this.window(start);
     if (!byKey) {
       this.windows.set(start, (byKey = new Map()));
@@ -80,7 +81,7 @@ class HeapWindowCells<T> implements WindowCells<T> {
     this.lastCells = undefined;
   }
   snapshot(): JsonValue {
-    return [...this.windows].map(([start, byKey]) => [start, [...byKey].map(([k, c]) => [k, this.codec.encode(c)])]) as JsonValue;
+    return [...this.windows].map(([start, byKey]) => [start, [...byKey].map(([k, c]) => [keyIdString(k), this.codec.encode(c)])]) as JsonValue;
   }
   restore(snapshot: JsonValue): void {
     const windows = snapshot as HeapSnapshot | number[];
@@ -88,7 +89,7 @@ class HeapWindowCells<T> implements WindowCells<T> {
       throw new StateMismatchError('the checkpoint keeps this window operator\'s state in LMDB: run the pipeline with state \'lmdb\'');
     }
     this.forget();
-    this.windows = new Map((windows as HeapSnapshot).map(([start, cells]) => [start, new Map(cells.map(([k, json]) => [k, this.codec.decode(json)]))]));
+    this.windows = new Map((windows as HeapSnapshot).map(([start, cells]) => [start, new Map(cells.map(([k, json]) => [keyIdOfString(k), this.codec.decode(json)]))]));
   }
 }
 
@@ -100,14 +101,14 @@ class TableWindowCells<T> implements WindowCells<T> {
   readonly holdsObjects = false;
   private open = new Set<number>();
   constructor(private readonly table: StateTable<T>, private readonly codec: StateCodec<T>) {}
-  get(start: number, k: string): T | undefined {
+  get(start: number, k: KeyId): T | undefined {
     return this.table.get(`${start}\u0000${k}`);
   }
-  add(start: number, k: string, cell: T): void {
+  add(start: number, k: KeyId, cell: T): void {
     this.open.add(start);
     this.table.put(`${start}\u0000${k}`, cell);
   }
-  touch(start: number, k: string, cell: T): void {
+  touch(start: number, k: KeyId, cell: T): void {
     this.table.put(`${start}\u0000${k}`, cell);
   }
   has(start: number): boolean {
@@ -131,7 +132,7 @@ class TableWindowCells<T> implements WindowCells<T> {
     this.open = new Set();
     for (const w of snapshot as (number | HeapSnapshot[number])[]) {
       if (typeof w === 'number') this.open.add(w);
-      else for (const [k, json] of w[1]) this.add(w[0], k, this.codec.decode(json)); // a checkpoint of cells in the heap
+      else for (const [k, json] of w[1]) this.add(w[0], keyIdOfString(k), this.codec.decode(json)); // a checkpoint of cells in the heap
     }
   }
 }

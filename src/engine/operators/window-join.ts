@@ -1,9 +1,10 @@
+import { keyId, type KeyId } from '../../state/key-id.js';
 import type { JsonValue } from '../../core/record.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend, StateCodec } from '../../state/state-backend.js';
 import { SlideAligner, windowSlide, type HoppingWindow, type TumblingWindow } from '../windows.js';
 import { windowCells, type WindowCells } from './window-cells.js';
-import { Chained, InputWatermarks, keyString, LateEvents, type Element, type OperatorMetrics, type Outputs, type PushInput } from './operator.js';
+import { Chained, InputWatermarks, LateEvents, type Element, type OperatorMetrics, type Outputs, type PushInput } from './operator.js';
 
 interface Cell {
   key: unknown;
@@ -58,13 +59,13 @@ export class WindowJoinOperator extends Chained implements PushInput {
     const { size } = this.spec;
     const slide = this.aligner.slide;
     const last = this.aligner.startOf(ts);
-    let k: string | undefined;
+    let k: KeyId | undefined;
     for (let start = last - size + slide; start <= last; start += slide) {
       const lastTs = start + size - 1;
       if (lastTs <= closed) continue;
       accepted = true;
       if (!this.cells.has(start) && lastTs < this.nextFire) this.nextFire = lastTs;
-      k ??= keyString(key);
+      k ??= keyId(key);
       const cell = this.cells.get(start, k);
       if (cell) {
         (input === 0 ? cell.left : cell.right).push(value);

@@ -1,7 +1,8 @@
 import type { Aggregate } from '../aggregates.js';
 import type { GraphNode } from '../graph.js';
 import type { Element, Operator, OperatorMetrics, Outputs, PushInput } from '../operators/operator.js';
-import { keyString, LateEvents } from '../operators/operator.js';
+import { LateEvents } from '../operators/operator.js';
+import { keyId, type KeyId } from '../../state/key-id.js';
 import type { WindowPartial } from '../operators/time-window.js';
 import { AggregateSet } from '../operators/window-base.js';
 import { SlideAligner, windowSlide, type HoppingWindow, type TumblingWindow, type WindowOptionsResolved } from '../windows.js';
@@ -53,10 +54,10 @@ interface Gathered {
 export class WindowCombineOperator implements Operator, PushInput {
   readonly metrics: OperatorMetrics = { lateEvents: 0 };
   private readonly aggs: AggregateSet;
-  /** start → key string → accumulators. */
-  private windows = new Map<number, Map<string, Gathered>>();
-  /** Hopping windows: pane start → key string → accumulators (sent as the watermark reaches the pane's end). */
-  private panes = new Map<number, Map<string, Gathered>>();
+  /** start → key id → accumulators. */
+  private windows = new Map<number, Map<KeyId, Gathered>>();
+  /** Hopping windows: pane start → key id → accumulators (sent as the watermark reaches the pane's end). */
+  private panes = new Map<number, Map<KeyId, Gathered>>();
   /** Whether events go into panes (hopping windows, merged by a `HoppingWindowOperator`). */
   private readonly byPane: boolean;
   private wm = -Infinity;
@@ -101,7 +102,7 @@ export class WindowCombineOperator implements Operator, PushInput {
     // get it as window partials, so that a closed one, not yet fired where it is owned, does not).
     if (this.byPane && last + slide - 1 + lateness > wm) {
       const key = this.key(value);
-      const k = keyString(key);
+      const k = keyId(key);
       let byKey = this.panes.get(last);
       if (!byKey) this.panes.set(last, (byKey = new Map()));
       let g = byKey.get(k);
@@ -110,12 +111,12 @@ export class WindowCombineOperator implements Operator, PushInput {
       return;
     }
     let key: unknown;
-    let k: string | undefined;
+    let k: KeyId | undefined;
     for (let start = last - size + slide; start <= last; start += slide) {
       if (start + size - 1 + lateness <= wm) continue;
       if (k === undefined) {
         key = this.key(value);
-        k = keyString(key);
+        k = keyId(key);
       }
       let byKey = this.windows.get(start);
       if (!byKey) {
@@ -195,7 +196,7 @@ interface Running {
  */
 export class AggregateCombineOperator implements Operator {
   private readonly aggs: AggregateSet;
-  private gathered = new Map<string, Running>();
+  private gathered = new Map<KeyId, Running>();
 
   constructor(
     readonly id: string,
@@ -210,7 +211,7 @@ export class AggregateCombineOperator implements Operator {
   process(batch: Element[]): void {
     for (const e of batch) {
       const key = this.key(e.value);
-      const k = keyString(key);
+      const k = keyId(key);
       let g = this.gathered.get(k);
       if (!g) this.gathered.set(k, (g = { key, accs: this.aggs.create(), ts: e.ts, wm: e.wm }));
       this.aggs.add(g.accs, e.value);
