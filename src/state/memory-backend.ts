@@ -85,7 +85,7 @@ export class MemoryStateBackend implements StateBackend {
     this.restored = capture;
     for (const [name, t] of this.tables) {
       t.map.clear();
-      for (const [key, json] of capture?.tables[name] ?? []) if (json !== null) t.put(key, t.codec.decode(json));
+      for (const [key, json] of capture?.tables[name] ?? []) if (json !== null) t.put(keyIdOfString(key), t.codec.decode(json));
     }
   }
 

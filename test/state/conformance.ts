@@ -140,8 +140,10 @@ export function stateBackendConformance(name: string, storage: () => BackendStor
         const c2 = JSON.parse(JSON.stringify(state.capture())) as StateCapture;
         await state.close();
         state = s.open();
+        const opened = state.table<string>('t'); // an operator's table, made before the recovery
         state.recover(2, c2);
         const r = state.table<string>('t');
+        assert.equal(r, opened);
         assert.equal(r.get(5), 'n5');
         assert.equal(r.get(1e21), 'n1e+21');
         assert.equal(r.get(10), 'changed');
