@@ -106,8 +106,12 @@ export type StateAccessors<S extends Record<string, StateDescriptor>> = {
         : never;
 };
 
-/** Stored form: values with the event time they were written at. */
-type Slot = { v: unknown; t: number } | undefined;
+/**
+ * Stored form: values with the event time they were written at. `own` marks a list's array as held
+ * by the store alone — not handed to user code by `get`, nor to a checkpoint by the codec — so that
+ * `add` may append to it in place; any other list is copied on its next `add`.
+ */
+type Slot = { v: unknown; t: number; own?: boolean } | undefined;
 type MapSlot = Map<string, { k: string | number; v: unknown; t: number }>;
 
 /** One key's states, as the operator's state table holds them. */
@@ -128,7 +132,13 @@ export type KeyedStateSnapshot = [keyString: string, key: unknown, slots: JsonSl
 export const keyEntryCodec: StateCodec<KeyEntry> = {
   encode: (e) => ({
     key: e.key,
-    slots: e.slots.map((s) => (s instanceof Map ? [...s].map(([mk, m]) => [mk, m.k, m.v, m.t]) : (s ?? null))),
+    slots: e.slots.map((s) => {
+      if (s instanceof Map) return [...s].map(([mk, m]) => [mk, m.k, m.v, m.t]);
+      if (s === undefined) return null;
+      // The checkpoint now shares the list's array: the next `add` copies it.
+      s.own = false;
+      return { v: s.v, t: s.t };
+    }),
     ...(e.cleanupAt === undefined ? {} : { cleanupAt: e.cleanupAt }),
   }) as unknown as JsonValue,
   decode: (json) => {
@@ -300,12 +310,23 @@ export class KeyedStateStore {
     }
     if (d.kind === 'list') {
       return {
-        get: () => (this.slot(i)?.v as unknown[] | undefined) ?? [],
+        get: () => {
+          const s = this.slot(i);
+          if (s === undefined) return [];
+          s.own = false; // the caller holds the array now: what it was given does not change
+          return s.v as unknown[];
+        },
         add: (v: unknown) => {
           const s = this.slot(i);
-          this.current!.slots[i] = { v: s ? [...(s.v as unknown[]), v] : [v], t: stamp() };
+          // Appended in place where the store alone holds the list: a key's list grows at O(1) per add.
+          if (s?.own === true) {
+            (s.v as unknown[]).push(v);
+            s.t = stamp();
+          } else {
+            this.current!.slots[i] = { v: s ? [...(s.v as unknown[]), v] : [v], t: stamp(), own: true };
+          }
         },
-        set: (vs: unknown[]) => { this.current!.slots[i] = { v: [...vs], t: stamp() }; },
+        set: (vs: unknown[]) => { this.current!.slots[i] = { v: [...vs], t: stamp(), own: true }; },
         clear: () => { this.current!.slots[i] = undefined; },
       } satisfies ListState<unknown>;
     }

@@ -156,6 +156,30 @@ describe('process operator', () => {
     });
   }
 
+  test('a list handed out by get, or taken by a checkpoint, does not change with later adds', () => {
+    const seen: unknown[][] = [];
+    const fn: ProcessFunction<{ k: string; v: number; ts: number }, string, never, { l: ReturnType<typeof listState<number>> }> = {
+      state: { l: listState<number>() },
+      onEvent(e, ctx) {
+        if (e.v < 0) seen.push(ctx.state.l.get());
+        else ctx.state.l.add(e.v);
+      },
+    };
+    const state = new MemoryStateBackend();
+    const op = new ProcessOperator('p', [], fn as never, state);
+    const ev = (v: number, ts: number): Element => ({ value: { k: 'a', v, ts }, ts, key: 'a', wm: -Infinity });
+    op.process([ev(1, 0), ev(2, 1), ev(-1, 2), ev(3, 3)], 0);
+    const capture = state.capture();
+    op.process([ev(4, 4), ev(-1, 5), ev(5, 6)], 0);
+    op.process([ev(-1, 7)], 0);
+    assert.deepEqual(seen, [[1, 2], [1, 2, 3, 4], [1, 2, 3, 4, 5]], 'each get gave the list as it was then');
+    const restored = new MemoryStateBackend();
+    restored.recover(1, JSON.parse(JSON.stringify(capture)) as StateCapture);
+    const again = new ProcessOperator('p', [], fn as never, restored);
+    again.process([ev(-1, 8)], 0);
+    assert.deepEqual(seen[3], [1, 2, 3], 'the checkpoint holds the list as it was when taken');
+  });
+
   test('a timer at a time that is not a number is refused, naming the method and the value', () => {
     const fn: ProcessFunction<Reading, string, string> = {
       onEvent(r, ctx) { ctx.timers.atEventTime(r.temp === 1 ? Number.NaN : r.ts + 1000); },
