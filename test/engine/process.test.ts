@@ -157,7 +157,7 @@ describe('process operator', () => {
   }
 
   test('a list handed out by get, or taken by a checkpoint, does not change with later adds', () => {
-    const seen: unknown[][] = [];
+    const seen: (readonly number[])[] = [];
     const fn: ProcessFunction<{ k: string; v: number; ts: number }, string, never, { l: ReturnType<typeof listState<number>> }> = {
       state: { l: listState<number>() },
       onEvent(e, ctx) {

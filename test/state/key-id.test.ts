@@ -36,9 +36,13 @@ test('key ids: equal exactly when key strings are equal, and ordered as key stri
     if (r < 0.7) return `0${Math.abs(n)}`;
     if (r < 0.8) return `k${n}`;
     if (r < 0.9) return [n];
-    return random() < 0.5 ? 1e21 * n : String(n / 8);
+    if (r < 0.95) return random() < 0.5 ? 1e21 * n : String(n / 8);
+    // Whole numbers of every length up to and past where ids are compared as numbers (10^15).
+    const len = Math.floor(random() * 18);
+    const v = Math.floor(random() * 10 ** len) * (random() < 0.3 ? -1 : 1);
+    return random() < 0.3 ? v - (v % 10 ** Math.floor(random() * len)) : v;
   };
-  for (let i = 0; i < 5000; i++) {
+  for (let i = 0; i < 20000; i++) {
     const a = pick();
     const b = pick();
     const [ia, ib] = [keyId(a), keyId(b)];

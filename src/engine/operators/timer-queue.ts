@@ -40,11 +40,6 @@ interface HeapTimer extends Timer {
   live: boolean;
 }
 
-/** Heap order: by time, then by key string (compared only on equal times). */
-function earlier(a: HeapTimer, b: HeapTimer): boolean {
-  return a.time < b.time || (a.time === b.time && keyIdBefore(a.id, b.id));
-}
-
 /**
  * Timers in the heap: a binary min-heap with lazy deletion, and per key id its live timers (most
  * keys have one; a key with several keeps them in a map by time), so that keeping one timer per (time,
@@ -53,6 +48,11 @@ function earlier(a: HeapTimer, b: HeapTimer): boolean {
  */
 export class TimerQueue implements TimerIndex {
   private heap: HeapTimer[] = [];
+  /**
+   * `times[i]` is `heap[i].time`: a step down the heap compares two children's times, which sit side
+   * by side here, where reading them from the timers would touch two objects anywhere in memory.
+   */
+  private times = new Float64Array(64);
   /** Key id → its live timer, or its live timers by time when it has several. */
   private readonly byKey = new Map<KeyId, HeapTimer | Map<number, HeapTimer>>();
   private count = 0;
@@ -95,14 +95,23 @@ export class TimerQueue implements TimerIndex {
     const h = this.heap;
     let i = h.length;
     h.push(timer);
+    if (i >= this.times.length) {
+      const grown = new Float64Array(2 * this.times.length);
+      grown.set(this.times);
+      this.times = grown;
+    }
+    const times = this.times;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      const p = h[parent]!;
-      if (!earlier(timer, p)) break;
-      h[i] = p;
+      const pt = times[parent]!;
+      // Timer order: by time, then by key string.
+      if (time > pt || (time === pt && !keyIdBefore(id, h[parent]!.id))) break;
+      h[i] = h[parent]!;
+      times[i] = pt;
       i = parent;
     }
     h[i] = timer;
+    times[i] = time;
     return true;
   }
 
@@ -133,21 +142,33 @@ export class TimerQueue implements TimerIndex {
 
   private removeTop(): HeapTimer {
     const h = this.heap;
+    const times = this.times;
     const top = h[0]!;
     const last = h.pop()!;
     const n = h.length;
     if (n > 0) {
+      const lt = times[n]!;
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
         if (l >= n) break;
+        let m = l;
+        let mt = times[l]!;
         const r = l + 1;
-        const m = r < n && earlier(h[r]!, h[l]!) ? r : l;
-        if (!earlier(h[m]!, last)) break;
+        if (r < n) {
+          const rt = times[r]!;
+          if (rt < mt || (rt === mt && keyIdBefore(h[r]!.id, h[l]!.id))) {
+            m = r;
+            mt = rt;
+          }
+        }
+        if (mt > lt || (mt === lt && !keyIdBefore(h[m]!.id, last.id))) break;
         h[i] = h[m]!;
+        times[i] = mt;
         i = m;
       }
       h[i] = last;
+      times[i] = lt;
     }
     return top;
   }
