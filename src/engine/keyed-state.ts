@@ -2,7 +2,7 @@ import { durationMs, type Duration } from '../core/duration.js';
 import type { JsonValue } from '../core/record.js';
 import { keyIdOfString, type KeyId } from '../state/key-id.js';
 import type { StateCodec, StateTable } from '../state/state-backend.js';
-import type { TimerIndex } from './operators/timer-queue.js';
+import type { TimerSchedule } from './operators/timer-queue.js';
 
 /** Options shared by every kind of keyed state. */
 export interface StateOptions {
@@ -178,7 +178,7 @@ export class KeyedStateStore {
 
   constructor(declarations: Record<string, StateDescriptor>, private readonly entries: StateTable<KeyEntry>,
     /** When keys with TTL states are next looked at. */
-    private readonly cleanups: TimerIndex) {
+    private readonly cleanups: TimerSchedule) {
     this.names = Object.keys(declarations);
     this.descriptors = Object.values(declarations);
     this.accessors = {};
@@ -228,7 +228,7 @@ export class KeyedStateStore {
    */
   private store(k: KeyId, e: KeyEntry): void {
     if (isEmpty(e)) {
-      if (e.cleanupAt !== undefined) this.cleanups.cancel(e.cleanupAt, k);
+      // A cleanup timer it had finds no entry when it comes out.
       this.entries.delete(k);
       if (k === this.lastId) this.lastEntry = undefined;
       return;
@@ -268,7 +268,8 @@ export class KeyedStateStore {
     this.wm = wm;
     for (let t = this.cleanups.pop(wm); t !== undefined; t = this.cleanups.pop(wm)) {
       const e = this.entries.get(t.id);
-      if (!e) continue;
+      // Gone, or its timer is another: a key emptied (its timer stays), or emptied and written again.
+      if (!e || e.cleanupAt !== t.time) continue;
       delete e.cleanupAt;
       this.descriptors.forEach((d, i) => {
         if (d.ttl === undefined) return;

@@ -180,6 +180,41 @@ describe('process operator', () => {
     assert.deepEqual(seen[3], [1, 2, 3], 'the checkpoint holds the list as it was when taken');
   });
 
+  for (const kind of ['memory', 'lmdb'] as const) {
+    test(`a key emptied and written again keeps its state until its new expiry (${kind})`, async () => {
+      // The cleanup timer of the first write stays when the key empties; it must not cut the second short.
+      const fn: ProcessFunction<{ op: 'set' | 'clear' | 'read'; ts: number }, string, unknown, { v: ValueStateDescriptor<number> }> = {
+        state: { v: valueState<number>({ ttl: '10s' }) },
+        onEvent(e, ctx) {
+          if (e.op === 'set') ctx.state.v.set(e.ts);
+          else if (e.op === 'clear') ctx.state.v.clear();
+          else ctx.emit([e.ts, ctx.state.v.get() ?? null]);
+        },
+      };
+      const state = new RestartableState(kind);
+      const out: Element[] = [];
+      const ev = (op: 'set' | 'clear' | 'read', ts: number, wm: number): Element => ({ value: { op, ts }, ts, key: 'a', wm });
+      try {
+        const make = () => new ProcessOperator('p', [{ op: collector(out), input: 0 }], fn as never, state.state);
+        let op = make();
+        op.process([ev('set', 0, -Infinity), ev('clear', 1000, 0), ev('set', 5000, 1000)], 0);
+        const snap = JSON.parse(JSON.stringify(op.snapshot())) as unknown;
+        await state.checkpoint();
+        await state.restart();
+        op = make();
+        op.restore(snap);
+        op.process([ev('read', 12_000, 12_000)], 0); // the first write's cleanup (10 000) has passed
+        const rows = () => [...state.state.table<KeyEntry>('p/state', keyEntryCodec).entries()].length;
+        assert.equal(rows(), 1, 'the entry is still there');
+        op.process([ev('read', 15_500, 15_500)], 0);
+        assert.equal(rows(), 0, 'and gone at its own expiry');
+        assert.deepEqual(out.map((e) => e.value), [[12_000, 5000], [15_500, null]]);
+      } finally {
+        await state.close();
+      }
+    });
+  }
+
   test('a timer at a time that is not a number is refused, naming the method and the value', () => {
     const fn: ProcessFunction<Reading, string, string> = {
       onEvent(r, ctx) { ctx.timers.atEventTime(r.temp === 1 ? Number.NaN : r.ts + 1000); },

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { JsonValue } from '../../src/core/record.js';
-import { TableTimers, TimerQueue, type TimerIndex } from '../../src/engine/operators/timer-queue.js';
+import { TableTimers, TimerHeap, TimerQueue, type TimerIndex } from '../../src/engine/operators/timer-queue.js';
 import { type KeyId, keyIdString } from '../../src/state/key-id.js';
 import { LmdbStateBackend } from '../../src/state/lmdb-backend.js';
 import type { StateBackend, StateCapture } from '../../src/state/state-backend.js';
@@ -166,5 +166,35 @@ test('timers: a restart keeps the bucket width the timers were stored with', asy
   } finally {
     await state.close();
     tmp.remove();
+  }
+});
+
+test('timer heap: every timer added comes out once per add, in time then key string order, also after a restore', () => {
+  const random = prng(11);
+  let heap = new TimerHeap();
+  let model: [number, KeyId][] = [];
+  const order = (a: [number, KeyId], b: [number, KeyId]) => a[0] - b[0] || (keyIdString(a[1]) < keyIdString(b[1]) ? -1 : keyIdString(a[1]) > keyIdString(b[1]) ? 1 : 0);
+  const pool: KeyId[] = ['a', 'b', 'k10', 9, 10, 100, -3, 2.5];
+  let now = 0;
+  for (let step = 0; step < 5000; step++) {
+    const r = random();
+    if (r < 0.5) {
+      const t = now + Math.floor(random() * 50);
+      const k = pool[Math.floor(random() * pool.length)]!;
+      heap.add(t, k, undefined); // the same timer twice is two timers
+      model.push([t, k]);
+    } else if (r < 0.95) {
+      now += Math.floor(random() * 10);
+      const due = model.filter(([t]) => t <= now).sort(order);
+      const popped: [number, KeyId][] = [];
+      for (let t = heap.pop(now); t !== undefined; t = heap.pop(now)) popped.push([t.time, t.id]);
+      assert.deepEqual(popped, due);
+      model = model.filter(([t]) => t > now);
+      assert.equal(heap.size, model.length);
+    } else {
+      const snapshot = JSON.parse(JSON.stringify(heap.snapshot())) as JsonValue;
+      heap = new TimerHeap();
+      heap.restore(snapshot);
+    }
   }
 });

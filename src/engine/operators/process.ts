@@ -6,7 +6,7 @@ import type { StateBackend } from '../../state/state-backend.js';
 import { KeyedStateStore, keyEntryCodec } from '../keyed-state.js';
 import { keyId, type KeyId } from '../../state/key-id.js';
 import { Chained, type EdgeTimed, type Element, type Outputs, type PushInput } from './operator.js';
-import { timerIndex, type Timer, type TimerIndex } from './timer-queue.js';
+import { timerIndex, timerSchedule, type Timer, type TimerIndex, type TimerSchedule } from './timer-queue.js';
 
 /** Registers timers for the current key. Event-time timers fire when the watermark reaches their time. */
 export interface Timers {
@@ -105,7 +105,7 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
   private readonly eventTimers: TimerIndex;
   private readonly processingTimers: TimerIndex;
   /** When keys with TTL states are next cleaned (see `KeyedStateStore`). */
-  private readonly stateCleanups: TimerIndex;
+  private readonly stateCleanups: TimerSchedule;
   private wm = -Infinity;
   /** The watermark results carry: the one before the step that fired a timer, so downstream sees them on time. */
   private emitWm = -Infinity;
@@ -122,7 +122,7 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
     state: StateBackend = new MemoryStateBackend()) {
     super(id, out);
     this.eventTimers = timerIndex(state, `${id}/event-timers`, 16_000);
-    this.stateCleanups = timerIndex(state, `${id}/state-cleanups`, 16_000);
+    this.stateCleanups = timerSchedule(state, `${id}/state-cleanups`, 16_000);
     this.store = new KeyedStateStore(fn.state ?? {}, state.table(`${id}/state`, keyEntryCodec), this.stateCleanups);
     this.processingTimers = timerIndex(state, `${id}/processing-timers`, 16_000);
     const ctx = {

@@ -5,7 +5,7 @@ import type { StateBackend, StateCodec, StateTable } from '../../state/state-bac
 import type { Aggregate } from '../aggregates.js';
 import type { SessionWindow, WindowOptionsResolved } from '../windows.js';
 import { type Element, type Outputs } from './operator.js';
-import { dueRows, scheduledRowCodec, timerIndex, type TimerIndex } from './timer-queue.js';
+import { dueRows, scheduledRowCodec, timerSchedule, type TimerSchedule } from './timer-queue.js';
 import { WindowOperatorBase } from './window-base.js';
 
 interface Session {
@@ -70,13 +70,13 @@ export class SessionWindowOperator extends WindowOperatorBase {
    * watermark step visits only the keys due, not every key. Entries may be stale (a session grew since):
    * a visit then just schedules the key again.
    */
-  private readonly due: TimerIndex;
+  private readonly due: TimerSchedule;
 
   constructor(id: string, out: Outputs, late: Outputs, private readonly spec: SessionWindow, options: WindowOptionsResolved,
     aggregates: Record<string, Aggregate<unknown, unknown, unknown>>, state: StateBackend = new MemoryStateBackend()) {
     super(id, out, late, options, aggregates);
     this.keys = state.table(`${id}/sessions`, sessionsCodec);
-    this.due = timerIndex(state, `${id}/due`, spec.gap);
+    this.due = timerSchedule(state, `${id}/due`, spec.gap);
   }
 
   protected accept(e: Element): boolean {

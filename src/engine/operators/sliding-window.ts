@@ -5,7 +5,7 @@ import type { StateBackend, StateTable } from '../../state/state-backend.js';
 import type { Aggregate } from '../aggregates.js';
 import type { SlidingWindow, WindowOptionsResolved } from '../windows.js';
 import { type Element, type Outputs } from './operator.js';
-import { dueRows, timerIndex, scheduledRowCodec, type TimerIndex } from './timer-queue.js';
+import { dueRows, timerSchedule, scheduledRowCodec, type TimerSchedule } from './timer-queue.js';
 import { WindowOperatorBase } from './window-base.js';
 
 interface KeyState {
@@ -52,13 +52,13 @@ export class SlidingWindowOperator extends WindowOperatorBase {
   private readonly keys: StateTable<KeyState>;
   /** Windows to (re-)emit: key id → window times. */
   private dirty = new Map<KeyId, Set<number>>();
-  private readonly due: TimerIndex;
+  private readonly due: TimerSchedule;
 
   constructor(id: string, out: Outputs, late: Outputs, private readonly spec: SlidingWindow, options: WindowOptionsResolved,
     aggregates: Record<string, Aggregate<unknown, unknown, unknown>>, state: StateBackend = new MemoryStateBackend()) {
     super(id, out, late, options, aggregates);
     this.keys = state.table(`${id}/events`, scheduledRowCodec<KeyState>());
-    this.due = timerIndex(state, `${id}/due`, spec.size);
+    this.due = timerSchedule(state, `${id}/due`, spec.size);
   }
 
   /** How long after its time an event is kept: until the last window containing it closes. */

@@ -10,22 +10,34 @@ export interface Timer {
 }
 
 /**
- * Timers of one domain (event or processing time), per key: they come out in time order, at most one
- * per (time, key), and can be cancelled. Operators keep their timers here: session windows (when a key's
- * sessions fire or close), joins (when buffered events expire), `process` functions.
+ * When rows of an operator are next due, where the row itself says when (`scheduledAt`, a keyed-state
+ * entry's `cleanupAt`): timers come out in time order (of one time, the smallest key string first, see
+ * `keyIdBefore`), but one may be there twice and a timer the row no longer wants stays until it comes
+ * out — the operator checks the row then. Without a promise of one timer per (time, key), the heap
+ * keeps no index by key: adding and taking a timer costs no map operation.
  */
-export interface TimerIndex {
-  /** Adds a timer; false when it was already there. */
-  add(time: number, id: KeyId, key: unknown): boolean;
-  /** Cancels a timer; false when there was none. */
-  cancel(time: number, id: KeyId): boolean;
-  /** Removes and returns the earliest timer at or before `upTo` (of one time, the smallest key string first, see `keyIdBefore`). */
+export interface TimerSchedule {
+  /** Adds a timer (also when the same one is there). */
+  add(time: number, id: KeyId, key: unknown): void;
+  /** Removes and returns the earliest timer at or before `upTo`. */
   pop(upTo: number): Timer | undefined;
   /** No timer is pending. */
   readonly empty: boolean;
   /** What the operator's checkpoint must hold to restore the timers (with the state backend's tables). */
   snapshot(): JsonValue;
   restore(snapshot: JsonValue): void;
+}
+
+/**
+ * Timers of one domain (event or processing time), per key: they come out in time order, at most one
+ * per (time, key), and can be cancelled — the timers of `process` functions, and of joins that move a
+ * row's timer earlier.
+ */
+export interface TimerIndex extends TimerSchedule {
+  /** Adds a timer; false when it was already there. */
+  add(time: number, id: KeyId, key: unknown): boolean;
+  /** Cancels a timer; false when there was none. */
+  cancel(time: number, id: KeyId): boolean;
 }
 
 const timerId = (time: number, id: KeyId) => `${time}\u0000${id}`;
@@ -41,21 +53,17 @@ interface HeapTimer extends Timer {
 }
 
 /**
- * Timers in the heap: a binary min-heap with lazy deletion, and per key id its live timers (most
- * keys have one; a key with several keeps them in a map by time), so that keeping one timer per (time,
- * key) and cancelling one are map lookups with no string built per timer. A checkpoint holds them all.
- * For the memory state backend.
+ * Timers in a binary min-heap: a {@link TimerSchedule} for the memory state backend (a checkpoint holds
+ * them all), and the heap of {@link TimerQueue}.
  */
-export class TimerQueue implements TimerIndex {
-  private heap: HeapTimer[] = [];
+export class TimerHeap implements TimerSchedule {
+  protected heap: HeapTimer[] = [];
   /**
    * `times[i]` is `heap[i].time`: a step down the heap compares two children's times, which sit side
    * by side here, where reading them from the timers would touch two objects anywhere in memory.
    */
   private times = new Float64Array(64);
-  /** Key id → its live timer, or its live timers by time when it has several. */
-  private readonly byKey = new Map<KeyId, HeapTimer | Map<number, HeapTimer>>();
-  private count = 0;
+  protected count = 0;
 
   get size(): number {
     return this.count;
@@ -65,33 +73,20 @@ export class TimerQueue implements TimerIndex {
     return this.count === 0;
   }
 
-  private find(time: number, id: KeyId): HeapTimer | undefined {
-    const t = this.byKey.get(id);
-    if (t === undefined) return undefined;
-    if (t instanceof Map) return t.get(time);
-    return t.time === time ? t : undefined;
+  add(time: number, id: KeyId, key: unknown): boolean {
+    this.count++;
+    this.push({ time, id, key, live: true });
+    return true;
   }
 
-  private unlist(timer: HeapTimer): void {
+  /** A timer leaves: cancelled, or taken by `pop`. */
+  protected unlist(timer: HeapTimer): void {
     timer.live = false;
     this.count--;
-    const t = this.byKey.get(timer.id)!;
-    if (!(t instanceof Map)) {
-      this.byKey.delete(timer.id);
-      return;
-    }
-    t.delete(timer.time);
-    if (t.size === 0) this.byKey.delete(timer.id);
   }
 
-  add(time: number, id: KeyId, key: unknown): boolean {
-    const listed = this.byKey.get(id);
-    if (listed !== undefined && this.find(time, id) !== undefined) return false;
-    const timer: HeapTimer = { time, id, key, live: true };
-    if (listed === undefined) this.byKey.set(id, timer);
-    else if (listed instanceof Map) listed.set(time, timer);
-    else this.byKey.set(id, new Map([[listed.time, listed], [time, timer]]));
-    this.count++;
+  protected push(timer: HeapTimer): void {
+    const { time, id } = timer;
     const h = this.heap;
     let i = h.length;
     h.push(timer);
@@ -112,14 +107,6 @@ export class TimerQueue implements TimerIndex {
     }
     h[i] = timer;
     times[i] = time;
-    return true;
-  }
-
-  cancel(time: number, id: KeyId): boolean {
-    const timer = this.find(time, id);
-    if (timer === undefined) return false;
-    this.unlist(timer);
-    return true;
   }
 
   pop(upTo: number): Timer | undefined {
@@ -186,10 +173,74 @@ export class TimerQueue implements TimerIndex {
   }
 
   restore(snapshot: JsonValue): void {
-    this.heap = [];
-    this.byKey.clear();
-    this.count = 0;
+    this.clear();
     for (const [t, k, key] of snapshot as [number, string, unknown][]) this.add(t, keyIdOfString(k), key);
+  }
+
+  protected clear(): void {
+    this.heap = [];
+    this.count = 0;
+  }
+}
+
+/**
+ * Timers in the heap with, per key id, its live timers (most keys have one; a key with several keeps
+ * them in a map by time), so that keeping one timer per (time, key) and cancelling one are map lookups
+ * with no string built per timer; a cancelled timer leaves the heap when it reaches the top. For the
+ * memory state backend.
+ */
+export class TimerQueue extends TimerHeap implements TimerIndex {
+  /** Key id → its live timer, or its live timers by time when it has several. */
+  private readonly byKey = new Map<KeyId, HeapTimer | Map<number, HeapTimer>>();
+
+  private find(time: number, id: KeyId): HeapTimer | undefined {
+    const t = this.byKey.get(id);
+    if (t === undefined) return undefined;
+    if (t instanceof Map) return t.get(time);
+    return t.time === time ? t : undefined;
+  }
+
+  protected override unlist(timer: HeapTimer): void {
+    super.unlist(timer);
+    const t = this.byKey.get(timer.id)!;
+    if (!(t instanceof Map)) {
+      this.byKey.delete(timer.id);
+      return;
+    }
+    t.delete(timer.time);
+    if (t.size === 0) this.byKey.delete(timer.id);
+  }
+
+  override add(time: number, id: KeyId, key: unknown): boolean {
+    const listed = this.byKey.get(id);
+    let timer: HeapTimer;
+    if (listed === undefined) {
+      timer = { time, id, key, live: true };
+      this.byKey.set(id, timer);
+    } else if (listed instanceof Map) {
+      if (listed.has(time)) return false;
+      timer = { time, id, key, live: true };
+      listed.set(time, timer);
+    } else {
+      if (listed.time === time) return false;
+      timer = { time, id, key, live: true };
+      this.byKey.set(id, new Map([[listed.time, listed], [time, timer]]));
+    }
+    this.count++;
+    this.push(timer);
+    return true;
+  }
+
+  cancel(time: number, id: KeyId): boolean {
+    const timer = this.find(time, id);
+    if (timer === undefined) return false;
+    this.unlist(timer);
+    return true;
+  }
+
+  protected override clear(): void {
+    super.clear();
+    this.byKey.clear();
   }
 }
 
@@ -368,7 +419,7 @@ export function scheduledRowCodec<R extends ScheduledRow>(): StateCodec<R> {
  * and schedules it again (later than `upTo`) or deletes it. Operators keep one timer per row, at most,
  * and the row says which, so a watermark step visits only the rows that are due.
  */
-export function dueRows<R extends ScheduledRow>(timers: TimerIndex, rows: StateTable<R>, upTo: number): [KeyId, R][] {
+export function dueRows<R extends ScheduledRow>(timers: TimerSchedule, rows: StateTable<R>, upTo: number): [KeyId, R][] {
   const due: [KeyId, R][] = [];
   const seen = new Set<KeyId>();
   for (let t = timers.pop(upTo); t !== undefined; t = timers.pop(upTo)) {
@@ -389,6 +440,14 @@ export function dueRows<R extends ScheduledRow>(timers: TimerIndex, rows: StateT
  * timers spread over a few dozen buckets and the one read into memory when due holds a small share.
  */
 export function timerIndex(state: StateBackend | undefined, name: string, scale: number): TimerIndex {
-  const width = Math.min(1000, Math.max(1, Math.floor(scale / 16)));
-  return state?.kind === 'lmdb' ? new TableTimers(state, name, width) : new TimerQueue();
+  return state?.kind === 'lmdb' ? new TableTimers(state, name, bucketWidth(scale)) : new TimerQueue();
+}
+
+/** A {@link TimerSchedule} for an operator's state backend, as {@link timerIndex} chooses (a table's timers are one per time and key anyway). */
+export function timerSchedule(state: StateBackend | undefined, name: string, scale: number): TimerSchedule {
+  return state?.kind === 'lmdb' ? new TableTimers(state, name, bucketWidth(scale)) : new TimerHeap();
+}
+
+function bucketWidth(scale: number): number {
+  return Math.min(1000, Math.max(1, Math.floor(scale / 16)));
 }
