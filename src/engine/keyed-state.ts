@@ -305,7 +305,16 @@ export class KeyedStateStore {
     if (d.kind === 'value') {
       return {
         get: () => this.slot(i)?.v,
-        set: (v: unknown) => { this.current!.slots[i] = { v, t: stamp() }; },
+        set: (v: unknown) => {
+          const s = this.current!.slots[i] as Slot;
+          // Rewritten in place: no one else holds a value's slot (a checkpoint's encoding copies it).
+          if (s !== undefined) {
+            s.v = v;
+            s.t = stamp();
+          } else {
+            this.current!.slots[i] = { v, t: stamp(), own: false };
+          }
+        },
         clear: () => { this.current!.slots[i] = undefined; },
       } satisfies ValueState<unknown>;
     }

@@ -156,13 +156,19 @@ describe('process operator', () => {
     });
   }
 
-  test('a list handed out by get, or taken by a checkpoint, does not change with later adds', () => {
+  test('a list handed out by get, or a list or value taken by a checkpoint, does not change with later writes', () => {
     const seen: (readonly number[])[] = [];
-    const fn: ProcessFunction<{ k: string; v: number; ts: number }, string, never, { l: ReturnType<typeof listState<number>> }> = {
-      state: { l: listState<number>() },
+    const last: (number | undefined)[] = [];
+    const fn: ProcessFunction<{ k: string; v: number; ts: number }, string, never, { l: ReturnType<typeof listState<number>>; last: ValueStateDescriptor<number> }> = {
+      state: { l: listState<number>(), last: valueState<number>() },
       onEvent(e, ctx) {
-        if (e.v < 0) seen.push(ctx.state.l.get());
-        else ctx.state.l.add(e.v);
+        if (e.v < 0) {
+          seen.push(ctx.state.l.get());
+          last.push(ctx.state.last.get());
+        } else {
+          ctx.state.l.add(e.v);
+          ctx.state.last.set(e.v);
+        }
       },
     };
     const state = new MemoryStateBackend();
@@ -178,6 +184,7 @@ describe('process operator', () => {
     const again = new ProcessOperator('p', [], fn as never, restored);
     again.process([ev(-1, 8)], 0);
     assert.deepEqual(seen[3], [1, 2, 3], 'the checkpoint holds the list as it was when taken');
+    assert.deepEqual(last, [2, 4, 5, 3], 'and the value');
   });
 
   for (const kind of ['memory', 'lmdb'] as const) {
