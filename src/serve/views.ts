@@ -1,8 +1,6 @@
 import { RivuletError } from '../core/errors.js';
 import type { LogRecord } from '../core/record.js';
 import type { Log } from '../log/log.js';
-import { MemoryStateBackend } from '../state/memory-backend.js';
-import type { StateTable } from '../state/state-backend.js';
 import { EmptyReads } from '../log/empty-reads.js';
 
 /** One row of a view: the latest value of a key, and where in the topic it came from. */
@@ -66,8 +64,8 @@ async function waitAtMost(ms: number, wait: (signal: AbortSignal) => Promise<voi
  * deletes its key. It follows the topic as records are appended and tells its listeners.
  */
 export class View {
-  /** Rebuilt from the topic at every start, so a memory table of its own with no checkpoints. */
-  private readonly store: StateTable<ViewRow> = new MemoryStateBackend().table('rows');
+  /** The rows by record key; rebuilt from the topic at every start, so no state backend and no checkpoints. */
+  private readonly store = new Map<string, ViewRow>();
   private readonly listeners = new Set<(changes: ViewChange[]) => void>();
   private positions: number[] = [];
   private readonly emptyReads = new EmptyReads();
@@ -209,7 +207,7 @@ export class View {
       } else {
         const row: ViewRow = { key: r.key, value: r.value, partition: r.partition, offset: r.offset, timestamp: r.timestamp };
         if (!known && !this.removed.delete(r.key)) this.added.add(r.key);
-        this.store.put(r.key, row);
+        this.store.set(r.key, row);
         changes.push(row);
       }
     }

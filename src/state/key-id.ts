@@ -22,7 +22,8 @@ export function keyId(key: unknown): KeyId {
     return JSON.stringify(key); // 'null', as `keyString` has it
   }
   if (typeof key === 'string') return keyIdOfString(key);
-  return JSON.stringify(key) ?? 'undefined';
+  // JSON may read as a number too (a boxed Number, a `toJSON`): the id must be that number then.
+  return keyIdOfString(JSON.stringify(key) ?? 'undefined');
 }
 
 /**

@@ -52,3 +52,9 @@ test('key ids: equal exactly when key strings are equal, and ordered as key stri
     assert.equal(keyIdBefore(ia, ib), keyString(a) < keyString(b));
   }
 });
+
+test('key ids: a key whose JSON reads as a number is that number', () => {
+  assert.equal(keyId(new Number(5)), 5);
+  assert.equal(keyId({ toJSON: () => 5 }), 5);
+  assert.equal(keyId({ toJSON: () => '5' }), '"5"');
+});

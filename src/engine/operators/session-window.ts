@@ -1,4 +1,4 @@
-import { keyId, keyIdOfString, type KeyId } from '../../state/key-id.js';
+import { keyId, keyIdOfString, keyIdString, type KeyId } from '../../state/key-id.js';
 import type { JsonValue } from '../../core/record.js';
 import { MemoryStateBackend } from '../../state/memory-backend.js';
 import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
@@ -35,7 +35,8 @@ type StoredSession = [start: number, end: number, accs: unknown[], emitted: bool
 /** A key's sessions as a state table holds them: each session a tuple, without its `dirty` flag. */
 const rowCodec = scheduledRowCodec<{ key: unknown; k: KeyId; scheduledAt: number; sessions: StoredSession[] }>();
 const sessionsCodec: StateCodec<KeyState> = {
-  encode: (st) => rowCodec.encode({ ...st, sessions: st.sessions.map((s) => [s.start, s.end, s.accs, s.emitted, s.current]) }),
+  // `k` as its key string, as rows held it before key ids (older versions read it).
+  encode: (st) => rowCodec.encode({ ...st, k: keyIdString(st.k), sessions: st.sessions.map((s) => [s.start, s.end, s.accs, s.emitted, s.current]) }),
   decode: (j) => {
     const o = rowCodec.decode(j);
     // The id from the key, not the stored `k`: rows written before key ids hold it as a key string.

@@ -416,8 +416,9 @@ export function scheduledRowCodec<R extends ScheduledRow>(): StateCodec<R> {
 
 /**
  * The rows whose timers are due at `upTo`, each once, with `scheduledAt` reset: the operator handles each
- * and schedules it again (later than `upTo`) or deletes it. Operators keep one timer per row, at most,
- * and the row says which, so a watermark step visits only the rows that are due.
+ * and schedules it again (later than `upTo`) or deletes it. A row records the one timer it wants; a
+ * stale one (the row was re-scheduled later, or twice at one time) only brings a visit that finds
+ * nothing due, so a watermark step visits the rows that are due and few others.
  */
 export function dueRows<R extends ScheduledRow>(timers: TimerSchedule, rows: StateTable<R>, upTo: number): [KeyId, R][] {
   const due: [KeyId, R][] = [];
