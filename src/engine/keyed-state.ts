@@ -107,10 +107,10 @@ export type StateAccessors<S extends Record<string, StateDescriptor>> = {
 };
 
 /**
- * Stored form: values with the event time they were written at. `own` marks a slot (and a list's
- * array) as held by the store alone — made by a write, not decoded from a checkpoint, not handed to a
- * checkpoint by the codec nor (a list) to user code by `get` — so that a write may change it in place;
- * any other slot is replaced on its next write.
+ * Stored form: values with the event time they were written at. `own` marks a list's slot and array
+ * as held by the store alone — made by a write, not decoded from a checkpoint, not handed to a
+ * checkpoint by the codec nor to user code by `get` — so that `add` may append in place; any other
+ * list is copied on its next `add`.
  */
 type Slot = { v: unknown; t: number; own?: boolean } | undefined;
 type MapSlot = Map<string, { k: string | number; v: unknown; t: number }>;
@@ -136,7 +136,7 @@ export const keyEntryCodec: StateCodec<KeyEntry> = {
     slots: e.slots.map((s) => {
       if (s instanceof Map) return [...s].map(([mk, m]) => [mk, m.k, m.v, m.t]);
       if (s === undefined) return null;
-      // The checkpoint now shares the value or the list's array: the next write replaces the slot.
+      // The checkpoint now shares the list's array: the next `add` copies it.
       s.own = false;
       return { v: s.v, t: s.t };
     }),
@@ -306,17 +306,7 @@ export class KeyedStateStore {
     if (d.kind === 'value') {
       return {
         get: () => this.slot(i)?.v,
-        set: (v: unknown) => {
-          const s = this.current!.slots[i] as Slot;
-          // Rewritten in place while the store alone holds the slot: not one decoded from a checkpoint,
-          // nor one a checkpoint's encoding has seen (see `Slot`).
-          if (s?.own === true) {
-            s.v = v;
-            s.t = stamp();
-          } else {
-            this.current!.slots[i] = { v, t: stamp(), own: true };
-          }
-        },
+        set: (v: unknown) => { this.current!.slots[i] = { v, t: stamp() }; },
         clear: () => { this.current!.slots[i] = undefined; },
       } satisfies ValueState<unknown>;
     }
