@@ -135,8 +135,9 @@ export const keyEntryCodec: StateCodec<KeyEntry> = {
     key: e.key,
     slots: e.slots.map((s) => {
       if (s instanceof Map) return [...s].map(([mk, m]) => [mk, m.k, m.v, m.t]);
-      if (s === undefined) return null;
-      // The checkpoint now shares the list's array: the next `add` copies it.
+      // Only a list made by `add` or `set` is ever changed in place (see `Slot`): the checkpoint gets a
+      // copy of its slot, and shares its array, which the next `add` copies.
+      if (s === undefined || s.own === undefined) return s ?? null;
       s.own = false;
       return { v: s.v, t: s.t };
     }),

@@ -13,8 +13,8 @@ export interface Timer {
  * When rows of an operator are next due, where the row itself says when (`scheduledAt`, a keyed-state
  * entry's `cleanupAt`): timers come out in time order (of one time, the smallest key string first, see
  * `keyIdBefore`), but one may be there twice and a timer the row no longer wants stays until it comes
- * out — the operator checks the row then. Without a promise of one timer per (time, key), the heap
- * keeps no index by key: adding and taking a timer costs no map operation.
+ * out — where it costs the operator at most a look at the row. Without a promise of one timer per
+ * (time, key), the heap keeps no index by key: adding and taking a timer costs no map operation.
  */
 export interface TimerSchedule {
   /** Adds a timer (also when the same one is there). */
