@@ -12,7 +12,7 @@ import { checkSchemas, stateSchemas } from './checkpoint/state-schema.js';
 import { compileChildren, type KeyByCompiler } from './compile.js';
 import type { ExchangeOperator } from './parallel/exchange.js';
 import { taskKeyByCompiler } from './parallel/task-compiler.js';
-import type { LinkPart } from './parallel/links.js';
+import { currentPart, type LinkPart } from './parallel/links.js';
 import { MemoryStateBackend } from '../state/memory-backend.js';
 import type { StateBackend } from '../state/state-backend.js';
 import { extract, type Extractor } from './graph.js';
@@ -503,10 +503,11 @@ export class PipelineTask {
         }
         next = r.offset + 1;
         const message = deserialize(bytes) as LinkMessage;
-        for (const part of message.p) {
+        for (const read of message.p) {
+          const part = currentPart(read);
           const x = this.exchanges[part.x]!;
           if ('wm' in part) x.receiveWatermark(link.from, part.wm);
-          else x.receiveRemote(part.v, part.t, part.w, part.k);
+          else x.receiveRemote(part);
         }
         for (const { topic, records: results } of message.o) this.outputs.addPlaced(topic, results);
       }

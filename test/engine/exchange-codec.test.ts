@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeBatch, encodeBatch } from '../../src/engine/parallel/codec.js';
 import { taskForKey } from '../../src/engine/parallel/exchange.js';
+import { currentPart } from '../../src/engine/parallel/links.js';
+import { deserialize, serialize } from 'node:v8';
 import { prng } from '../helpers/prng.js';
 
 /** What a batch becomes after the trip between threads: encoded, cloned as postMessage does, decoded. */
@@ -84,4 +86,38 @@ test('keys spread evenly over tasks, whatever their pattern', () => {
   }
   assert.equal(taskForKey('a', 1), 0);
   assert.equal(taskForKey(7, 5), taskForKey(7, 5));
+});
+
+test('events an exchange topic holds in the layout of a typed array per column are read as they were sent', () => {
+  // A message of that layout, as v8.serialize wrote it to the topic: two bids and a string between them.
+  const values = [
+    { type: 'bid', auction: 7, price: 1.5, seller: { id: 3, name: 'ann' } },
+    'as it is',
+    { type: 'bid', auction: 9, price: 2, seller: { id: 4, name: 'bo' } },
+  ];
+  const sellers = { shapeOf: Uint8Array.of(0, 0), shapes: [{ keys: ['id', 'name'], count: 2, columns: [
+    { kind: 'n', data: Int32Array.of(3, 4) }, { kind: 's', data: ['ann', 'bo'], codes: Int32Array.of(0, 1) }] }], asIs: [] };
+  const old = {
+    x: 1,
+    v: { shapeOf: Uint8Array.of(0, 255, 0), asIs: ['as it is'], shapes: [{ keys: ['type', 'auction', 'price', 'seller'], count: 2, columns: [
+      { kind: 's', data: ['bid'], codes: Int32Array.of(0, 0) },
+      { kind: 'n', data: Int32Array.of(7, 9) },
+      { kind: 'n', data: Float64Array.of(1.5, 2) },
+      { kind: 'o', data: sellers },
+    ] }] },
+    t: Float64Array.of(10, 11, 12),
+    w: Float64Array.of(0, 1, 2),
+  };
+  for (const k of [Float64Array.of(7, 8, 9), ['k7', 'k8', 'k9']]) {
+    const part = currentPart(deserialize(serialize({ ...old, k })) as never);
+    assert.ok('v' in part);
+    assert.deepStrictEqual(decodeBatch(part.v), values);
+    const n = values.length;
+    assert.deepEqual([...part.tw.subarray(0, 2 * n)], [10, 11, 12, 0, 1, 2], 'times, then watermarks');
+    if (k instanceof Float64Array) assert.deepEqual([...part.tw.subarray(2 * n)], [7, 8, 9], 'numeric keys follow');
+    else assert.deepEqual(part.k, k);
+  }
+  // Today's parts pass as they are.
+  const watermark = { x: 0, wm: 5 };
+  assert.equal(currentPart(watermark), watermark);
 });

@@ -214,6 +214,7 @@ describe('runParallel', () => {
     const inputs = { readings: [] };
     await assert.rejects(runParallel({ pipeline: { module: fixtures, export: 'sensorTotals' }, inputs, tasks: 0 }), InvalidArgumentError);
     await assert.rejects(runParallel({ pipeline: { module: fixtures, export: 'sensorTotals' }, inputs, tasks: 1, runs: 0 }), /runs must be a positive integer, got 0/);
+    await assert.rejects(runParallel({ pipeline: { module: fixtures, export: 'sensorTotals' }, inputs, tasks: 1, youngGenerationMb: -1 }), /youngGenerationMb must be a positive number, got -1/);
     await assert.rejects(runParallel({ pipeline: { module: fixtures, export: 'sensorTotals' }, inputs: { readings: 'no' as never }, tasks: 1 }),
       /the input of topic 'readings' must be an array/);
     await assert.rejects(runParallel({ pipeline: 'fixtures.ts' as never, inputs, tasks: 1 }), /pipeline must be \{ module, export\? \}/);

@@ -121,6 +121,46 @@ describe('process operator', () => {
       }
     });
   }
+  for (const kind of ['memory', 'lmdb'] as const) {
+    test(`keeping time by its input edges, an event first fires its own key's due timers, also after a restore (${kind})`, async () => {
+      // A task of a split pipeline: the operator's watermark is the smallest of all tasks', and an event
+      // read under a later one first fires the timers of its key that this watermark passed.
+      const fn: ProcessFunction<{ k: string; ts: number }, string, unknown[], Record<string, never>> = {
+        onEvent(e, ctx) {
+          if (e.ts < 100) ctx.timers.atEventTime(100);
+          else ctx.emit(['event', e.k, ctx.timestamp]);
+        },
+        onTimer(t, ctx) { ctx.emit(['timer', ctx.key, t.time]); },
+      };
+      const state = new RestartableState(kind);
+      const out: Element[] = [];
+      const ev = (k: string, ts: number, wm: number): Element => ({ value: { k, ts }, ts, key: k, wm });
+      try {
+        const make = () => {
+          const op = new ProcessOperator('p', [{ op: collector(out), input: 0 }], fn as never, state.state);
+          op.edgeTimed = true;
+          return op;
+        };
+        let op = make();
+        op.process([ev('a', 1, 0), ev('b', 2, 0), ev('c', 3, 0)], 0);
+        op.process([ev('c', 120, 110)], 0);
+        assert.deepEqual(out.map((e) => e.value), [['timer', 'c', 100], ['event', 'c', 120]], 'before a restore');
+        const snap = JSON.parse(JSON.stringify(op.snapshot())) as unknown;
+        await state.checkpoint();
+        await state.restart();
+        op = make();
+        op.restore(snap);
+        out.length = 0;
+        op.process([ev('a', 150, 150)], 0);
+        assert.deepEqual(out.map((e) => e.value), [['timer', 'a', 100], ['event', 'a', 150]], "a's timer fires before its event");
+        op.watermark(200);
+        assert.deepEqual(out.map((e) => e.value).slice(2), [['timer', 'b', 100]], "b's timer waits for the operator's watermark");
+      } finally {
+        await state.close();
+      }
+    });
+  }
+
 
   for (const kind of ['memory', 'lmdb'] as const) {
     test(`a numeric key and its string are one key, also across a restart (${kind})`, async () => {

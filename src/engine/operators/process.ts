@@ -96,10 +96,11 @@ function timerTime(t: number, method: string): number {
 export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
   edgeTimed = false;
   /**
-   * Edge-timed only: each key's pending event-time timers, so that an event read under a later
-   * watermark than the operator's can first have its own key's timers fire (see `process`).
+   * Edge-timed, with timers the index cannot find by key (on disk): each key's pending event-time
+   * timers, so that an event read under a later watermark than the operator's can first have its own
+   * key's timers fire (see `push`). Built from the index when first needed (and after a restore).
    */
-  private readonly keyEventTimers = new Map<KeyId, number[]>();
+  private keyEventTimers: Map<KeyId, number[]> | undefined;
   private readonly store: KeyedStateStore;
   /** Timers in the heap, or with LMDB in a table (timers of millions of keys stay on disk). */
   private readonly eventTimers: TimerIndex;
@@ -194,11 +195,9 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
 
   /** Fires key `ks`'s event-time timers at or before `wm`, in time order (edge-timed). */
   private fireKeyTimers(ks: KeyId, key: unknown, wm: number): void {
-    for (;;) {
-      const times = this.keyEventTimers.get(ks);
-      if (times === undefined) return;
-      let first = Infinity;
-      for (const t of times) if (t < first) first = t;
+    // Most events find no timer at all that is due by their watermark: no lookup by key.
+    while (this.eventTimers.lowerBound <= wm) {
+      const first = this.earliestTimer(ks);
       if (first > wm) return;
       this.eventTimers.cancel(first, ks);
       this.unindexTimer(ks, first);
@@ -206,18 +205,33 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
     }
   }
 
-  private indexTimer(ks: KeyId, t: number): void {
-    const times = this.keyEventTimers.get(ks);
+  /** The time of key `ks`'s earliest event-time timer (Infinity: none). */
+  private earliestTimer(ks: KeyId): number {
+    const known = this.eventTimers.earliestOf(ks);
+    if (known !== undefined) return known;
+    if (this.keyEventTimers === undefined) {
+      this.keyEventTimers = new Map();
+      for (const t of this.eventTimers.list()) this.indexTimer(t.id, t.time, this.keyEventTimers);
+    }
+    let first = Infinity;
+    for (const t of this.keyEventTimers.get(ks) ?? []) if (t < first) first = t;
+    return first;
+  }
+
+  /** Adds a timer to `keyEventTimers`, once that is built. */
+  private indexTimer(ks: KeyId, t: number, index = this.keyEventTimers): void {
+    if (index === undefined) return;
+    const times = index.get(ks);
     if (times) times.push(t);
-    else this.keyEventTimers.set(ks, [t]);
+    else index.set(ks, [t]);
   }
 
   private unindexTimer(ks: KeyId, t: number): void {
-    const times = this.keyEventTimers.get(ks);
+    const times = this.keyEventTimers?.get(ks);
     if (!times) return;
     const i = times.indexOf(t);
     if (i >= 0) times.splice(i, 1);
-    if (times.length === 0) this.keyEventTimers.delete(ks);
+    if (times.length === 0) this.keyEventTimers!.delete(ks);
   }
 
   private handle(value: unknown, ts: number, key: unknown, wm: number, ks: KeyId): void {
@@ -285,6 +299,7 @@ export class ProcessOperator extends Chained implements EdgeTimed, PushInput {
   override restore(state: unknown): void {
     const s = state as Snapshot;
     this.wm = s.wm ?? -Infinity;
+    this.keyEventTimers = undefined;
     if (s.stateCleanups !== undefined) this.stateCleanups.restore(s.stateCleanups);
     this.store.restore(this.wm, s.state, s.stateCleanups === undefined);
     const withKeys = (timers: JsonValue): JsonValue => {

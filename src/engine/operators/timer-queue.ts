@@ -38,6 +38,15 @@ export interface TimerIndex extends TimerSchedule {
   add(time: number, id: KeyId, key: unknown): boolean;
   /** Cancels a timer; false when there was none. */
   cancel(time: number, id: KeyId): boolean;
+  /** No pending timer is earlier than this (Infinity: none is pending): a bound, not always a timer's time. */
+  readonly lowerBound: number;
+  /**
+   * The time of key `id`'s earliest timer (Infinity: it has none), or `undefined` where that would take
+   * reading every timer (timers on disk): the caller then keeps its own index, built with {@link list}.
+   */
+  earliestOf(id: KeyId): number | undefined;
+  /** Every pending timer, in no particular order. */
+  list(): Iterable<Timer>;
 }
 
 const timerId = (time: number, id: KeyId) => `${time}\u0000${id}`;
@@ -118,6 +127,15 @@ export class TimerHeap implements TimerSchedule {
       return { time: top.time, id: top.id, key: top.key };
     }
     return undefined;
+  }
+
+  /** The earliest timer's time, or a cancelled one's before it (Infinity: empty). */
+  get lowerBound(): number {
+    return this.heap.length > 0 ? this.times[0]! : Infinity;
+  }
+
+  *list(): Iterable<Timer> {
+    for (const t of this.heap) if (t.live) yield { time: t.time, id: t.id, key: t.key };
   }
 
   /** The earliest pending timer, left in place. */
@@ -238,6 +256,15 @@ export class TimerQueue extends TimerHeap implements TimerIndex {
     return true;
   }
 
+  earliestOf(id: KeyId): number {
+    const t = this.byKey.get(id);
+    if (t === undefined) return Infinity;
+    if (!(t instanceof Map)) return t.time;
+    let first = Infinity;
+    for (const time of t.keys()) if (time < first) first = time;
+    return first;
+  }
+
   protected override clear(): void {
     super.clear();
     this.byKey.clear();
@@ -275,6 +302,25 @@ export class TableTimers implements TimerIndex {
 
   get empty(): boolean {
     return this.order.length === 0;
+  }
+
+  /** The start of the earliest bucket with timers. */
+  get lowerBound(): number {
+    return this.order.length > 0 ? this.order[0]! * this.width : Infinity;
+  }
+
+  /** Unknown without reading every bucket: the timers are on disk, not indexed by key. */
+  earliestOf(): undefined {
+    return undefined;
+  }
+
+  list(): Iterable<Timer> {
+    return [...this.order].flatMap((b) => {
+      const h = this.heads.get(b);
+      if (h === undefined) return this.read(b);
+      // A bucket read into memory: what is left of it, and what was added since.
+      return [...h.sorted.slice(h.next).filter((t) => !h.cancelled.has(timerId(t.time, t.id))), ...h.added.list()];
+    });
   }
 
   private bucketOf(time: number): number {

@@ -1,8 +1,8 @@
 import { fmix } from '../aggregates/murmur3.js';
 import type { Element, Operator, Outputs, PushInput } from '../operators/operator.js';
 import { InputWatermarks, keyString, pushTarget } from '../operators/operator.js';
-import { decodeBatch, encodeBatch, type EncodedBatch } from './codec.js';
-import type { LinkPart, PartSource } from './links.js';
+import { decodeBatch, encodeBatch, TRANSFER_MIN_BYTES } from './codec.js';
+import type { EventsPart, LinkPart, PartSource } from './links.js';
 
 /**
  * The task (0 … tasks − 1) of a parallel run that owns a group key: where a `keyBy` sends the events
@@ -23,12 +23,6 @@ export function taskForKey(key: unknown, tasks: number): number {
   return (fmix(h) >>> 0) % tasks;
 }
 
-function toFloat64(xs: readonly number[]): Float64Array<ArrayBuffer> {
-  const out = new Float64Array(xs.length);
-  for (let i = 0; i < xs.length; i++) out[i] = xs[i]!;
-  return out;
-}
-
 /** Events waiting to be sent to one task. */
 interface Outgoing {
   values: unknown[];
@@ -38,9 +32,6 @@ interface Outgoing {
   keys: unknown[];
   numericKeys: boolean;
 }
-
-/** Below this many bytes a typed array is copied with its message rather than moved: moving costs more. */
-const TRANSFER_MIN_BYTES = 4096;
 
 /**
  * A `keyBy` of a pipeline split over several tasks: keys each event and sends it to the task that
@@ -142,14 +133,21 @@ export class ExchangeOperator implements Operator, PartSource, PushInput {
     const o = this.outgoing[peer]!;
     const n = o.values.length;
     if (n > 0) {
-      const t = toFloat64(o.times);
-      const w = toFloat64(o.wms);
-      const numericKeys = o.numericKeys ? toFloat64(o.keys as number[]) : undefined;
-      const move = t.byteLength >= TRANSFER_MIN_BYTES ? transfer : [];
-      move.push(t.buffer, w.buffer);
-      if (numericKeys !== undefined) move.push(numericKeys.buffer);
-      parts.push({ x: this.index, v: encodeBatch(o.values, move), t, w, k: numericKeys ?? o.keys });
-      this.outgoing[peer] = { values: [], times: [], wms: [], keys: [], numericKeys: true };
+      const tw = new Float64Array(o.numericKeys ? 3 * n : 2 * n);
+      for (let i = 0; i < n; i++) {
+        tw[i] = o.times[i]!;
+        tw[n + i] = o.wms[i]!;
+      }
+      if (o.numericKeys) for (let i = 0; i < n; i++) tw[2 * n + i] = o.keys[i] as number;
+      if (tw.byteLength >= TRANSFER_MIN_BYTES) transfer.push(tw.buffer);
+      parts.push({ x: this.index, v: encodeBatch(o.values, transfer), tw, ...(o.numericKeys ? {} : { k: o.keys }) });
+      // The arrays are copied into the part (the keys, when not numbers, are sent as they are).
+      o.values.length = 0;
+      o.times.length = 0;
+      o.wms.length = 0;
+      if (o.numericKeys) o.keys.length = 0;
+      else o.keys = [];
+      o.numericKeys = true;
       this.waiting -= n;
       this.eventsSent += n;
     }
@@ -161,17 +159,19 @@ export class ExchangeOperator implements Operator, PartSource, PushInput {
   }
 
   /** Events another task sent on this exchange. */
-  receiveRemote(encoded: EncodedBatch, times: Float64Array, wms: Float64Array, keys: Float64Array | unknown[]): void {
-    const values = decodeBatch(encoded);
+  receiveRemote(part: EventsPart): void {
+    const values = decodeBatch(part.v);
+    const n = values.length;
+    const { tw, k } = part;
     const target = this.target;
     if (target !== undefined) {
       // Straight into an operator that takes events one at a time: no element per event.
-      for (let i = 0; i < values.length; i++) target.push(values[i], times[i]!, keys[i], wms[i]!, this.targetInput);
+      for (let i = 0; i < n; i++) target.push(values[i], tw[i]!, k === undefined ? tw[2 * n + i] : k[i], tw[n + i]!, this.targetInput);
       target.endBatch();
       return;
     }
-    const batch: Element[] = new Array(values.length);
-    for (let i = 0; i < values.length; i++) batch[i] = { value: values[i], ts: times[i]!, key: keys[i], wm: wms[i]! };
+    const batch: Element[] = new Array(n);
+    for (let i = 0; i < n; i++) batch[i] = { value: values[i], ts: tw[i]!, key: k === undefined ? tw[2 * n + i] : k[i], wm: tw[n + i]! };
     this.receive(batch);
   }
 

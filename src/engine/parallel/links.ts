@@ -1,14 +1,36 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import type { EncodedBatch } from './codec.js';
+import { fromColumnArrays, type BatchOfColumnArrays, type EncodedBatch } from './codec.js';
+
+/** Events for exchange `x`: values in columns; event times, watermarks and keys in one typed array. */
+export interface EventsPart {
+  x: number;
+  v: EncodedBatch;
+  /**
+   * For `n` events: their event times, then the watermarks they were read under, then — when every key
+   * is a number — their keys (one typed array, not three: each costs an allocation at both ends).
+   */
+  tw: Float64Array;
+  /** The keys, when not all are numbers. */
+  k?: unknown[];
+}
 
 /** Part of a message between tasks: events for exchange `x`, or the sender's watermark on it. */
-export type LinkPart =
-  /**
-   * Values (in columns), event times, the watermarks the events were read under and keys (a
-   * `Float64Array` when all are numbers), in order.
-   */
-  | { x: number; v: EncodedBatch; t: Float64Array; w: Float64Array; k: Float64Array | unknown[] }
-  | { x: number; wm: number };
+export type LinkPart = EventsPart | { x: number; wm: number };
+
+/** Events as exchange topics held them before {@link EventsPart}: a typed array per column. */
+interface EventsPartOfColumnArrays { x: number; v: BatchOfColumnArrays; t: Float64Array; w: Float64Array; k: Float64Array | unknown[] }
+
+/** A part of a message read from an exchange topic, in today's form (topics may hold the earlier one). */
+export function currentPart(part: LinkPart | EventsPartOfColumnArrays): LinkPart {
+  if (!('t' in part)) return part;
+  const n = part.t.length;
+  const numericKeys = part.k instanceof Float64Array;
+  const tw = new Float64Array(numericKeys ? 3 * n : 2 * n);
+  tw.set(part.t);
+  tw.set(part.w, n);
+  if (part.k instanceof Float64Array) tw.set(part.k, 2 * n);
+  return { x: part.x, v: fromColumnArrays(part.v), tw, ...(part.k instanceof Float64Array ? {} : { k: part.k }) };
+}
 
 /** A message from one task to another: parts in order, and how many units of the receiver's messages it took. */
 export interface LinkMessage {
@@ -92,7 +114,7 @@ export class TaskLinks {
         if (message.p.length === 0) continue;
         let units = 1;
         for (const part of message.p) {
-          if ('v' in part) units += part.t.length;
+          if ('v' in part) units += part.v.count;
           deliver(p, part);
         }
         this.toAck[p]! += units;

@@ -79,7 +79,7 @@ function execute(run: BoundedRun, links: TaskLinks, exchanges: ExchangeOperator[
   const deliver = (from: number, part: LinkPart) => {
     const x = exchanges[part.x]!;
     if ('wm' in part) x.receiveWatermark(from, part.wm);
-    else x.receiveRemote(part.v, part.t, part.w, part.k);
+    else x.receiveRemote(part);
   };
   // Outgoing events are sent once enough have gathered or a little time has passed, and always
   // before this task waits: fewer, larger messages.
