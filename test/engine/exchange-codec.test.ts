@@ -121,3 +121,15 @@ test('events an exchange topic holds in the layout of a typed array per column a
   const watermark = { x: 0, wm: 5 };
   assert.equal(currentPart(watermark), watermark);
 });
+
+test('a column whose strings stop or start repeating from one batch to the next still arrives whole', () => {
+  for (let batch = 0; batch < 40; batch++) {
+    // Unique names for a while (the encoder stops looking them up), then one name over and over.
+    const values = Array.from({ length: 50 }, (_, i) => ({ name: batch < 20 || batch % 7 === 0 ? `person ${batch}-${i}` : 'same', city: 'Boise' }));
+    const transfer: ArrayBuffer[] = [];
+    const encoded = encodeBatch(values, transfer);
+    assert.deepStrictEqual(decodeBatch(structuredClone(encoded, { transfer })), values, `batch ${batch}`);
+    const cities = encoded.shapes[0]!.columns[1]!;
+    assert.ok(cities.kind === 's' && cities.data.length === 1, 'a repeated string is sent once per batch');
+  }
+});

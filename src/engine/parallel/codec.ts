@@ -73,12 +73,19 @@ const DICTIONARY_LIMIT = 64;
 /** Strings longer than this are never looked up. */
 const DICTIONARY_MAX_LENGTH = 32;
 
-/** A string column being built: distinct strings looked up while few, else every string listed. */
+/**
+ * A string column being built: distinct strings looked up while few, else every string listed. A
+ * column whose strings did not repeat in its shape's last batch skips the lookups (see {@link ShapeCodec}).
+ */
 class StringColumn {
   readonly list: string[] = [];
-  private dict: Map<string, number> | undefined = new Map();
+  private dict: Map<string, number> | undefined;
   private last: string | undefined;
   private lastCode = -1;
+
+  constructor(lookUp: boolean) {
+    if (lookUp) this.dict = new Map();
+  }
 
   code(s: string): number {
     if (s === this.last) return this.lastCode;
@@ -97,6 +104,37 @@ class StringColumn {
     return c;
   }
 }
+
+/**
+ * What the encoder keeps of a shape between batches: its writer, and per string column whether its
+ * strings repeated last time (a name or an e-mail address never does: looking each up only costs).
+ * A column that did not repeat is looked up again every {@link RETRY_LOOKUPS}th batch.
+ */
+interface ShapeCodec {
+  keys: string[];
+  kinds: Kinds;
+  write: Writer;
+  repeats: Uint8Array;
+  batches: number;
+}
+const RETRY_LOOKUPS = 16;
+/** The shapes seen last, found without building their signature. */
+const recentShapes: ShapeCodec[] = [];
+const shapeCodecs = new Map<string, ShapeCodec>();
+
+function shapeCodecFor(keys: string[], kinds: Kinds): ShapeCodec {
+  for (const c of recentShapes) if (sameKeys(c.keys, keys) && sameKeys(c.kinds, kinds)) return c;
+  const sig = signature(keys, kinds);
+  let c = shapeCodecs.get(sig);
+  if (c === undefined) {
+    c = { keys, kinds, write: writerFor(keys, kinds), repeats: new Uint8Array(kinds.length).fill(1), batches: 0 };
+    shapeCodecs.set(sig, c);
+  }
+  recentShapes.unshift(c);
+  if (recentShapes.length > MAX_SHAPES) recentShapes.pop();
+  return c;
+}
+
 /** Reads the objects of one shape, one per call, in order. */
 type Reader = (columns: Column[], F: Float64Array, I: Int32Array, decode: (b: EncodedBatch) => unknown[]) => () => Record<string, unknown>;
 
@@ -175,6 +213,7 @@ function reserve(which: 'F' | 'I', n: number): number {
 interface Building {
   keys: string[];
   kinds: Kinds;
+  codec: ShapeCodec;
   write: Writer;
   strings: StringColumn[];
   /** Per number or string column: where its rows start in scratch `F` (numbers) or `I` (codes). */
@@ -223,9 +262,11 @@ export function encodeBatch(values: readonly unknown[], transfer: ArrayBuffer[],
       // Room for every row still to come, which may all be of this shape.
       const at = new Int32Array(kinds.length).fill(-1);
       kinds.forEach((k, j) => { if (k === 'n' || k === 's') at[j] = reserve(k === 'n' ? 'F' : 'I', n - i); });
+      const codec = shapeCodecFor(keys, kinds);
+      const retry = codec.batches++ % RETRY_LOOKUPS === 0;
       building.push({
-        keys, kinds, write: writerFor(keys, kinds), count: 0, at,
-        strings: kinds.map(() => new StringColumn()),
+        keys, kinds, codec, write: codec.write, count: 0, at,
+        strings: kinds.map((_, j) => new StringColumn(retry || codec.repeats[j] === 1)),
         ints: new Uint8Array(kinds.length).fill(1),
         cols: kinds.map(() => []),
       });
@@ -275,6 +316,8 @@ export function encodeBatch(values: readonly unknown[], transfer: ArrayBuffer[],
       if (k === 's') {
         i32.set(scratch.I.subarray(from, from + b.count), nextI);
         nextI += b.count;
+        // Repetitive: at most half as many distinct strings as rows.
+        b.codec.repeats[j] = 2 * b.strings[j]!.list.length <= b.count ? 1 : 0;
         return { kind: 's', data: b.strings[j]!.list, at: nextI - b.count };
       }
       return { kind: 'v', data: b.cols[j]! };

@@ -14,8 +14,14 @@ import { taskKeyByCompiler } from './task-compiler.js';
 import type { TaskReport, TaskSetup, WorkerMessage } from './protocol.js';
 
 const setup = workerData as TaskSetup;
-/** The longest outgoing events and watermarks wait for a flush while the task reads its input. */
+/**
+ * How long outgoing events and watermarks wait for a flush while the task reads its input: a message
+ * costs tens of microseconds at both ends whatever it holds, so a few events wait longer, for company.
+ */
 const FLUSH_MS = 2;
+/** Fewer events than this wait up to {@link FLUSH_MAX_MS}. */
+const FLUSH_MIN_EVENTS = 512;
+const FLUSH_MAX_MS = 20;
 const port = parentPort!;
 
 function post(message: WorkerMessage): void {
@@ -106,7 +112,11 @@ function execute(run: BoundedRun, links: TaskLinks, exchanges: ExchangeOperator[
       } else {
         let waiting = 0;
         for (const x of exchanges) waiting += x.waiting;
-        if (waiting >= flushEvents || performance.now() - lastFlush >= FLUSH_MS) flush();
+        if (waiting >= flushEvents) flush();
+        else {
+          const since = performance.now() - lastFlush;
+          if (since >= FLUSH_MAX_MS || (since >= FLUSH_MS && waiting >= FLUSH_MIN_EVENTS)) flush();
+        }
       }
       run.drain(collect);
       continue;
