@@ -133,3 +133,13 @@ test('a column whose strings stop or start repeating from one batch to the next 
     assert.ok(cities.kind === 's' && cities.data.length === 1, 'a repeated string is sent once per batch');
   }
 });
+
+test('a value whose getter throws fails its batch, and the encoder keeps no space for it', () => {
+  const rows = Array.from({ length: 5000 }, (_, i) => ({ a: i, b: i * 0.5, c: -i, d: i + 0.25 }));
+  const bad = Object.defineProperty({ a: 1, b: 2, c: 3 } as Record<string, unknown>, 'd', { enumerable: true, get() { throw new Error('no d'); } });
+  const before = process.memoryUsage().arrayBuffers;
+  for (let round = 0; round < 200; round++) assert.throws(() => encodeBatch([...rows, bad], []), /no d/);
+  // Each failed batch took ~200 KB of scratch space; kept, they would add up to tens of MB.
+  assert.ok(process.memoryUsage().arrayBuffers - before < 8e6, `${process.memoryUsage().arrayBuffers - before} bytes more`);
+  assert.deepStrictEqual(trip(rows.slice(0, 10)), rows.slice(0, 10));
+});

@@ -43,9 +43,9 @@ export interface EncodedBatch {
   /** How many values. */
   count: number;
   /** The doubles of the number columns that are not all 32-bit integers. */
-  f64: Float64Array;
+  f64: Float64Array<ArrayBuffer>;
   /** Per value its shape index or {@link AS_IS} (the first `count`), then integer columns and string codes. */
-  i32: Int32Array;
+  i32: Int32Array<ArrayBuffer>;
   shapes: ShapeColumns[];
   /** The values that are not shaped objects, in order. */
   asIs: unknown[];
@@ -240,9 +240,28 @@ const NO_DOUBLES = new Float64Array(0);
 
 /** Puts a batch in columns. Typed arrays large enough to be worth moving are listed in `transfer` for `postMessage`. */
 export function encodeBatch(values: readonly unknown[], transfer: ArrayBuffer[], depth = 0): EncodedBatch {
-  const n = values.length;
   const baseF = scratch.usedF;
   const baseI = scratch.usedI;
+  let batch: EncodedBatch;
+  let building: Building[];
+  try {
+    [batch, building] = encodeColumns(values, depth);
+  } finally {
+    // The scratch space is free again (also when a getter threw); nested objects are encoded in it now.
+    scratch.usedF = baseF;
+    scratch.usedI = baseI;
+  }
+  building.forEach((b, s) => b.kinds.forEach((k, j) => {
+    if (k === 'o') batch.shapes[s]!.columns[j] = { kind: 'o', data: encodeBatch(b.cols[j]!, transfer, depth + 1) };
+  }));
+  if (batch.f64.byteLength >= TRANSFER_MIN_BYTES) transfer.push(batch.f64.buffer);
+  if (batch.i32.byteLength >= TRANSFER_MIN_BYTES) transfer.push(batch.i32.buffer);
+  return batch;
+}
+
+/** The batch with every column but nested objects' (left as 'v', their objects in the building). */
+function encodeColumns(values: readonly unknown[], depth: number): [EncodedBatch, Building[]] {
+  const n = values.length;
   const shapeAt = reserve('I', n);
   const asIs: unknown[] = [];
   const building: Building[] = [];
@@ -323,15 +342,7 @@ export function encodeBatch(values: readonly unknown[], transfer: ArrayBuffer[],
       return { kind: 'v', data: b.cols[j]! };
     }),
   }));
-  // The scratch space is free again; nested objects are encoded in it now.
-  scratch.usedF = baseF;
-  scratch.usedI = baseI;
-  building.forEach((b, s) => b.kinds.forEach((k, j) => {
-    if (k === 'o') shapes[s]!.columns[j] = { kind: 'o', data: encodeBatch(b.cols[j]!, transfer, depth + 1) };
-  }));
-  if (f64.byteLength >= TRANSFER_MIN_BYTES) transfer.push(f64.buffer);
-  if (i32.byteLength >= TRANSFER_MIN_BYTES) transfer.push(i32.buffer);
-  return { count: n, f64, i32, shapes, asIs };
+  return [{ count: n, f64, i32, shapes, asIs }, building];
 }
 
 /** The values of an encoded batch, in their order. */
