@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { freePort } from '../../test/helpers/free-port.js';
 import { tempDir } from './temp.js';
@@ -24,6 +24,19 @@ export interface ServerSpec {
   args(port: number, dir: string): string[];
   /** How long to wait for the port to accept connections. Default 15 s. */
   startTimeoutMs?: number;
+  /**
+   * Open files the process may have (soft and hard limit), where {@link canRaiseOpenFiles} says this
+   * machine allows it; else it inherits this process's limit.
+   */
+  openFiles?: number;
+}
+
+/**
+ * Whether a server can be started with `n` open files (`prlimit`, from util-linux: raising the hard
+ * limit needs root, up to the kernel's `fs.nr_open`). This machine gives a process 20,000.
+ */
+export function canRaiseOpenFiles(n: number): boolean {
+  return spawnSync('prlimit', [`--nofile=${n}:${n}`, '--', 'true'], { stdio: 'ignore' }).status === 0;
 }
 
 const running = new Set<ChildProcess>();
@@ -51,7 +64,11 @@ function accepts(port: number): Promise<boolean> {
 export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
   const tmp = tempDir(spec.name);
   const port = await freePort();
-  const proc = spawn(spec.command, spec.args(port, tmp.dir), { cwd: tmp.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const raise = spec.openFiles !== undefined && canRaiseOpenFiles(spec.openFiles);
+  const [command, args] = raise
+    ? ['prlimit', [`--nofile=${spec.openFiles}:${spec.openFiles}`, '--', spec.command, ...spec.args(port, tmp.dir)]]
+    : [spec.command, spec.args(port, tmp.dir)];
+  const proc = spawn(command, args, { cwd: tmp.dir, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(proc);
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
