@@ -120,11 +120,12 @@ export class TimerHeap implements TimerSchedule {
 
   pop(upTo: number): Timer | undefined {
     const h = this.heap;
-    while (h.length > 0 && h[0]!.time <= upTo) {
+    while (h.length > 0 && this.times[0]! <= upTo) {
       const top = this.removeTop();
       if (!top.live) continue;
       this.unlist(top);
-      return { time: top.time, id: top.id, key: top.key };
+      // The timer itself: it has left the heap, and its `live` flag is false from now on.
+      return top;
     }
     return undefined;
   }
