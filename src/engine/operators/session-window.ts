@@ -180,10 +180,17 @@ export class SessionWindowOperator extends WindowOperatorBase {
     const wm = this.wm;
     const lateness = this.options.allowedLateness;
     const final = this.options.emit === 'final';
+    const rows = dueRows(this.due, this.keys, wm);
+    if (rows.length === 0) return;
     const due: [KeyState, Session][] = [];
-    for (const [k, st] of dueRows(this.due, this.keys, wm)) {
-      for (const s of st.sessions) if (final && !s.current && s.end - 1 <= wm) due.push([st, s]);
-      st.sessions = st.sessions.filter((s) => s.end - 1 + lateness > wm);
+    for (const [k, st] of rows) {
+      let closed = 0;
+      for (const s of st.sessions) {
+        if (final && !s.current && s.end - 1 <= wm) due.push([st, s]);
+        if (s.end - 1 + lateness <= wm) closed++;
+      }
+      // Most visits find a session grown since it was scheduled: nothing closes, nothing is copied.
+      if (closed > 0) st.sessions = st.sessions.filter((s) => s.end - 1 + lateness > wm);
       if (st.sessions.length === 0) {
         this.keys.delete(k);
         if (st === this.lastRow) this.lastRow = undefined;

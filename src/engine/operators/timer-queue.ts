@@ -461,16 +461,21 @@ export function scheduledRowCodec<R extends ScheduledRow>(): StateCodec<R> {
   };
 }
 
+const NOTHING_DUE: readonly [KeyId, never][] = Object.freeze([]);
+
 /**
  * The rows whose timers are due at `upTo`, each once, with `scheduledAt` reset: the operator handles each
  * and schedules it again (later than `upTo`) or deletes it. A row records the one timer it wants; a
  * stale one (the row was re-scheduled later, or twice at one time) only brings a visit that finds
  * nothing due, so a watermark step visits the rows that are due and few others.
  */
-export function dueRows<R extends ScheduledRow>(timers: TimerSchedule, rows: StateTable<R>, upTo: number): [KeyId, R][] {
+export function dueRows<R extends ScheduledRow>(timers: TimerSchedule, rows: StateTable<R>, upTo: number): readonly [KeyId, R][] {
+  let t = timers.pop(upTo);
+  // Most watermark steps have nothing due: they allocate nothing.
+  if (t === undefined) return NOTHING_DUE;
   const due: [KeyId, R][] = [];
   const seen = new Set<KeyId>();
-  for (let t = timers.pop(upTo); t !== undefined; t = timers.pop(upTo)) {
+  for (; t !== undefined; t = timers.pop(upTo)) {
     if (seen.has(t.id)) continue;
     seen.add(t.id);
     const row = rows.get(t.id);
