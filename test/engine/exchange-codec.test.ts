@@ -117,7 +117,7 @@ test('events an exchange topic holds in the layout of a typed array per column a
     if (k instanceof Float64Array) assert.deepEqual([...part.tw.subarray(2 * n)], [7, 8, 9], 'numeric keys follow');
     else assert.deepEqual(part.k, k);
   }
-  // Today's parts pass as they are.
+  // Parts of the current form pass as they are.
   const watermark = { x: 0, wm: 5 };
   assert.equal(currentPart(watermark), watermark);
 });

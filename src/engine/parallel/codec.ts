@@ -377,7 +377,7 @@ export interface BatchOfColumnArrays {
   asIs: unknown[];
 }
 
-/** A batch of the earlier layout ({@link BatchOfColumnArrays}) in today's, to decode. */
+/** A batch of the earlier layout ({@link BatchOfColumnArrays}) in the current one, to decode. */
 export function fromColumnArrays(b: BatchOfColumnArrays): EncodedBatch {
   const n = b.shapeOf.length;
   let doubles = 0;

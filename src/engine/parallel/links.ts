@@ -20,7 +20,7 @@ export type LinkPart = EventsPart | { x: number; wm: number };
 /** Events as exchange topics held them before {@link EventsPart}: a typed array per column. */
 interface EventsPartOfColumnArrays { x: number; v: BatchOfColumnArrays; t: Float64Array; w: Float64Array; k: Float64Array | unknown[] }
 
-/** A part of a message read from an exchange topic, in today's form (topics may hold the earlier one). */
+/** A part of a message read from an exchange topic, in the current form (topics may hold the earlier one). */
 export function currentPart(part: LinkPart | EventsPartOfColumnArrays): LinkPart {
   if (!('t' in part)) return part;
   const n = part.t.length;
