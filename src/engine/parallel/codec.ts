@@ -210,11 +210,9 @@ function reserve(which: 'F' | 'I', n: number): number {
   return used;
 }
 
+/** A shape's objects in the batch being encoded. */
 interface Building {
-  keys: string[];
-  kinds: Kinds;
   codec: ShapeCodec;
-  write: Writer;
   strings: StringColumn[];
   /** Per number or string column: where its rows start in scratch `F` (numbers) or `I` (codes). */
   at: Int32Array;
@@ -251,7 +249,7 @@ export function encodeBatch(values: readonly unknown[], transfer: ArrayBuffer[],
     scratch.usedF = baseF;
     scratch.usedI = baseI;
   }
-  building.forEach((b, s) => b.kinds.forEach((k, j) => {
+  building.forEach((b, s) => b.codec.kinds.forEach((k, j) => {
     if (k === 'o') batch.shapes[s]!.columns[j] = { kind: 'o', data: encodeBatch(b.cols[j]!, transfer, depth + 1) };
   }));
   if (batch.f64.byteLength >= TRANSFER_MIN_BYTES) transfer.push(batch.f64.buffer);
@@ -275,7 +273,7 @@ function encodeColumns(values: readonly unknown[], depth: number): [EncodedBatch
     }
     const o = v;
     const keys = Object.keys(o);
-    let s = last >= 0 && sameKeys(building[last]!.keys, keys) ? last : building.findIndex((b) => sameKeys(b.keys, keys));
+    let s = last >= 0 && sameKeys(building[last]!.codec.keys, keys) ? last : building.findIndex((b) => sameKeys(b.codec.keys, keys));
     if (s < 0 && building.length < MAX_SHAPES) {
       const kinds = keys.map((k) => kindOf(o[k], depth));
       // Room for every row still to come, which may all be of this shape.
@@ -284,7 +282,7 @@ function encodeColumns(values: readonly unknown[], depth: number): [EncodedBatch
       const codec = shapeCodecFor(keys, kinds);
       const retry = codec.batches++ % RETRY_LOOKUPS === 0;
       building.push({
-        keys, kinds, codec, write: codec.write, count: 0, at,
+        codec, count: 0, at,
         strings: kinds.map((_, j) => new StringColumn(retry || codec.repeats[j] === 1)),
         ints: new Uint8Array(kinds.length).fill(1),
         cols: kinds.map(() => []),
@@ -292,7 +290,7 @@ function encodeColumns(values: readonly unknown[], depth: number): [EncodedBatch
       s = building.length - 1;
     }
     const b = s < 0 ? undefined : building[s]!;
-    if (b === undefined || !b.write(o, b.count, b.strings, scratch.F, scratch.I, b.at, b.cols, b.ints)) {
+    if (b === undefined || !b.codec.write(o, b.count, b.strings, scratch.F, scratch.I, b.at, b.cols, b.ints)) {
       scratch.I[shapeAt + i] = AS_IS;
       asIs.push(v);
       continue;
@@ -307,7 +305,7 @@ function encodeColumns(values: readonly unknown[], depth: number): [EncodedBatch
   let doubles = 0;
   let int32s = n;
   for (const b of building) {
-    b.kinds.forEach((k, j) => {
+    b.codec.kinds.forEach((k, j) => {
       if (k === 'n' && b.ints[j] === 0) doubles += b.count;
       else if (k === 'n' || k === 's') int32s += b.count;
     });
@@ -318,9 +316,9 @@ function encodeColumns(values: readonly unknown[], depth: number): [EncodedBatch
   let nextF = 0;
   let nextI = n;
   const shapes = building.map((b): ShapeColumns => ({
-    keys: b.keys,
+    keys: b.codec.keys,
     count: b.count,
-    columns: b.kinds.map((k, j): Column => {
+    columns: b.codec.kinds.map((k, j): Column => {
       const from = b.at[j]!;
       if (k === 'n' && b.ints[j] === 0) {
         f64.set(scratch.F.subarray(from, from + b.count), nextF);

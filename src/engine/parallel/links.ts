@@ -23,13 +23,13 @@ interface EventsPartOfColumnArrays { x: number; v: BatchOfColumnArrays; t: Float
 /** A part of a message read from an exchange topic, in the current form (topics may hold the earlier one). */
 export function currentPart(part: LinkPart | EventsPartOfColumnArrays): LinkPart {
   if (!('t' in part)) return part;
-  const n = part.t.length;
-  const numericKeys = part.k instanceof Float64Array;
-  const tw = new Float64Array(numericKeys ? 3 * n : 2 * n);
-  tw.set(part.t);
-  tw.set(part.w, n);
-  if (part.k instanceof Float64Array) tw.set(part.k, 2 * n);
-  return { x: part.x, v: fromColumnArrays(part.v), tw, ...(part.k instanceof Float64Array ? {} : { k: part.k }) };
+  const { t, w, k } = part;
+  const n = t.length;
+  const tw = new Float64Array(k instanceof Float64Array ? 3 * n : 2 * n);
+  tw.set(t);
+  tw.set(w, n);
+  if (k instanceof Float64Array) tw.set(k, 2 * n);
+  return { x: part.x, v: fromColumnArrays(part.v), tw, ...(k instanceof Float64Array ? {} : { k }) };
 }
 
 /** A message from one task to another: parts in order, and how many units of the receiver's messages it took. */
