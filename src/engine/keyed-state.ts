@@ -107,47 +107,66 @@ export type StateAccessors<S extends Record<string, StateDescriptor>> = {
 };
 
 /**
- * Stored form: values with the event time they were written at. `own` marks a list's slot and array
- * as held by the store alone — made by a write, not decoded from a checkpoint, not handed to a
- * checkpoint by the codec nor to user code by `get` — so that `add` may append in place; any other
- * list is copied on its next `add`.
+ * A map state's entries (by `s`/`n` + key, so that `'1'` and `1` stay apart), of a class of its own: a
+ * value state may hold a `Map` of the user's, which must not read as a map state's entries.
  */
-type Slot = { v: unknown; t: number; own?: boolean } | undefined;
-type MapSlot = Map<string, { k: string | number; v: unknown; t: number }>;
+class MapEntries extends Map<string, { k: string | number; v: unknown; t: number }> {}
 
-/** One key's states, as the operator's state table holds them. */
+/**
+ * One key's states, as the operator's state table holds them: one field per declared state, side by
+ * side in two arrays, so that reading a state is one step from the entry and writing one allocates
+ * nothing (a value and its stamp are written in place).
+ */
 export interface KeyEntry {
   key: unknown;
-  /** One slot per declared state: value and list slots, or a map. */
-  slots: (Slot | MapSlot)[];
-  /** When the key's cleanup timer fires (states with a TTL); absent: none. */
-  cleanupAt?: number;
+  /** Per declared state: a value or list state's value (`undefined`: absent), or a map state's entries. */
+  values: unknown[];
+  /** Per value or list state: the event time it was written at, which a TTL counts from. */
+  times: number[];
+  /**
+   * Bit i set: list state i's array is held by the store alone — made by a write, not decoded from a
+   * checkpoint, not handed to a checkpoint by the codec nor to user code by `get` — so `add` may append
+   * in place; any other list is copied on its next `add`.
+   */
+  own: number;
+  /** When the key's cleanup timer fires (states with a TTL); Infinity: none. */
+  cleanupAt: number;
 }
 
-type JsonSlot = Slot | [string, string | number, unknown, number][] | null;
+/** A value or list state in checkpoints and on disk; a map state is an array of [stored key, key, value, time]. */
+type JsonSlot = { v: unknown; t: number } | [string, string | number, unknown, number][] | null;
 
 /** JSON form of a {@link KeyedStateStore} in checkpoints of Rivulet 0.1 (read when restoring one). */
 export type KeyedStateSnapshot = [keyString: string, key: unknown, slots: JsonSlot[]][];
 
-/** A key's entry in checkpoints and on disk: map slots as arrays of [stored key, key, value, time]. */
+/** The bit of list state `i` in {@link KeyEntry.own} (0 past the 30th: such a list is copied on every `add`). */
+const ownBit = (i: number): number => (i < 30 ? 1 << i : 0);
+
+/** A key's entry in checkpoints and on disk: `{ key, slots, cleanupAt? }`, one slot per declared state. */
 export const keyEntryCodec: StateCodec<KeyEntry> = {
-  encode: (e) => ({
-    key: e.key,
-    slots: e.slots.map((s) => {
-      if (s instanceof Map) return [...s].map(([mk, m]) => [mk, m.k, m.v, m.t]);
-      // Only a list made by `add` or `set` is ever changed in place (see `Slot`): the checkpoint gets a
-      // copy of its slot, and shares its array, which the next `add` copies.
-      if (s === undefined || s.own === undefined) return s ?? null;
-      s.own = false;
-      return { v: s.v, t: s.t };
-    }),
-    ...(e.cleanupAt === undefined ? {} : { cleanupAt: e.cleanupAt }),
-  }) as unknown as JsonValue,
+  encode: (e) => {
+    // The checkpoint shares the lists' arrays from now on: the next `add` to one copies it.
+    e.own = 0;
+    const slots = e.values.map((v, i): JsonSlot => {
+      if (v instanceof MapEntries) return [...v].map(([mk, m]) => [mk, m.k, m.v, m.t]);
+      return v === undefined ? null : { v, t: e.times[i]! };
+    });
+    return (e.cleanupAt === Infinity ? { key: e.key, slots } : { key: e.key, slots, cleanupAt: e.cleanupAt }) as unknown as JsonValue;
+  },
   decode: (json) => {
     const j = json as unknown as { key: unknown; slots: JsonSlot[]; cleanupAt?: number };
-    const e: KeyEntry = { key: j.key, slots: j.slots.map((s) => (Array.isArray(s) ? new Map(s.map(([mk, k, v, t]) => [mk, { k, v, t }])) : (s ?? undefined))) };
-    if (j.cleanupAt !== undefined) e.cleanupAt = j.cleanupAt;
-    return e;
+    const values: unknown[] = [];
+    const times: number[] = [];
+    for (const s of j.slots) {
+      if (Array.isArray(s)) {
+        values.push(new MapEntries(s.map(([mk, k, v, t]) => [mk, { k, v, t }])));
+        times.push(0);
+      } else {
+        values.push(s === null ? undefined : s.v);
+        times.push(s === null ? 0 : s.t);
+      }
+    }
+    return { key: j.key, values, times, own: 0, cleanupAt: j.cleanupAt ?? Infinity };
   },
 };
 
@@ -202,9 +221,20 @@ export class KeyedStateStore {
     this.current = id === this.lastId && this.lastEntry !== undefined ? this.lastEntry : this.entries.get(id);
     this.currentStored = this.current !== undefined;
     this.ttlWritten = false;
-    if (!this.current) this.current = { key, slots: this.descriptors.map((d) => (d.kind === 'map' ? new Map() : undefined)) };
+    if (!this.current) this.current = this.newEntry(key);
     // Stamps must survive JSON (checkpoints): no infinities.
     this.now = Number.isFinite(time) ? time : -8.64e15;
+  }
+
+  private newEntry(key: unknown): KeyEntry {
+    const n = this.descriptors.length;
+    const values: unknown[] = new Array<unknown>(n);
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+      values[i] = this.descriptors[i]!.kind === 'map' ? new MapEntries() : undefined;
+      times.push(0);
+    }
+    return { key, values, times, own: 0, cleanupAt: Infinity };
   }
 
   /** Stores the selected key's entry if it holds anything (keys without state take no memory). */
@@ -215,7 +245,7 @@ export class KeyedStateStore {
     // A stored entry changed in place in a table that holds objects is stored already, unless it emptied
     // or needs a cleanup timer (a TTL state written while it had none). Most calls write no TTL state
     // (q4's bids on an open auction): they must not pay for a store each.
-    if (this.currentStored && this.holdsObjects && (!this.ttlWritten || e.cleanupAt !== undefined) && !isEmpty(e)) {
+    if (this.currentStored && this.holdsObjects && (!this.ttlWritten || e.cleanupAt !== Infinity) && !isEmpty(e)) {
       this.lastId = this.currentId;
       this.lastEntry = e;
       return;
@@ -239,7 +269,7 @@ export class KeyedStateStore {
       this.lastId = k;
       this.lastEntry = e;
     }
-    if (this.hasTtl && e.cleanupAt === undefined) {
+    if (this.hasTtl && e.cleanupAt === Infinity) {
       const at = this.earliestExpiry(e);
       if (at !== Infinity) {
         e.cleanupAt = at;
@@ -255,11 +285,11 @@ export class KeyedStateStore {
     for (let i = 0; i < this.descriptors.length; i++) {
       const { ttl } = this.descriptors[i]!;
       if (ttl === undefined) continue;
-      const s = e.slots[i];
-      if (s instanceof Map) {
-        for (const m of s.values()) at = Math.min(at, m.t + ttl);
-      } else if (s !== undefined) {
-        at = Math.min(at, s.t + ttl);
+      const v = e.values[i];
+      if (v instanceof MapEntries) {
+        for (const m of v.values()) at = Math.min(at, m.t + ttl);
+      } else if (v !== undefined) {
+        at = Math.min(at, e.times[i]! + ttl);
       }
     }
     return at;
@@ -272,16 +302,17 @@ export class KeyedStateStore {
       const e = this.entries.get(t.id);
       // Gone, or its timer is another: a key emptied (its timer stays), or emptied and written again.
       if (!e || e.cleanupAt !== t.time) continue;
-      delete e.cleanupAt;
-      this.descriptors.forEach((d, i) => {
-        if (d.ttl === undefined) return;
-        const s = e.slots[i];
-        if (s instanceof Map) {
-          for (const [mk, m] of s) if (m.t + d.ttl <= wm) s.delete(mk);
-        } else if (s !== undefined && s.t + d.ttl <= wm) {
-          e.slots[i] = undefined;
+      e.cleanupAt = Infinity;
+      for (let i = 0; i < this.descriptors.length; i++) {
+        const { ttl } = this.descriptors[i]!;
+        if (ttl === undefined) continue;
+        const v = e.values[i];
+        if (v instanceof MapEntries) {
+          for (const [mk, m] of v) if (m.t + ttl <= wm) v.delete(mk);
+        } else if (v !== undefined && e.times[i]! + ttl <= wm) {
+          e.values[i] = undefined;
         }
-      });
+      }
       this.store(t.id, e);
     }
   }
@@ -291,49 +322,67 @@ export class KeyedStateStore {
     return ttl === undefined || t + ttl > this.wm;
   }
 
-  private slot(i: number): Slot {
-    const s = this.current!.slots[i] as Slot;
-    return s !== undefined && this.live(i, s.t) ? s : undefined;
-  }
-
   private accessor(i: number): unknown {
     const d = this.descriptors[i]!;
-    const withTtl = d.ttl !== undefined;
-    /** The stamp of a write, which a state with a TTL counts from. */
-    const stamp = (): number => {
-      if (withTtl) this.ttlWritten = true;
-      return this.now;
-    };
+    const ttl = d.ttl;
+    /** The current key's value or list of state i (undefined: absent or expired). */
+    const read = ttl === undefined
+      ? () => this.current!.values[i]
+      : () => {
+        const e = this.current!;
+        return e.times[i]! + ttl > this.wm ? e.values[i] : undefined;
+      };
+    /** Writes state i's value, stamped with the time of the call (which a TTL counts from). */
+    const write = ttl === undefined
+      ? (v: unknown) => {
+        const e = this.current!;
+        e.values[i] = v;
+        e.times[i] = this.now;
+      }
+      : (v: unknown) => {
+        const e = this.current!;
+        e.values[i] = v;
+        e.times[i] = this.now;
+        this.ttlWritten = true;
+      };
+    const clear = () => { this.current!.values[i] = undefined; };
     if (d.kind === 'value') {
-      return {
-        get: () => this.slot(i)?.v,
-        set: (v: unknown) => { this.current!.slots[i] = { v, t: stamp() }; },
-        clear: () => { this.current!.slots[i] = undefined; },
-      } satisfies ValueState<unknown>;
+      // `set(undefined)` is `clear()`: both read back as absent.
+      return { get: read, set: write, clear } satisfies ValueState<unknown>;
     }
     if (d.kind === 'list') {
+      const bit = ownBit(i);
       return {
         get: () => {
-          const s = this.slot(i);
-          if (s === undefined) return [];
-          s.own = false; // the caller holds the array now: what it was given does not change
-          return s.v as unknown[];
+          const v = read() as unknown[] | undefined;
+          if (v === undefined) return [];
+          this.current!.own &= ~bit; // the caller holds the array now: what it was given does not change
+          return v;
         },
         add: (v: unknown) => {
-          const s = this.slot(i);
+          const e = this.current!;
+          const list = read() as unknown[] | undefined;
           // Appended in place where the store alone holds the list: a key's list grows at O(1) per add.
-          if (s?.own === true) {
-            (s.v as unknown[]).push(v);
-            s.t = stamp();
+          if (list !== undefined && (e.own & bit) !== 0) {
+            list.push(v);
+            write(list);
           } else {
-            this.current!.slots[i] = { v: s ? [...(s.v as unknown[]), v] : [v], t: stamp(), own: true };
+            write(list === undefined ? [v] : [...list, v]);
+            e.own |= bit;
           }
         },
-        set: (vs: unknown[]) => { this.current!.slots[i] = { v: [...vs], t: stamp(), own: true }; },
-        clear: () => { this.current!.slots[i] = undefined; },
+        set: (vs: unknown[]) => {
+          write([...vs]);
+          this.current!.own |= bit;
+        },
+        clear,
       } satisfies ListState<unknown>;
     }
-    const map = () => this.current!.slots[i] as MapSlot;
+    const map = () => this.current!.values[i] as MapEntries;
+    const stamp = (): number => {
+      if (ttl !== undefined) this.ttlWritten = true;
+      return this.now;
+    };
     const ks = (k: string | number) => (typeof k === 'string' ? `s${k}` : `n${k}`);
     const liveEntry = (k: string | number) => {
       const m = map().get(ks(k));
@@ -362,17 +411,17 @@ export class KeyedStateStore {
     for (const [k, key, slots] of legacy ?? []) this.store(keyIdOfString(k), keyEntryCodec.decode({ key, slots } as unknown as JsonValue));
     if (!scheduleAll || !this.hasTtl) return;
     for (const [k, e] of [...this.entries.entries()]) {
-      delete e.cleanupAt;
+      e.cleanupAt = Infinity;
       this.store(k, e);
     }
   }
 }
 
 function isEmpty(e: KeyEntry): boolean {
-  const { slots } = e;
-  for (let i = 0; i < slots.length; i++) {
-    const s = slots[i];
-    if (s !== undefined && !(s instanceof Map && s.size === 0)) return false;
+  const { values } = e;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v !== undefined && !(v instanceof MapEntries && v.size === 0)) return false;
   }
   return true;
 }

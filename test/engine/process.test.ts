@@ -99,7 +99,7 @@ describe('process operator', () => {
         try {
           const make = (ttl = true) => new ProcessOperator('p', [], fn(ttl) as never, state.state);
           let op = make(!legacy);
-          const table = () => [...state.state.table<KeyEntry>('p/state', keyEntryCodec).entries()].map(([k, e]) => [k, e.slots.map((sl) => (sl instanceof Map ? [...sl.keys()] : sl?.v ?? null))]);
+          const table = () => [...state.state.table<KeyEntry>('p/state', keyEntryCodec).entries()].map(([k, e]) => [k, e.values.map((v) => (v instanceof Map ? [...v.keys()] : v ?? null))]);
           op.process([el({ sensor: 'a', ts: 0, temp: 1 }, -Infinity), el({ sensor: 'b', ts: 1000, temp: 1 }, -Infinity), el({ sensor: 'keep', ts: 1000, temp: 1 }, -Infinity)], 0);
           op.process([el({ sensor: 'a', ts: 15_000, temp: 2 }, 5000)], 0);
           // A checkpoint and a restart (for `legacy`, from a checkpoint without cleanup timers: the restart sets them).
@@ -226,6 +226,33 @@ describe('process operator', () => {
     again.process([ev(-1, 8)], 0);
     assert.deepEqual(seen[3], [1, 2, 3], 'the checkpoint holds the list as it was when taken');
     assert.deepEqual(last, [2, 4, 5, 3], 'and the value');
+  });
+
+  test('a value state may hold an empty Map of its own; a map state\'s entries and a checkpoint of the stored form read back', () => {
+    const got: unknown[] = [];
+    const fn: ProcessFunction<{ v: number; ts: number }, string, never, { m: ValueStateDescriptor<Map<string, number>>; byV: MapStateDescriptor<number, number> }> = {
+      state: { m: valueState<Map<string, number>>(), byV: mapState<number, number>() },
+      onEvent(e, ctx) {
+        if (e.v === 0) ctx.state.m.set(new Map());
+        else got.push(ctx.state.m.get(), ctx.state.byV.entries());
+        ctx.state.byV.set(e.v, e.ts);
+        if (e.v === 0) ctx.state.byV.delete(0); // the key's map state is empty again: only the value holds anything
+      },
+    };
+    const state = new MemoryStateBackend();
+    const op = new ProcessOperator('p', [], fn as never, state);
+    const ev = (v: number, ts: number): Element => ({ value: { v, ts }, ts, key: 'a', wm: -Infinity });
+    op.process([ev(0, 0), ev(1, 1)], 0);
+    assert.deepEqual(got, [new Map(), []], 'the empty Map was kept, not taken for an empty map state');
+    // The stored form in a checkpoint: one slot per state, `{ v, t }` for a value, entries for a map.
+    const row = keyEntryCodec.encode([...state.table<KeyEntry>('p/state', keyEntryCodec).entries()][0]![1]);
+    assert.deepEqual(JSON.parse(JSON.stringify(row)), { key: 'a', slots: [{ v: {}, t: 0 }, [['n1', 1, 1, 1]]] });
+    // An entry as stored before (a list slot with its `own` flag, a TTL's cleanup time) reads back.
+    const old = keyEntryCodec.decode({ key: 'b', slots: [{ v: [1, 2], t: 5, own: false }, null, [['s1', '1', 'x', 7]]], cleanupAt: 60_005 });
+    assert.deepEqual(old.values.slice(0, 2), [[1, 2], undefined]);
+    assert.deepEqual([...(old.values[2] as Map<string, unknown>)], [['s1', { k: '1', v: 'x', t: 7 }]]);
+    assert.deepEqual([old.times[0], old.cleanupAt], [5, 60_005]);
+    assert.deepEqual(keyEntryCodec.encode(old), { key: 'b', slots: [{ v: [1, 2], t: 5 }, null, [['s1', '1', 'x', 7]]], cleanupAt: 60_005 });
   });
 
   for (const kind of ['memory', 'lmdb'] as const) {

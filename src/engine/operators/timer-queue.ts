@@ -72,6 +72,12 @@ export class TimerHeap implements TimerSchedule {
    * by side here, where reading them from the timers would touch two objects anywhere in memory.
    */
   private times = new Float64Array(64);
+  /**
+   * `ids[i]` is `heap[i].id`, for the same reason: timers of one time (a watermark step's worth, or
+   * every key written in one millisecond with the same TTL) are ordered by key, and a numeric id read
+   * here costs no visit to the timer object.
+   */
+  private ids: KeyId[] = [];
   protected count = 0;
 
   get size(): number {
@@ -97,8 +103,10 @@ export class TimerHeap implements TimerSchedule {
   protected push(timer: HeapTimer): void {
     const { time, id } = timer;
     const h = this.heap;
+    const ids = this.ids;
     let i = h.length;
     h.push(timer);
+    ids.push(id);
     if (i >= this.times.length) {
       const grown = new Float64Array(2 * this.times.length);
       grown.set(this.times);
@@ -108,14 +116,17 @@ export class TimerHeap implements TimerSchedule {
     while (i > 0) {
       const parent = (i - 1) >> 1;
       const pt = times[parent]!;
+      const pid = ids[parent]!;
       // Timer order: by time, then by key string.
-      if (time > pt || (time === pt && !keyIdBefore(id, h[parent]!.id))) break;
+      if (time > pt || (time === pt && !keyIdBefore(id, pid))) break;
       h[i] = h[parent]!;
       times[i] = pt;
+      ids[i] = pid;
       i = parent;
     }
     h[i] = timer;
     times[i] = time;
+    ids[i] = id;
   }
 
   pop(upTo: number): Timer | undefined {
@@ -149,8 +160,10 @@ export class TimerHeap implements TimerSchedule {
   private removeTop(): HeapTimer {
     const h = this.heap;
     const times = this.times;
+    const ids = this.ids;
     const top = h[0]!;
     const last = h.pop()!;
+    const lastId = ids.pop()!;
     const n = h.length;
     if (n > 0) {
       const lt = times[n]!;
@@ -160,21 +173,26 @@ export class TimerHeap implements TimerSchedule {
         if (l >= n) break;
         let m = l;
         let mt = times[l]!;
+        let mid = ids[l]!;
         const r = l + 1;
         if (r < n) {
           const rt = times[r]!;
-          if (rt < mt || (rt === mt && keyIdBefore(h[r]!.id, h[l]!.id))) {
+          const rid = ids[r]!;
+          if (rt < mt || (rt === mt && keyIdBefore(rid, mid))) {
             m = r;
             mt = rt;
+            mid = rid;
           }
         }
-        if (mt > lt || (mt === lt && !keyIdBefore(h[m]!.id, last.id))) break;
+        if (mt > lt || (mt === lt && !keyIdBefore(mid, lastId))) break;
         h[i] = h[m]!;
         times[i] = mt;
+        ids[i] = mid;
         i = m;
       }
       h[i] = last;
       times[i] = lt;
+      ids[i] = lastId;
     }
     return top;
   }
@@ -198,6 +216,7 @@ export class TimerHeap implements TimerSchedule {
 
   protected clear(): void {
     this.heap = [];
+    this.ids = [];
     this.count = 0;
   }
 }
