@@ -64,8 +64,21 @@ function tableHarness(width: number): Harness {
   return h;
 }
 
-async function againstModel(h: Harness, seed: number): Promise<void> {
+/**
+ * When the next timer is due: `scattered` anywhere from just before now to 400 ms on; `in order`
+ * mostly at or after the latest timer added so far (a TTL, a session's end: the memory index queues
+ * these instead of heaping them), often at the same time as it, sometimes scattered.
+ */
+type Schedule = 'scattered' | 'in order';
+
+async function againstModel(h: Harness, seed: number, schedule: Schedule = 'scattered'): Promise<void> {
   const random = prng(seed);
+  let latest = 0;
+  const nextTime = (now: number): number => {
+    if (schedule === 'scattered' || random() < 0.05) return now + Math.floor(random() * 400) - 20;
+    latest = Math.max(latest, now) + (random() < 0.7 ? 0 : Math.floor(random() * 5));
+    return latest;
+  };
   let model = new Map<string, [number, KeyId, unknown]>();
   let saved: { snapshot: JsonValue; model: Map<string, [number, KeyId, unknown]> } = { snapshot: await h.checkpoint(), model: new Map() };
   let now = 0;
@@ -75,7 +88,7 @@ async function againstModel(h: Harness, seed: number): Promise<void> {
   for (let step = 0; step < 3000; step++) {
     const r = random();
     if (r < 0.45) {
-      const t = now + Math.floor(random() * 400) - 20;
+      const t = nextTime(now);
       const k = pool[Math.floor(random() * pool.length)]!;
       // Some operators' timers carry no key: `undefined` must come back as it went in.
       const key = k === 'k0' ? undefined : k === 'k1' ? null : typeof k === 'number' ? k : { k, n: Number(k.slice(1)) };
@@ -113,16 +126,18 @@ async function againstModel(h: Harness, seed: number): Promise<void> {
 }
 
 for (const [name, make] of [['heap', () => heapHarness()], ['table, 1 ms buckets', () => tableHarness(1)], ['table, 64 ms buckets', () => tableHarness(64)]] as const) {
-  test(`timers (${name}): in time order, one per time and key, cancellable, restored from checkpoints`, async () => {
-    for (const seed of [1, 2, 3]) {
-      const h = make();
-      try {
-        await againstModel(h, seed);
-      } finally {
-        await h.close();
+  for (const schedule of ['scattered', 'in order'] as const) {
+    test(`timers (${name}, ${schedule}): in time order, one per time and key, cancellable, restored from checkpoints`, async () => {
+      for (const seed of [1, 2, 3]) {
+        const h = make();
+        try {
+          await againstModel(h, seed, schedule);
+        } finally {
+          await h.close();
+        }
       }
-    }
-  });
+    });
+  }
 }
 
 test('timers: a checkpoint of timers in the heap moves into the table', async () => {
@@ -197,4 +212,27 @@ test('timer heap: every timer added comes out once per add, in time then key str
       heap.restore(snapshot);
     }
   }
+});
+
+test('timers: many timers of one time, added in time order, come out in key order (memory)', () => {
+  const random = prng(7);
+  const schedule = new TimerHeap();
+  // 60 keys at 100 (added shuffled), a few earlier ones out of order (these go to the heap), then 30
+  // more at 100 while the first of them are being taken: each joins the group in its key's place.
+  const keys = Array.from({ length: 90 }, (_, i): KeyId => (i % 3 === 0 ? `k${i}` : i));
+  const first = keys.slice(0, 60).sort(() => random() - 0.5);
+  for (const k of first) schedule.add(100, k, k);
+  schedule.add(50, 'early', 'early');
+  schedule.add(100, 'aa', 'aa');
+  const out: KeyId[] = [];
+  for (let i = 0; i < 10; i++) out.push(schedule.pop(100)!.id);
+  for (const k of keys.slice(60)) schedule.add(100, k, k);
+  schedule.add(101, 'later', 'later');
+  for (let t = schedule.pop(200); t !== undefined; t = schedule.pop(200)) out.push(t.id);
+  const byKeyString = (ks: KeyId[]) => [...ks].sort((a, b) => (keyIdString(a) < keyIdString(b) ? -1 : 1));
+  const head = byKeyString([...keys.slice(0, 60), 'aa']);
+  assert.deepEqual(out.slice(0, 10), ['early', ...head.slice(0, 9)]);
+  assert.deepEqual(out.slice(10, -1), byKeyString([...head.slice(9), ...keys.slice(60)]));
+  assert.equal(out.at(-1), 'later');
+  assert.equal(schedule.empty, true);
 });

@@ -1,6 +1,7 @@
 import type { JsonValue } from '../../core/record.js';
 import { keyIdBefore, keyIdOfString, keyIdString, type KeyId } from '../../state/key-id.js';
 import type { StateBackend, StateCodec, StateTable } from '../../state/state-backend.js';
+import { TimerRun } from './timer-run.js';
 
 /** A timer: when, for which key (its key id), and the key itself. */
 export interface Timer {
@@ -62,11 +63,13 @@ interface HeapTimer extends Timer {
 }
 
 /**
- * Timers in a binary min-heap: a {@link TimerSchedule} for the memory state backend (a checkpoint holds
- * them all), and the heap of {@link TimerQueue}.
+ * Timers in memory: a {@link TimerSchedule} for the memory state backend (a checkpoint holds them all),
+ * and the timers of {@link TimerQueue}. Timers added in time order wait in a queue ({@link TimerRun}),
+ * the others in a binary min-heap; the earliest comes from whichever holds it.
  */
 export class TimerHeap implements TimerSchedule {
   protected heap: HeapTimer[] = [];
+  private readonly run = new TimerRun<HeapTimer>();
   /**
    * `times[i]` is `heap[i].time`: a step down the heap compares two children's times, which sit side
    * by side here, where reading them from the timers would touch two objects anywhere in memory.
@@ -101,6 +104,11 @@ export class TimerHeap implements TimerSchedule {
   }
 
   protected push(timer: HeapTimer): void {
+    if (this.run.accepts(timer.time)) this.run.push(timer);
+    else this.heapPush(timer);
+  }
+
+  private heapPush(timer: HeapTimer): void {
     const { time, id } = timer;
     const h = this.heap;
     const ids = this.ids;
@@ -130,31 +138,52 @@ export class TimerHeap implements TimerSchedule {
   }
 
   pop(upTo: number): Timer | undefined {
-    const h = this.heap;
-    while (h.length > 0 && this.times[0]! <= upTo) {
-      const top = this.removeTop();
-      if (!top.live) continue;
-      this.unlist(top);
+    for (let t = this.first(); t !== undefined && t.time <= upTo; t = this.first()) {
+      this.take(t);
+      if (!t.live) continue;
+      this.unlist(t);
       // The timer itself: it has left the heap, and its `live` flag is false from now on.
-      return top;
+      return t;
     }
     return undefined;
   }
 
+  /** The earliest timer (live or cancelled) of the queue and the heap, left in place. */
+  private first(): HeapTimer | undefined {
+    const r = this.run.front();
+    if (this.heap.length === 0) return r;
+    if (r === undefined) return this.heap[0];
+    const ht = this.times[0]!;
+    return r.time < ht || (r.time === ht && keyIdBefore(this.run.frontId, this.ids[0]!)) ? r : this.heap[0];
+  }
+
+  /** Removes `t`, which {@link first} gave. */
+  private take(t: HeapTimer): void {
+    if (t === this.heap[0]) this.removeTop();
+    else this.run.shift();
+  }
+
   /** The earliest timer's time, or a cancelled one's before it (Infinity: empty). */
   get lowerBound(): number {
-    return this.heap.length > 0 ? this.times[0]! : Infinity;
+    const r = this.run.frontTime;
+    return this.heap.length > 0 && this.times[0]! < r ? this.times[0]! : r;
   }
 
   *list(): Iterable<Timer> {
-    for (const t of this.heap) if (t.live) yield { time: t.time, id: t.id, key: t.key };
+    for (const t of this.all()) if (t.live) yield { time: t.time, id: t.id, key: t.key };
+  }
+
+  /** Every timer held, cancelled ones too. */
+  private *all(): Iterable<HeapTimer> {
+    yield* this.heap;
+    yield* this.run;
   }
 
   /** The earliest pending timer, left in place. */
   peek(): [time: number, id: KeyId] | undefined {
-    while (this.heap.length > 0 && !this.heap[0]!.live) this.removeTop();
-    const top = this.heap[0];
-    return top === undefined ? undefined : [top.time, top.id];
+    let t = this.first();
+    for (; t !== undefined && !t.live; t = this.first()) this.take(t);
+    return t === undefined ? undefined : [t.time, t.id];
   }
 
   private removeTop(): HeapTimer {
@@ -200,7 +229,7 @@ export class TimerHeap implements TimerSchedule {
   /** Pending timers as `[time, key string, key]` (`[time, key string]` when the key is `undefined`). */
   snapshot(): JsonValue {
     const out: unknown[][] = [];
-    for (const t of this.heap) {
+    for (const t of this.all()) {
       if (!t.live) continue;
       const timer: unknown[] = [t.time, keyIdString(t.id)];
       if (t.key !== undefined) timer.push(t.key);
@@ -217,6 +246,7 @@ export class TimerHeap implements TimerSchedule {
   protected clear(): void {
     this.heap = [];
     this.ids = [];
+    this.run.clear();
     this.count = 0;
   }
 }
