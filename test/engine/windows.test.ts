@@ -160,6 +160,26 @@ test('a fired session that an event grows past the watermark emits no result unt
   ]);
 });
 
+test('a key with two sessions due in one watermark step emits each once', () => {
+  // a@100 is due at 109; a@50 (out of order, within the bound) opens an earlier session, due at 59: the
+  // key has two timers, and b@300 moves the watermark past both at once. Within the allowed lateness the
+  // sessions stay after firing, so a second visit of the key in that step would fire them again.
+  const p = definePipeline({
+    name: 's2',
+    setup(app) {
+      app.stream<{ k: string; ts: number }>('in', { time: 'ts', outOfOrderness: 60 }).keyBy((e) => e.k)
+        .window(session(10), { allowedLateness: 1000 }).aggregate({ n: count() }).to('out');
+    },
+  });
+  const events = [{ k: 'a', ts: 100 }, { k: 'a', ts: 50 }, { k: 'b', ts: 300 }];
+  const out = runBounded(p, { in: events }).outputs.get('out')!.map((r) => r.value);
+  assert.deepEqual(out, [
+    { key: 'a', start: 50, end: 60, n: 1 },
+    { key: 'a', start: 100, end: 110, n: 1 },
+    { key: 'b', start: 300, end: 310, n: 1 },
+  ]);
+});
+
 test('an event of the last key and window that closed in the meantime is late, not added to the closed window', () => {
   // The filtered event moves the watermark past [0,10) without reaching the window; a@6 then finds the
   // window it would join, for the key of the event before it, closed.

@@ -171,7 +171,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
       s.current = true;
       this.pushResult(this.aggs.result(st.key, s.start, s.end, s.accs), s.end - 1, st.key, this.wm);
       this.scheduleAt(st, s.end - 1 > this.wm ? s.end - 1 : s.end - 1 + this.options.allowedLateness);
-      this.keys.put(st.k, st);
+      if (!this.keys.holdsObjects) this.keys.put(st.k, st);
     }
     this.dirty = [];
   }
@@ -197,14 +197,14 @@ export class SessionWindowOperator extends WindowOperatorBase {
       }
       else {
         this.schedule(st);
-        this.keys.put(k, st);
+        if (!this.keys.holdsObjects) this.keys.put(k, st);
       }
     }
     due.sort((a, b) => a[1].end - b[1].end);
     for (const [st, s] of due) {
       s.emitted = true;
       s.current = true;
-      if (st.sessions.includes(s)) this.keys.put(st.k, st);
+      if (!this.keys.holdsObjects && st.sessions.includes(s)) this.keys.put(st.k, st);
       this.pushResult(this.aggs.result(st.key, s.start, s.end, s.accs), s.end - 1, st.key, before);
     }
   }

@@ -523,10 +523,16 @@ export function dueRows<R extends ScheduledRow>(timers: TimerSchedule, rows: Sta
   // Most watermark steps have nothing due: they allocate nothing.
   if (t === undefined) return NOTHING_DUE;
   const due: [KeyId, R][] = [];
-  const seen = new Set<KeyId>();
+  // Of the others, most have one timer due: the keys seen (each is visited once) are kept from the second timer on.
+  let firstId: KeyId | undefined;
+  let seen: Set<KeyId> | undefined;
   for (; t !== undefined; t = timers.pop(upTo)) {
-    if (seen.has(t.id)) continue;
-    seen.add(t.id);
+    if (firstId === undefined) firstId = t.id;
+    else {
+      seen ??= new Set([firstId]);
+      if (seen.has(t.id)) continue;
+      seen.add(t.id);
+    }
     const row = rows.get(t.id);
     if (!row) continue;
     row.scheduledAt = Infinity;
