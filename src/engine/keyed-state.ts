@@ -250,15 +250,16 @@ export class KeyedStateStore {
       this.lastEntry = e;
       return;
     }
-    this.store(this.currentId, e);
+    this.store(this.currentId, e, this.currentStored);
   }
 
   /**
-   * Stores an entry, or deletes it when empty. Only a key without a cleanup timer gets one: a later
-   * write expires after it anyway, and a write stamped earlier (an out-of-order event) only waits for
-   * that timer to leave the table (it reads as absent from its expiry on).
+   * Stores an entry (`stored`: one read from the table), or deletes it when empty. Only a key without
+   * a cleanup timer gets one: a later write expires after it anyway, and a write stamped earlier (an
+   * out-of-order event) only waits for that timer to leave the table (it reads as absent from its
+   * expiry on).
    */
-  private store(k: KeyId, e: KeyEntry): void {
+  private store(k: KeyId, e: KeyEntry, stored = false): void {
     if (isEmpty(e)) {
       // A cleanup timer it had finds no entry when it comes out.
       this.entries.delete(k);
@@ -276,7 +277,8 @@ export class KeyedStateStore {
         this.cleanups.add(at, k, undefined);
       }
     }
-    this.entries.put(k, e);
+    // An entry the table holds as an object is in it already (`stored`: it was read from it).
+    if (!stored || !this.holdsObjects) this.entries.put(k, e);
   }
 
   /** When the entry's first TTL state expires (Infinity: it has none). */
@@ -313,7 +315,7 @@ export class KeyedStateStore {
           e.values[i] = undefined;
         }
       }
-      this.store(t.id, e);
+      this.store(t.id, e, true);
     }
   }
 
