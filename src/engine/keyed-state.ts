@@ -195,6 +195,14 @@ export class KeyedStateStore {
   /** Entries expire at or below this watermark. */
   private wm = -Infinity;
   private readonly hasTtl: boolean;
+  /**
+   * The entry of a key without state, shared: a call that only reads (a bid on an auction not seen
+   * yet) makes no entry. The first write replaces it with the key's own (`writable`); nothing ever
+   * changes it.
+   */
+  private readonly absent: KeyEntry;
+  /** The selected key (the key of the entry a first write makes). */
+  private currentKey: unknown;
   readonly accessors: Record<string, unknown>;
 
   constructor(declarations: Record<string, StateDescriptor>, private readonly entries: StateTable<KeyEntry>,
@@ -208,6 +216,7 @@ export class KeyedStateStore {
     });
     this.hasTtl = this.descriptors.some((d) => d.ttl !== undefined);
     this.holdsObjects = entries.holdsObjects === true;
+    this.absent = this.newEntry(undefined);
   }
 
   get keyCount(): number {
@@ -221,7 +230,8 @@ export class KeyedStateStore {
     this.current = id === this.lastId && this.lastEntry !== undefined ? this.lastEntry : this.entries.get(id);
     this.currentStored = this.current !== undefined;
     this.ttlWritten = false;
-    if (!this.current) this.current = this.newEntry(key);
+    this.current ??= this.absent;
+    this.currentKey = key;
     // Stamps must survive JSON (checkpoints): no infinities.
     this.now = Number.isFinite(time) ? time : -8.64e15;
   }
@@ -237,11 +247,19 @@ export class KeyedStateStore {
     return { key, values, times, own: 0, cleanupAt: Infinity };
   }
 
+  /** The selected key's entry, to write to: its own, made now if it had none. */
+  private writable(): KeyEntry {
+    if (this.current === this.absent) this.current = this.newEntry(this.currentKey);
+    return this.current!;
+  }
+
   /** Stores the selected key's entry if it holds anything (keys without state take no memory). */
   release(): void {
     const e = this.current;
-    if (!e) return;
     this.current = undefined;
+    this.currentKey = undefined;
+    // Nothing was written to a key without state: it still has none.
+    if (e === undefined || e === this.absent) return;
     // A stored entry changed in place in a table that holds objects is stored already, unless it emptied
     // or needs a cleanup timer (a TTL state written while it had none). Most calls write no TTL state
     // (q4's bids on an open auction): they must not pay for a store each.
@@ -337,17 +355,20 @@ export class KeyedStateStore {
     /** Writes state i's value, stamped with the time of the call (which a TTL counts from). */
     const write = ttl === undefined
       ? (v: unknown) => {
-        const e = this.current!;
+        const e = this.writable();
         e.values[i] = v;
         e.times[i] = this.now;
       }
       : (v: unknown) => {
-        const e = this.current!;
+        const e = this.writable();
         e.values[i] = v;
         e.times[i] = this.now;
         this.ttlWritten = true;
       };
-    const clear = () => { this.current!.values[i] = undefined; };
+    const clear = () => {
+      const e = this.current!;
+      if (e !== this.absent) e.values[i] = undefined;
+    };
     if (d.kind === 'value') {
       // `set(undefined)` is `clear()`: both read back as absent.
       return { get: read, set: write, clear } satisfies ValueState<unknown>;
@@ -362,7 +383,7 @@ export class KeyedStateStore {
           return v;
         },
         add: (v: unknown) => {
-          const e = this.current!;
+          const e = this.writable();
           const list = read() as unknown[] | undefined;
           // Appended in place where the store alone holds the list: a key's list grows at O(1) per add.
           if (list !== undefined && (e.own & bit) !== 0) {
@@ -393,7 +414,7 @@ export class KeyedStateStore {
     const liveCount = () => [...map().values()].filter((m) => this.live(i, m.t)).length;
     return {
       get: (k) => liveEntry(k)?.v,
-      set: (k, v) => { map().set(ks(k), { k, v, t: stamp() }); },
+      set: (k, v) => { (this.writable().values[i] as MapEntries).set(ks(k), { k, v, t: stamp() }); },
       has: (k) => liveEntry(k) !== undefined,
       delete: (k) => { map().delete(ks(k)); },
       entries: () => [...map().values()].filter((m) => this.live(i, m.t)).map((m) => [m.k, m.v] as [string | number, unknown]),

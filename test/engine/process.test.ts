@@ -255,6 +255,32 @@ describe('process operator', () => {
     assert.deepEqual(keyEntryCodec.encode(old), { key: 'b', slots: [{ v: [1, 2], t: 5 }, null, [['s1', '1', 'x', 7]]], cleanupAt: 60_005 });
   });
 
+  test('a key that is only read keeps no state; the first write to a key gives it state of its own', () => {
+    type S = { v: ValueStateDescriptor<number>; m: MapStateDescriptor<string, number>; l: ReturnType<typeof listState<number>> };
+    const seen: unknown[] = [];
+    const fn: ProcessFunction<{ k: string; write: number; ts: number }, string, never, S> = {
+      state: { v: valueState<number>(), m: mapState<string, number>(), l: listState<number>() },
+      onEvent(e, ctx) {
+        seen.push([e.k, ctx.state.v.get() ?? null, ctx.state.m.entries(), [...ctx.state.l.get()]]);
+        // Writes of each kind, through the state that is read first, and a clear of a key without state.
+        if (e.write === 1) ctx.state.m.set('x', e.ts);
+        if (e.write === 2) ctx.state.l.add(e.ts);
+        if (e.write === 3) ctx.state.v.set(e.ts);
+        if (e.write === 0) ctx.state.v.clear();
+      },
+    };
+    const state = new MemoryStateBackend();
+    const op = new ProcessOperator('p', [], fn as never, state);
+    const ev = (k: string, write: number, ts: number): Element => ({ value: { k, write, ts }, ts, key: k, wm: -Infinity });
+    op.process([ev('r', 0, 1), ev('a', 1, 2), ev('r', 0, 3), ev('b', 2, 4), ev('r', 0, 5), ev('c', 3, 6), ev('r', 0, 7), ev('a', 0, 8), ev('b', 0, 9), ev('c', 0, 10)], 0);
+    assert.deepEqual(seen, [
+      ['r', null, [], []], ['a', null, [], []], ['r', null, [], []], ['b', null, [], []], ['r', null, [], []], ['c', null, [], []], ['r', null, [], []],
+      ['a', null, [['x', 2]], []], ['b', null, [], [4]], ['c', 6, [], []],
+    ], 'what one key wrote is its own; the key that only reads sees nothing');
+    const keys = [...state.table<KeyEntry>('p/state', keyEntryCodec).entries()].map(([k]) => k).sort();
+    assert.deepEqual(keys, ['a', 'b'], 'no entry for the key that only read; c emptied by its clear');
+  });
+
   for (const kind of ['memory', 'lmdb'] as const) {
     test(`a key emptied and written again keeps its state until its new expiry (${kind})`, async () => {
       // The cleanup timer of the first write stays when the key empties; it must not cut the second short.
