@@ -195,6 +195,8 @@ export class KeyedStateStore {
   /** Entries expire at or below this watermark. */
   private wm = -Infinity;
   private readonly hasTtl: boolean;
+  /** `maps[i]`: state i is a map state. */
+  private readonly maps: boolean[];
   /**
    * The entry of a key without state, shared: a call that only reads (a bid on an auction not seen
    * yet) makes no entry. The first write replaces it with the key's own (`writable`); nothing ever
@@ -215,6 +217,7 @@ export class KeyedStateStore {
       this.accessors[name] = this.accessor(i);
     });
     this.hasTtl = this.descriptors.some((d) => d.ttl !== undefined);
+    this.maps = this.descriptors.map((d) => d.kind === 'map');
     this.holdsObjects = entries.holdsObjects === true;
     this.absent = this.newEntry(undefined);
   }
@@ -247,6 +250,20 @@ export class KeyedStateStore {
     return { key, values, times, own: 0, cleanupAt: Infinity };
   }
 
+  /**
+   * Whether an entry holds no state. Read from the slots alone, by the kinds declared: a value held
+   * is not looked at (most calls ask this of a stored entry, whose values may be anywhere in memory).
+   */
+  private isEmpty(e: KeyEntry): boolean {
+    const { values } = e;
+    const maps = this.maps;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v !== undefined && !(maps[i] && (v as MapEntries).size === 0)) return false;
+    }
+    return true;
+  }
+
   /** The selected key's entry, to write to: its own, made now if it had none. */
   private writable(): KeyEntry {
     if (this.current === this.absent) this.current = this.newEntry(this.currentKey);
@@ -263,7 +280,7 @@ export class KeyedStateStore {
     // A stored entry changed in place in a table that holds objects is stored already, unless it emptied
     // or needs a cleanup timer (a TTL state written while it had none). Most calls write no TTL state
     // (q4's bids on an open auction): they must not pay for a store each.
-    if (this.currentStored && this.holdsObjects && (!this.ttlWritten || e.cleanupAt !== Infinity) && !isEmpty(e)) {
+    if (this.currentStored && this.holdsObjects && (!this.ttlWritten || e.cleanupAt !== Infinity) && !this.isEmpty(e)) {
       this.lastId = this.currentId;
       this.lastEntry = e;
       return;
@@ -278,7 +295,7 @@ export class KeyedStateStore {
    * expiry on).
    */
   private store(k: KeyId, e: KeyEntry, stored = false): void {
-    if (isEmpty(e)) {
+    if (this.isEmpty(e)) {
       // A cleanup timer it had finds no entry when it comes out.
       this.entries.delete(k);
       if (k === this.lastId) this.lastEntry = undefined;
@@ -438,13 +455,4 @@ export class KeyedStateStore {
       this.store(k, e);
     }
   }
-}
-
-function isEmpty(e: KeyEntry): boolean {
-  const { values } = e;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (v !== undefined && !(v instanceof MapEntries && v.size === 0)) return false;
-  }
-  return true;
 }
