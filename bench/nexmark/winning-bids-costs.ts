@@ -21,7 +21,10 @@ import { NexmarkGenerator } from '../../examples/nexmark/generator.js';
 import { beats, isValidBid, NEXMARK_TOPIC, OUT_OF_ORDERNESS, winningBids } from '../../examples/nexmark/queries.js';
 import * as loops from './baselines.js';
 
-/** `winningBids` with some of its duties left out (as written when none is). */
+/**
+ * `winningBids` with some of its duties left out. A copy of its function with switches in it: with
+ * every duty kept it must give `winningBids`' rows, which the script checks before timing anything.
+ */
 function variant(name: string, leave: { closedMarker?: boolean; ttl?: boolean; timers?: boolean }): PipelineDefinition {
   const ttl = leave.ttl === false ? {} : { ttl: '60s' as const };
   return definePipeline({
@@ -74,6 +77,8 @@ const cases: [string, PipelineDefinition | 'loop'][] = [
 
 const [count = '1000000', rounds = '9'] = process.argv.slice(2);
 const events = new NexmarkGenerator().fill(0, Number(count), []);
+const rows = (p: PipelineDefinition) => JSON.stringify(runBounded(p, { [NEXMARK_TOPIC]: events }).outputs.get('out')?.map((r) => r.value));
+if (rows(variant('copy', {})) !== rows(asWritten)) throw new Error('the copy of winningBids here no longer gives its rows: update it');
 const time = (c: PipelineDefinition | 'loop'): number => {
   const started = performance.now();
   if (c === 'loop') loops.q9(events);
