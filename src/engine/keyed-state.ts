@@ -73,7 +73,9 @@ export function listState<T>(options?: StateOptions): ListStateDescriptor<T> {
 
 /** The current key's value. */
 export interface ValueState<T> {
+  /** The value, or `undefined` when none was set (or it expired, or was cleared). */
   get(): T | undefined;
+  /** Sets the value; setting `undefined` is `clear()` (a key whose states are all absent takes no memory). */
   set(value: T): void;
   clear(): void;
 }

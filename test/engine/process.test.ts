@@ -267,18 +267,19 @@ describe('process operator', () => {
         if (e.write === 2) ctx.state.l.add(e.ts);
         if (e.write === 3) ctx.state.v.set(e.ts);
         if (e.write === 0) ctx.state.v.clear();
+        if (e.write === 4) ctx.state.v.set(undefined as never); // the same as clear()
       },
     };
     const state = new MemoryStateBackend();
     const op = new ProcessOperator('p', [], fn as never, state);
     const ev = (k: string, write: number, ts: number): Element => ({ value: { k, write, ts }, ts, key: k, wm: -Infinity });
-    op.process([ev('r', 0, 1), ev('a', 1, 2), ev('r', 0, 3), ev('b', 2, 4), ev('r', 0, 5), ev('c', 3, 6), ev('r', 0, 7), ev('a', 0, 8), ev('b', 0, 9), ev('c', 0, 10)], 0);
+    op.process([ev('r', 0, 1), ev('a', 1, 2), ev('r', 0, 3), ev('b', 2, 4), ev('r', 0, 5), ev('c', 3, 6), ev('r', 0, 7), ev('a', 0, 8), ev('b', 0, 9), ev('c', 0, 10), ev('d', 4, 11)], 0);
     assert.deepEqual(seen, [
       ['r', null, [], []], ['a', null, [], []], ['r', null, [], []], ['b', null, [], []], ['r', null, [], []], ['c', null, [], []], ['r', null, [], []],
-      ['a', null, [['x', 2]], []], ['b', null, [], [4]], ['c', 6, [], []],
+      ['a', null, [['x', 2]], []], ['b', null, [], [4]], ['c', 6, [], []], ['d', null, [], []],
     ], 'what one key wrote is its own; the key that only reads sees nothing');
     const keys = [...state.table<KeyEntry>('p/state', keyEntryCodec).entries()].map(([k]) => k).sort();
-    assert.deepEqual(keys, ['a', 'b'], 'no entry for the key that only read; c emptied by its clear');
+    assert.deepEqual(keys, ['a', 'b'], 'no entry for the key that only read, nor for d, which set undefined; c emptied by its clear');
   });
 
   for (const kind of ['memory', 'lmdb'] as const) {
