@@ -15,7 +15,7 @@
  */
 import {
   avg, count, definePipeline, hopping, listState, session, tumbling, valueState,
-  type Aggregate, type PipelineDefinition, type Stream,
+  type Aggregate, type PipelineDefinition, type ProcessFunction, type Stream,
 } from 'rivulet';
 import type { Auction, Bid, NexmarkEvent, Person } from './events.js';
 
@@ -168,42 +168,50 @@ export const q4: PipelineDefinition = definePipeline({
 export function winningBids(all: Stream<NexmarkEvent>): Stream<WinningBid> {
   return (all.filter((e) => e.type !== 'person') as unknown as Stream<Auction | Bid>)
     .keyBy((e) => (e.type === 'auction' ? e.id : e.auction))
-    .process({
-      state: {
-        auction: valueState<Auction>(),
-        best: valueState<Bid>(),
-        /** Set when the auction closed: later bids on it are not valid (dropped, not kept as early). */
-        closed: valueState<true>({ ttl: '60s' }),
-        early: listState<Bid>({ ttl: '60s' }),
-      },
-      onEvent(e, ctx) {
-        if (e.type === 'auction') {
-          let best: Bid | undefined;
-          for (const b of ctx.state.early.get()) if (isValidBid(e, b) && beats(b, best)) best = b;
-          ctx.state.early.clear();
-          ctx.state.auction.set(e);
-          if (best !== undefined) ctx.state.best.set(best);
-          ctx.timers.atEventTime(e.expires);
-          return;
-        }
-        const a = ctx.state.auction.get();
-        if (a === undefined) {
-          // Before its auction (or after it closed more than 60 s ago: not valid, and it expires with the list).
-          if (ctx.state.closed.get() === undefined) ctx.state.early.add(e);
-          return;
-        }
-        if (isValidBid(a, e) && beats(e, ctx.state.best.get())) ctx.state.best.set(e);
-      },
-      onTimer(_t, ctx) {
-        const auction = ctx.state.auction.get();
-        const bid = ctx.state.best.get();
-        if (auction !== undefined && bid !== undefined) ctx.emit({ auction, bid });
-        ctx.state.auction.clear();
-        ctx.state.best.clear();
-        ctx.state.closed.set(true);
-      },
-    });
+    .process(winningBid);
 }
+
+const winningBidState = {
+  auction: valueState<Auction>(),
+  best: valueState<Bid>(),
+  /** Set when the auction closed: later bids on it are not valid (dropped, not kept as early). */
+  closed: valueState<true>({ ttl: '60s' }),
+  early: listState<Bid>({ ttl: '60s' }),
+};
+
+/**
+ * The keyed `process` function of {@link winningBids}, per auction id: the auction, its best valid
+ * bid so far, bids that came before it, and a timer at `expires` that emits the winner.
+ */
+export const winningBid: ProcessFunction<Auction | Bid, number, WinningBid, typeof winningBidState> = {
+  state: winningBidState,
+  onEvent(e, ctx) {
+    if (e.type === 'auction') {
+      let best: Bid | undefined;
+      for (const b of ctx.state.early.get()) if (isValidBid(e, b) && beats(b, best)) best = b;
+      ctx.state.early.clear();
+      ctx.state.auction.set(e);
+      if (best !== undefined) ctx.state.best.set(best);
+      ctx.timers.atEventTime(e.expires);
+      return;
+    }
+    const a = ctx.state.auction.get();
+    if (a === undefined) {
+      // Before its auction (or after it closed more than 60 s ago: not valid, and it expires with the list).
+      if (ctx.state.closed.get() === undefined) ctx.state.early.add(e);
+      return;
+    }
+    if (isValidBid(a, e) && beats(e, ctx.state.best.get())) ctx.state.best.set(e);
+  },
+  onTimer(_t, ctx) {
+    const auction = ctx.state.auction.get();
+    const bid = ctx.state.best.get();
+    if (auction !== undefined && bid !== undefined) ctx.emit({ auction, bid });
+    ctx.state.auction.clear();
+    ctx.state.best.clear();
+    ctx.state.closed.set(true);
+  },
+};
 
 /** A row of q6: a seller's average winning price over its last (up to) 10 closed auctions, after `auction` closed. */
 export interface Q6Row { seller: number; auction: number; avg: number }

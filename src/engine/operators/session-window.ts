@@ -136,6 +136,11 @@ export class SessionWindowOperator extends WindowOperatorBase {
     return true;
   }
 
+  /** A stored row changed: put back where the table holds copies (a table that holds objects has it already). */
+  private putBack(st: KeyState): void {
+    if (!this.keys.holdsObjects) this.keys.put(st.k, st);
+  }
+
   /** Keeps `st` as the last key's row (with a table that holds objects: the row stays the stored one). */
   private remember(key: unknown, st: KeyState): void {
     if (!this.keys.holdsObjects) return;
@@ -159,7 +164,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
       s.dirty = false;
       this.scheduleAt(st, s.end - 1);
     }
-    if (!this.keys.holdsObjects) this.keys.put(st.k, st);
+    this.putBack(st);
   }
 
   protected flushUpdates(): void {
@@ -171,7 +176,7 @@ export class SessionWindowOperator extends WindowOperatorBase {
       s.current = true;
       this.pushResult(this.aggs.result(st.key, s.start, s.end, s.accs), s.end - 1, st.key, this.wm);
       this.scheduleAt(st, s.end - 1 > this.wm ? s.end - 1 : s.end - 1 + this.options.allowedLateness);
-      if (!this.keys.holdsObjects) this.keys.put(st.k, st);
+      this.putBack(st);
     }
     this.dirty = [];
   }
@@ -197,14 +202,14 @@ export class SessionWindowOperator extends WindowOperatorBase {
       }
       else {
         this.schedule(st);
-        if (!this.keys.holdsObjects) this.keys.put(k, st);
+        this.putBack(st);
       }
     }
     due.sort((a, b) => a[1].end - b[1].end);
     for (const [st, s] of due) {
       s.emitted = true;
       s.current = true;
-      if (!this.keys.holdsObjects && st.sessions.includes(s)) this.keys.put(st.k, st);
+      if (!this.keys.holdsObjects && st.sessions.includes(s)) this.putBack(st);
       this.pushResult(this.aggs.result(st.key, s.start, s.end, s.accs), s.end - 1, st.key, before);
     }
   }
